@@ -28,11 +28,21 @@ class VideoRecord:
 
 @dataclass
 class LabeledVideos:
-    """A split of a dataset: its records and the class names indexed by label."""
+    """A split of a dataset: its records and the class names indexed by label.
+
+    Attributes:
+        records: the labelled videos of the split.
+        classes: class names indexed by label.
+        name: a short human-readable name (e.g. ``ucf101/train/fold1``).
+        missing: paths of listed videos that did not exist when the split was parsed.
+            Their records are kept (the loader skips unreadable videos and reports them);
+            this list lets callers warn early.
+    """
 
     records: list[VideoRecord]
     classes: list[str]
     name: str = ""
+    missing: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records)

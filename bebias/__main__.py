@@ -1,0 +1,3 @@
+from bebias.cli import main
+
+main()

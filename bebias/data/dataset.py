@@ -1,0 +1,126 @@
+"""The torch ``Dataset`` that composes the stages: record -> clip indices -> decode -> transform.
+
+Unreadable videos never crash a run: ``__getitem__`` returns an error entry instead of a
+clip, :func:`collate_clips` drops it from the batch and reports it, and
+:class:`FailureLog` accumulates what was skipped so the run can list it at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from bebias.data import sampling
+from bebias.data.decoders import Decoder
+from bebias.data.records import LabeledVideos
+from bebias.data.transforms import ClipSpec, ClipTransform
+from bebias.errors import BebiasError
+
+
+class ClipDataset(Dataset):
+    """Clips of a labelled video set.
+
+    ``mode="train"``: one clip at a random start; ``views`` independently transformed copies
+    of the SAME frames (MoCo's query and key); with ``intra_negative`` also a clip of the same
+    video at another start (BE's intra-video negative).
+    ``mode="test"``: ``num_clips`` evenly spaced clips (1 = the centre clip).
+
+    Items are dicts: ``clip`` float32 (3,T,H,W) — or (V,3,T,H,W) for ``views > 1``, or
+    (N,3,T,H,W) in test mode — ``label`` int, ``index`` int, optionally ``negative``
+    (3,T,H,W); or, for an unreadable video, ``{"index": i, "path": ..., "error": message}``.
+
+    Randomness is a function of ``(seed, epoch, index)`` only, so results do not depend on
+    the number of DataLoader workers or on the order items are requested.
+    """
+
+    def __init__(self, videos: LabeledVideos, decoder: Decoder, spec: ClipSpec, transform: ClipTransform, *,
+                 mode: str = "train", views: int = 1, num_clips: int = 1, intra_negative: bool = False,
+                 seed: int = 0) -> None:
+        if mode not in ("train", "test"):
+            raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        self.videos, self.decoder, self.spec, self.transform = videos, decoder, spec, transform
+        self.mode, self.views, self.num_clips, self.intra_negative = mode, views, num_clips, intra_negative
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return len(self.videos.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rec = self.videos.records[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(rng.integers(2**62)))
+                return self._item(index, rec, rng)
+        except BebiasError as e:
+            return {"index": index, "path": rec.path, "error": str(e)}
+
+    def _item(self, index: int, rec, rng: np.random.Generator) -> dict[str, Any]:
+        n = self.decoder.num_frames(rec)
+        T, s = self.spec.frames, self.spec.stride
+        item: dict[str, Any] = {"index": index, "label": rec.label}
+        if self.mode == "test":
+            idx = sampling.uniform_clips(n, T, s, self.num_clips)
+            flat = self.decoder.read(rec, idx.reshape(-1))  # one decode for all clips: (N*T, H, W, 3)
+            frames = flat.reshape(*idx.shape, *flat.shape[1:])
+            item["clip"] = torch.stack([self.transform(f) for f in frames])
+            return item
+        idx = sampling.random_clip(n, T, s, rng)
+        if self.intra_negative:
+            neg = sampling.shifted_clip(n, T, s, int(idx[0]), rng)
+            both = self.decoder.read(rec, np.concatenate([idx, neg]))
+            frames, neg_frames = both[:T], both[T:]
+            item["negative"] = self.transform(neg_frames)
+        else:
+            frames = self.decoder.read(rec, idx)
+        clips = [self.transform(frames) for _ in range(self.views)]
+        item["clip"] = clips[0] if self.views == 1 else torch.stack(clips)
+        return item
+
+
+def collate_clips(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the readable items; report the unreadable ones under ``failed``.
+
+    Returns ``clip`` (B, ...), ``label`` (B,) int64, ``index`` (B,) int64, optionally
+    ``negative``, and ``failed``: list of (index, path, error) — possibly with B = 0.
+    """
+    ok = [b for b in batch if "error" not in b]
+    out: dict[str, Any] = {"failed": [(b["index"], b["path"], b["error"]) for b in batch if "error" in b]}
+    if ok:
+        out["clip"] = torch.stack([b["clip"] for b in ok])
+        out["label"] = torch.tensor([b["label"] for b in ok], dtype=torch.int64)
+        out["index"] = torch.tensor([b["index"] for b in ok], dtype=torch.int64)
+        if "negative" in ok[0]:
+            out["negative"] = torch.stack([b["negative"] for b in ok])
+    return out
+
+
+@dataclass
+class FailureLog:
+    """Unreadable videos met during a run: counted, never silently dropped."""
+
+    entries: dict[str, str] = field(default_factory=dict)
+
+    def add(self, failed: Sequence[tuple[int, str, str]]) -> None:
+        for _, path, err in failed:
+            self.entries.setdefault(path, err)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def summary(self, limit: int = 20) -> str:
+        if not self.entries:
+            return "no unreadable videos"
+        lines = [f"skipped {len(self.entries)} unreadable video(s):"]
+        lines += [f"  {err}" for err in list(self.entries.values())[:limit]]
+        if len(self.entries) > limit:
+            lines.append(f"  ... and {len(self.entries) - limit} more")
+        return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Resolve a ``--data`` argument into records + a decoder.
+
+``--data`` accepts:
+
+- ``synthetic`` (default): the embedded benchmark, rendered in memory; options as
+  ``synthetic:bias=0.7,seed=1,size=64`` (any :class:`~bebias.data.synth.SynthConfig` field);
+- a directory written by ``bebias data synth`` (recognised by its ``bebias-synth.json``);
+- a CSV manifest (``path,label[,start,end][,split]``);
+- a dataset root with ``--dataset ucf101|hmdb51|diving48``, or a class-per-folder directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from bebias.data.decoders import Decoder, FileDecoder, SynthDecoder, synth_path
+from bebias.data.records import LabeledVideos, VideoRecord
+from bebias.data.sources import csv_manifest, load_source
+from bebias.data.synth import SynthBenchmark, SynthConfig, check_split
+from bebias.data import synth_disk
+from bebias.errors import BebiasError
+
+
+@dataclass
+class Data:
+    """One split, ready for a :class:`~bebias.data.dataset.ClipDataset`.
+
+    Attributes:
+        videos: the labelled records.
+        decoder: how to read their frames.
+        description: what ``--data`` resolved to, for logs and provenance.
+        hflip_safe: whether horizontal flips preserve labels (False for the benchmark).
+        synth: the in-memory benchmark, when ``--data synthetic``.
+        meta: the benchmark's metadata when reading one from disk.
+    """
+
+    videos: LabeledVideos
+    decoder: Decoder
+    description: str
+    hflip_safe: bool = True
+    synth: SynthBenchmark | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def parse_synth_spec(data: str) -> SynthConfig:
+    """``synthetic`` or ``synthetic:key=value,...`` -> :class:`SynthConfig`."""
+    _, _, opts = data.partition(":")
+    fields = {f.name: f.type for f in dataclasses.fields(SynthConfig)}
+    kwargs: dict = {}
+    for item in filter(None, (o.strip() for o in opts.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or key not in fields:
+            raise BebiasError(f"bad synthetic option {item!r}; use key=value with key in {', '.join(fields)}")
+        try:
+            if key == "camera":
+                kwargs[key] = value.strip().lower() in ("1", "true", "yes", "on")
+            elif key == "bias":
+                kwargs[key] = float(value)
+            else:
+                kwargs[key] = int(value)
+        except ValueError:
+            raise BebiasError(f"bad value in synthetic option {item!r}") from None
+    return SynthConfig(**kwargs)
+
+
+def synth_videos(bench: SynthBenchmark, split: str) -> LabeledVideos:
+    cfg = bench.cfg
+    recs = [VideoRecord(synth_path(split, s.index), s.label,
+                        meta={"split": split, "class_name": cfg.class_names[s.label], "family": s.family,
+                              "family_name": cfg.family_names[s.family]})
+            for s in bench.specs(split)]
+    return LabeledVideos(recs, cfg.class_names, name=f"synthetic/{split}")
+
+
+def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | None = None, fold: int = 1,
+              annotations: str | None = None, frame_template: str | None = None,
+              bench: SynthBenchmark | None = None) -> Data:
+    """Resolve ``data`` (see module docstring) and select ``split``.
+
+    Pass ``bench`` to share one in-memory benchmark (and its render cache) between splits.
+    """
+    if data == "synthetic" or data.startswith("synthetic:"):
+        bench = bench or SynthBenchmark(parse_synth_spec(data))
+        return Data(synth_videos(bench, check_split(split)), SynthDecoder(bench), data, hflip_safe=False,
+                    synth=bench)
+    if not os.path.exists(data):
+        raise BebiasError("--data does not exist (expected 'synthetic', a benchmark directory, "
+                          "a CSV manifest or a dataset root)", data)
+    if dataset is None and os.path.isdir(data) and synth_disk.is_synth_dir(data):
+        meta = synth_disk.read_meta(data)
+        manifest = os.path.join(data, synth_disk.MANIFEST)
+        if not os.path.exists(manifest):
+            raise BebiasError("incomplete benchmark (no manifest.csv); run `bebias data synth --out` on it again "
+                              "to finish it", data)
+        check_split(split)
+        videos = csv_manifest(manifest, split)
+        return Data(videos, FileDecoder(frame_template), data, hflip_safe=bool(meta.get("hflip_safe", True)),
+                    meta=meta)
+    videos = load_source(data, dataset=dataset, split=split, fold=fold, annotations=annotations)
+    return Data(videos, FileDecoder(frame_template), data)

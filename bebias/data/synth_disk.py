@@ -1,0 +1,145 @@
+"""The embedded benchmark on disk: ``bebias data synth --out DIR``.
+
+Layout (``--data DIR`` reads it back with no further flags)::
+
+    DIR/bebias-synth.json            config, class and family names, format version
+    DIR/manifest.csv                 path,label,split,class_name,family,family_name,mask_path,background_path
+    DIR/videos/<split>/<split>_NNNNN.mkv   frames (FFV1 = lossless by default; mp4 or PNG folders on request)
+    DIR/masks/<split>/<split>_NNNNN.npz    ground-truth foreground masks, (T,H,W) bool, compressed
+    DIR/backgrounds/<split>/<split>_NNNNN.png  the clean background plate under frame 0
+
+Every file is written atomically, so an interrupted run is resumed by running the same
+command again: finished videos are kept, the rest are rendered. The manifest is written
+last; a directory without it is reported as incomplete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+import cv2
+import numpy as np
+
+from bebias import __version__
+from bebias.atomic import atomic_path, write_json, write_text
+from bebias.data import video_io
+from bebias.data.synth import SPLITS, SynthConfig, VideoSpec, render_video, split_specs
+from bebias.errors import BebiasError
+
+META_FILE = "bebias-synth.json"
+MANIFEST = "manifest.csv"
+FORMAT_VERSION = 1
+VIDEO_FORMATS = {"mkv": ".mkv", "mp4": ".mp4", "png": ""}  # "" = PNG frame folder
+
+
+def _paths(spec: VideoSpec, video_format: str) -> dict[str, str]:
+    return {
+        "path": f"videos/{spec.split}/{spec.name}{VIDEO_FORMATS[video_format]}",
+        "mask_path": f"masks/{spec.split}/{spec.name}.npz",
+        "background_path": f"backgrounds/{spec.split}/{spec.name}.png",
+    }
+
+
+def _write_one(args: tuple[SynthConfig, VideoSpec, str, str]) -> None:
+    cfg, spec, out, video_format = args
+    rel = _paths(spec, video_format)
+    if all(os.path.exists(os.path.join(out, p)) for p in rel.values()):
+        return  # finished by an earlier (interrupted) run
+    v = render_video(cfg, spec)
+    vid = os.path.join(out, rel["path"])
+    if video_format == "png":
+        video_io.write_frame_folder(vid, v.frames, template="frame{:06d}.png", start_index=1)
+    else:
+        video_io.write_video(vid, v.frames, fps=25.0)
+    with atomic_path(os.path.join(out, rel["mask_path"])) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, masks=v.masks)
+    with atomic_path(os.path.join(out, rel["background_path"])) as tmp:
+        if not cv2.imwrite(tmp, v.background[:, :, ::-1]):
+            raise BebiasError("cannot write the background plate", tmp)
+
+
+def synth_meta(cfg: SynthConfig, video_format: str) -> dict:
+    return {
+        "format": "bebias-synth",
+        "format_version": FORMAT_VERSION,
+        "bebias_version": __version__,
+        "config": cfg.to_dict(),
+        "classes": cfg.class_names,
+        "families": cfg.family_names,
+        "video_format": video_format,
+        # left/right and clockwise/counter-clockwise are classes: horizontal flips change labels
+        "hflip_safe": False,
+        "splits": {s: cfg.split_size(s) for s in SPLITS},
+    }
+
+
+def write_benchmark(cfg: SynthConfig, out: str, *, video_format: str = "mkv", workers: int = 1,
+                    progress: Callable[[int, int], None] | None = None) -> dict:
+    """Render every split of the benchmark to ``out`` (resumable); return the metadata written."""
+    if video_format not in VIDEO_FORMATS:
+        raise BebiasError(f"unknown --format {video_format!r}; choose from {', '.join(VIDEO_FORMATS)}")
+    meta = synth_meta(cfg, video_format)
+    meta_path = os.path.join(out, META_FILE)
+    if os.path.exists(meta_path):
+        old = read_meta(out)
+        if old.get("config") != meta["config"] or old.get("video_format") != video_format:
+            raise BebiasError("holds a benchmark with a different configuration; choose another --out "
+                              "or delete it", out)
+    elif os.path.isdir(out) and os.listdir(out):
+        raise BebiasError("exists and is not a bebias benchmark directory; choose an empty or new --out", out)
+    os.makedirs(out, exist_ok=True)
+    write_json(meta_path, meta)
+    specs = [s for split in SPLITS for s in split_specs(cfg, split)]
+    jobs = [(cfg, s, out, video_format) for s in specs]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for i, _ in enumerate(pool.map(_write_one, jobs, chunksize=8)):
+                if progress:
+                    progress(i + 1, len(jobs))
+    else:
+        for i, job in enumerate(jobs):
+            _write_one(job)
+            if progress:
+                progress(i + 1, len(jobs))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label", "split", "class_name", "family", "family_name", "mask_path", "background_path"])
+    for s in specs:
+        p = _paths(s, video_format)
+        w.writerow([p["path"], s.label, s.split, cfg.class_names[s.label], s.family, cfg.family_names[s.family],
+                    p["mask_path"], p["background_path"]])
+    write_text(os.path.join(out, MANIFEST), buf.getvalue())
+    return meta
+
+
+def is_synth_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, META_FILE))
+
+
+def read_meta(path: str) -> dict:
+    """The metadata of a benchmark directory; errors if it is not one or is incomplete."""
+    meta_path = os.path.join(path, META_FILE)
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise BebiasError(f"not a benchmark directory (no {META_FILE})", path) from None
+    except (OSError, ValueError) as e:
+        raise BebiasError(f"unreadable benchmark metadata ({e})", meta_path) from None
+    if meta.get("format") != "bebias-synth":
+        raise BebiasError("not a bebias-synth metadata file", meta_path)
+    return meta
+
+
+def load_masks(path: str) -> np.ndarray:
+    """(T, H, W) bool masks from a ``.npz`` written by :func:`write_benchmark`."""
+    try:
+        with np.load(path) as z:
+            return z["masks"].astype(bool)
+    except (OSError, ValueError, KeyError) as e:
+        raise BebiasError(f"unreadable mask file ({e})", path) from None

@@ -1,0 +1,57 @@
+"""The command line, run as a user runs it: real processes, real exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def bebias(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_synth_writes_a_benchmark_that_data_reads(tmp_path):
+    out = tmp_path / "b"
+    r = bebias("data", "synth", "--out", str(out), "--classes", "3", "--videos-per-class", "3",
+               "--test-videos-per-class", "3", "--frames", "8", "--size", "32", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "conflict" in r.stdout and "0.000" in r.stdout
+    meta = json.loads((out / "bebias-synth.json").read_text())
+    assert meta["classes"] == ["right", "left", "up"] and meta["video_format"] == "mkv"
+    r = bebias("data", "info", "--data", str(out), "--split", "conflict", "--check")
+    assert r.returncode == 0, r.stderr
+    assert "9 videos, 3 classes" in r.stdout and "no unreadable videos" in r.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("data", "info", "--data", "/nonexistent/x"), "/nonexistent/x"),
+    (("data", "info", "--data", "synthetic", "--split", "validation"), "validation"),
+    (("data", "info", "--data", "synthetic:bias=2"), "bias"),
+    (("data", "synth", "--out", "OUT", "--size", "33"), "size"),
+])
+def test_user_errors_are_one_line_exit_2(tmp_path, args, needle):
+    args = tuple(str(tmp_path / "o") if a == "OUT" else a for a in args)
+    r = bebias(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and needle in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_video_in_a_manifest_is_listed(tmp_path):
+    import numpy as np
+
+    from bebias.data.video_io import write_video
+
+    write_video(str(tmp_path / "ok.mkv"), np.zeros((6, 32, 32, 3), np.uint8))
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    (tmp_path / "m.csv").write_text("path,label\nok.mkv,a\nbroken.mp4,b\n")
+    r = bebias("data", "info", "--data", str(tmp_path / "m.csv"), "--check")
+    assert r.returncode == 1
+    assert "skipped 1 unreadable" in r.stdout and "broken.mp4" in r.stdout
+
+
+def test_version():
+    r = bebias("--version")
+    assert r.returncode == 0 and r.stdout.startswith("bebias ")
