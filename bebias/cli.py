@@ -54,8 +54,8 @@ def data_synth(
     out: Annotated[str, typer.Option("--out", help="Output directory (resumable: run again to finish).")],
     seed: Annotated[int, typer.Option(help="Master seed: same seed, same videos.")] = 0,
     classes: Annotated[int, typer.Option(help="Motion classes K = scene families (2..12).")] = 8,
-    videos_per_class: Annotated[int, typer.Option(help="Videos per class in train and train-unbiased.")] = 48,
-    test_videos_per_class: Annotated[int, typer.Option(help="Videos per class in iid and conflict.")] = 24,
+    videos_per_class: Annotated[int, typer.Option(help="Videos per class in train and train-unbiased.")] = 256,
+    test_videos_per_class: Annotated[int, typer.Option(help="Videos per class in iid and conflict.")] = 64,
     frames: Annotated[int, typer.Option(help="Frames per video.")] = 32,
     size: Annotated[int, typer.Option(help="Frame size in pixels (square).")] = 64,
     bias: Annotated[float, typer.Option(help="rho = P(background family == class) in train and iid.")] = 0.9,
@@ -91,6 +91,39 @@ def _print_synth_summary(cfg) -> None:
     console.print(table)
     console.print("classes (motion): " + ", ".join(cfg.class_names))
     console.print("scene families:   " + ", ".join(cfg.family_names))
+
+
+@data_app.command("calibrate")
+def data_calibrate(
+    out: Annotated[str, typer.Option(help="Output directory (resumable).")] = "reports/calibration",
+    biases: Annotated[str, typer.Option(help="Comma-separated rho values for the biased runs.")] = "0.5,0.7,0.9,0.99",
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0",
+    epochs: Annotated[int, typer.Option()] = 12,
+    precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "bf16",
+    workers: Annotated[int, typer.Option()] = 1,
+) -> None:
+    """Check that the benchmark can tell models apart: a supervised small model trained on
+    train-unbiased (motion learnable?) and on train at several biases (graded bias?)."""
+    from bebias.training.calibrate import calibrate
+    from bebias.training.finetune import FinetuneConfig
+
+    base = FinetuneConfig(epochs=epochs, precision=precision, workers=workers)
+    try:
+        bl = tuple(float(b) for b in biases.split(","))
+        sl = tuple(int(x) for x in seeds.split(","))
+    except ValueError:
+        raise BebiasError(f"--biases/--seeds must be comma-separated numbers, got {biases!r} / {seeds!r}") from None
+    with _progress() as prog:
+        task = prog.add_task("calibrating", total=None)
+
+        def show(name: str, row: dict) -> None:
+            prog.update(task, completed=row["step"], total=row["total"],
+                        description=f"{name}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
+
+        res = calibrate(out, biases=bl, seeds=sl, base=base, progress=show)
+    from bebias.training.calibrate import to_markdown
+
+    console.print(to_markdown(res))
 
 
 @data_app.command("info")
@@ -133,6 +166,111 @@ def data_info(
         console.print(log.summary())
         if len(log):
             raise typer.Exit(1)
+
+
+def _merge(config: Optional[str], flags: dict) -> dict:
+    """defaults <- config file (TOML/JSON) <- flags given on the command line (flags win)."""
+    from bebias.training.finetune import config_from_file
+
+    merged = config_from_file(config) if config else {}
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    return merged
+
+
+@app.command("finetune")
+def finetune_cmd(
+    ckpt: Annotated[Optional[str], typer.Argument(help="bebias checkpoint to start from; omit to train from "
+                                                       "random initialisation.")] = None,
+    config: Annotated[Optional[str], typer.Option(help="TOML/JSON config; flags override it.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="See `bebias data info --help`. Default: synthetic.")] = None,
+    dataset: DatasetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Training split (default train).")] = None,
+    fold: Annotated[Optional[int], typer.Option(help="Official split number.")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Backbone (default small3d).")] = None,
+    linear: Annotated[Optional[bool], typer.Option("--linear/--full", help="Linear probe on a frozen backbone, "
+                                                                            "or full fine-tuning.")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    lr: Annotated[Optional[float], typer.Option()] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Frame stride.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Crop size, pixels.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/finetune).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Train a classifier: fine-tune CKPT, linear-probe it (--linear), or train from scratch."""
+    from bebias.training.finetune import FinetuneConfig, finetune
+
+    flags = dict(init=ckpt, data=data, dataset=dataset, split=split, fold=fold, arch=arch, linear=linear,
+                 epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride,
+                 size=size, precision=precision, device=device, workers=workers, seed=seed, out=out)
+    merged = _merge(config, flags)
+    if ckpt and "arch" not in merged:  # the checkpoint knows its architecture
+        from bebias.checkpoint import load_checkpoint
+
+        merged["arch"] = load_checkpoint(ckpt)["arch"]
+    cfg = FinetuneConfig.from_dict(merged)
+    with _progress() as prog:
+        task = prog.add_task("training", total=None)
+
+        def show(row: dict) -> None:
+            prog.update(task, completed=row["step"], total=row["total"],
+                        description=f"training  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
+
+        res = finetune(cfg, resume=resume, progress=show)
+    console.print(f"wrote [bold]{res.model_path}[/] ({res.steps} steps, final loss {res.final_loss:.4f}"
+                  + (f", {res.skipped_steps} steps skipped for non-finite gradients" if res.skipped_steps else "")
+                  + ")")
+    if len(res.failures):
+        console.print(res.failures.summary())
+
+
+@app.command("eval")
+def eval_cmd(
+    ckpt: Annotated[str, typer.Argument(help="A classifier checkpoint (from bebias finetune).")],
+    data: Annotated[Optional[str], typer.Option(help="Default: the data the checkpoint was trained on.")] = None,
+    dataset: DatasetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Comma-separated splits (default: iid,conflict for the "
+                                                      "benchmark, test otherwise).")] = None,
+    fold: Annotated[int, typer.Option()] = 1,
+    clips: Annotated[int, typer.Option(help="Clips per video; softmax averaged.")] = 1,
+    knn: Annotated[bool, typer.Option("--knn", help="Also kNN retrieval R@1/5/10/20/50 against --gallery.")] = False,
+    gallery: Annotated[str, typer.Option(help="Gallery split for --knn.")] = "train",
+    batch_size: Annotated[int, typer.Option()] = 32,
+    device: Annotated[str, typer.Option()] = "auto",
+    workers: Annotated[int, typer.Option()] = 1,
+    out: Annotated[Optional[str], typer.Option(help="Write results JSON here (default: next to CKPT).")] = None,
+) -> None:
+    """Top-1 / top-5 / mean-class accuracy (multi-clip), background-follow rate where the data
+    records backgrounds, and optional kNN retrieval."""
+    import os
+
+    from bebias.training.evaluate import evaluate_checkpoint
+
+    res = evaluate_checkpoint(ckpt, data=data, dataset=dataset, splits=split, fold=fold, num_clips=clips,
+                              knn=knn, gallery=gallery, batch_size=batch_size, device=device, workers=workers)
+    path = out or os.path.join(os.path.dirname(os.path.abspath(ckpt)), "eval.json")
+    from bebias.atomic import write_json
+
+    write_json(path, res)
+    table = Table(title=f"{ckpt}  ({res['data']})")
+    for col in ("split", "videos", "top-1", "top-5", "mean-class", "bg-follow"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for name, r in res["splits"].items():
+        bf = r.get("background_follow")
+        table.add_row(name, str(r["n"]), f"{100 * r['top1']:.1f}", f"{100 * r['top5']:.1f}",
+                      f"{100 * r['mean_class']:.1f}", "-" if bf is None else f"{100 * bf:.1f}")
+    console.print(table)
+    for name, r in res["splits"].items():
+        if "retrieval" in r:
+            console.print(f"{name} retrieval vs {gallery}: " +
+                          "  ".join(f"{k} {100 * v:.1f}" for k, v in r["retrieval"].items()))
+    console.print(f"results: {path}")
 
 
 def main() -> None:

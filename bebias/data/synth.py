@@ -42,6 +42,7 @@ SPLITS: tuple[str, ...] = ("train", "train-unbiased", "iid", "conflict")
 MAX_CLASSES = len(MOTIONS)
 
 _SUPERSAMPLE = 3  # sub-pixel samples per axis: anti-aliased edges, smooth sub-pixel motion
+_RADIUS = (0.18, 0.24)  # object radius as a fraction of the frame size (polygon vertices at 0.6-1.0 of it)
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class SynthConfig:
     """
 
     classes: int = 8
-    videos_per_class: int = 48
-    test_videos_per_class: int = 24
+    videos_per_class: int = 256
+    test_videos_per_class: int = 64
     frames: int = 32
     size: int = 64
     bias: float = 0.9
@@ -339,7 +340,7 @@ def _trajectory(rng: np.random.Generator, motion: str, T: int, S: int, R: float)
     cx = m + rng.random() * (S - 2 * m)
     cy = m + rng.random() * (S - 2 * m)
     if motion in ("rotate-cw", "rotate-ccw"):
-        w = math.radians(7.0 + 4.0 * rng.random()) * (1 if motion == "rotate-cw" else -1)
+        w = math.radians(12.0 + 4.0 * rng.random()) * (1 if motion == "rotate-cw" else -1)
         return [_Pose(cx, cy, theta0 + w * t, 1.0) for t in range(T)]
     if motion == "orbit":
         r = S * (0.11 + 0.04 * rng.random())
@@ -349,7 +350,7 @@ def _trajectory(rng: np.random.Generator, motion: str, T: int, S: int, R: float)
         p0 = rng.random() * 2 * math.pi
         return [_Pose(cx + r * math.cos(p0 + w * t), cy + r * math.sin(p0 + w * t), theta0, 1.0) for t in range(T)]
     if motion == "zoom":
-        amp = 0.3 + 0.1 * rng.random()
+        amp = 0.35 + 0.1 * rng.random()
         period = 10.0 + 6.0 * rng.random()
         ph = rng.random() * 2 * math.pi
         mz = R * 1.2 * (1 + amp) + 2.0
@@ -393,7 +394,7 @@ def _make_object(rng: np.random.Generator, R: float, unit: float) -> _Object:
     angles = tuple(2 * math.pi * (k + 0.6 * (rng.random() - 0.5)) / n for k in range(n))
     radii = tuple(R * (0.6 + 0.4 * rng.random()) for _ in range(n))
     a, b = _two_colours(rng)
-    return _Object(angles, radii, tuple(a), tuple(b), (2.5 + 2.5 * rng.random()) * unit,
+    return _Object(angles, radii, tuple(a), tuple(b), (4.0 + 3.0 * rng.random()) * unit,
                    rng.random() * math.pi, 1.25 * unit, (0.0, 0.0, 0.0))
 
 
@@ -419,21 +420,22 @@ def _render_object(frame: np.ndarray, mask: np.ndarray, obj: _Object, pose: _Pos
     sub = (np.arange(k, dtype=np.float64) + 0.5) / k
     py = (np.arange(y0, y1, dtype=np.float64)[:, None] + sub[None, :]).reshape(-1)
     px = (np.arange(x0, x1, dtype=np.float64)[:, None] + sub[None, :]).reshape(-1)
-    PY, PX = np.meshgrid(py, px, indexing="ij")  # ((y1-y0)k, (x1-x0)k)
-    outer = _inside(PX, PY, ovx, ovy)
-    inner = _inside(PX, PY, *_polygon(obj, pose, 0.0))
-    # stripes live in the object's frame, so they rotate and scale with it
+    PY, PX = np.meshgrid(py, px, indexing="ij")  # ((y1-y0)k, (x1-x0)k) sub-pixel sample points
+    h, w = y1 - y0, x1 - x0
+    # coverage = fraction of a pixel's k*k samples inside the polygon (exact: small integer counts)
+    outer = _inside(PX, PY, ovx, ovy).reshape(h, k, w, k).sum(axis=(1, 3), dtype=np.int32) / (k * k)
+    inner = _inside(PX, PY, *_polygon(obj, pose, 0.0)).reshape(h, k, w, k).sum(axis=(1, 3), dtype=np.int32) / (k * k)
+    # stripes live in the object's frame, so they rotate and scale with it (sampled at pixel centres)
+    cy, cx = np.meshgrid(np.arange(y0, y1, dtype=np.float64) + 0.5, np.arange(x0, x1, dtype=np.float64) + 0.5,
+                         indexing="ij")
     ang = pose.angle + obj.stripe_angle
-    u = ((PX - pose.cx) * math.cos(ang) + (PY - pose.cy) * math.sin(ang)) / (obj.stripe_period * pose.scale)
+    u = ((cx - pose.cx) * math.cos(ang) + (cy - pose.cy) * math.sin(ang)) / (obj.stripe_period * pose.scale)
     stripe = (np.floor(u) % 2.0)[..., None]
     col = np.asarray(obj.colour_a) * (1.0 - stripe) + np.asarray(obj.colour_b) * stripe
-    col = np.where(inner[..., None], col, np.asarray(obj.outline_colour))
-    h, w = y1 - y0, x1 - x0
-    cover = outer.reshape(h, k, w, k).mean(axis=(1, 3))
-    colsum = (col * outer[..., None]).reshape(h, k, w, k, 3).sum(axis=(1, 3)) / (k * k)
     region = frame[y0:y1, x0:x1]
-    frame[y0:y1, x0:x1] = region * (1.0 - cover[..., None]) + colsum
-    mask[y0:y1, x0:x1] |= cover >= 0.5
+    frame[y0:y1, x0:x1] = (region * (1.0 - outer[..., None]) + col * inner[..., None]
+                           + np.asarray(obj.outline_colour) * (outer - inner)[..., None])
+    mask[y0:y1, x0:x1] |= outer >= 0.5
 
 
 # --------------------------------------------------------------------------------------
@@ -457,7 +459,7 @@ def render_video(cfg: SynthConfig, spec: VideoSpec) -> SynthVideo:
         offs = [(M + int(round(vy * t)) + int(jit[t, 0]), M + int(round(vx * t)) + int(jit[t, 1])) for t in range(T)]
     else:
         offs = [(0, 0)] * T
-    R = S * (0.13 + 0.04 * rng.random())
+    R = S * (_RADIUS[0] + (_RADIUS[1] - _RADIUS[0]) * rng.random())
     obj = _make_object(rng, R, unit)
     poses = _trajectory(rng, MOTIONS[spec.label], T, S, R)
     # outline in black or white, whichever contrasts more with the scene: keeps the object
@@ -502,6 +504,23 @@ class SynthBenchmark:
         if self._cache is not None:
             self._cache[(split, index)] = v
         return v
+
+    def prerender(self, split: str, workers: int = 1) -> None:
+        """Render every video of ``split`` now (in ``workers`` processes) into the cache, so
+        that forked DataLoader workers share the frames instead of each rendering its own."""
+        if self._cache is None:
+            return
+        todo = [s for s in self.specs(split) if (split, s.index) not in self._cache]
+        if workers > 1 and len(todo) > 16:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(workers) as pool:
+                videos = pool.map(render_video, [self.cfg] * len(todo), todo, chunksize=16)
+                for s, v in zip(todo, videos):
+                    self._cache[(split, s.index)] = v
+        else:
+            for s in todo:
+                self.video(split, s.index)
 
     def __getstate__(self) -> dict:  # DataLoader workers re-render instead of copying the cache
         return {**self.__dict__, "_cache": {} if self._cache is not None else None}

@@ -1,0 +1,165 @@
+"""Evaluation: multi-clip classification accuracy and kNN retrieval.
+
+Pure metric functions on arrays (:func:`classification_metrics`, :func:`retrieval_recall`)
+plus the glue that runs a model over a dataset split (:func:`predict`, :func:`embed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bebias.data.dataset import ClipDataset, FailureLog
+from bebias.data.open import Data
+from bebias.data.transforms import ClipSpec, eval_transform
+from bebias.training import runtime
+
+
+@dataclass
+class Predictions:
+    """Per-video outputs: ``probs`` (N, K) softmax averaged over clips (or features (N, C)
+    for :func:`embed`), ``labels`` (N,), ``indices`` (N,) into the split's records."""
+
+    probs: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+    failures: FailureLog = field(default_factory=FailureLog)
+
+
+@torch.no_grad()
+def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, device: torch.device,
+         precision: str, workers: int) -> Predictions:
+    ds = ClipDataset(data.videos, data.decoder, spec, eval_transform(spec), mode="test", num_clips=num_clips)
+    loader = runtime.make_loader(ds, batch_size, shuffle=False, seed=0, epoch=0, workers=workers, drop_last=False)
+    outs, labels, indices, failures = [], [], [], FailureLog()
+    for batch in loader:
+        failures.add(batch["failed"])
+        if "clip" not in batch:
+            continue
+        x = batch["clip"].to(device)  # (B, N, 3, T, H, W)
+        B, N = x.shape[:2]
+        with runtime.autocast(device, precision):
+            y = fn(x.flatten(0, 1)).float()
+        outs.append(y.view(B, N, -1).mean(1).cpu())
+        labels.append(batch["label"])
+        indices.append(batch["index"])
+    if not outs:
+        return Predictions(np.zeros((0, 0)), np.zeros(0, int), np.zeros(0, int), failures)
+    return Predictions(torch.cat(outs).numpy(), torch.cat(labels).numpy(), torch.cat(indices).numpy(), failures)
+
+
+def predict(model: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
+            device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0) -> Predictions:
+    """Softmax probabilities averaged over ``num_clips`` uniformly spaced clips per video."""
+    model.eval()
+    return _run(lambda x: F.softmax(model(x).float(), dim=1), data, spec, num_clips=num_clips,
+                batch_size=batch_size, device=torch.device(device), precision=precision, workers=workers)
+
+
+def embed(backbone: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
+          device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0) -> Predictions:
+    """Pooled backbone features (N, C), averaged over clips (``probs`` holds the features)."""
+    backbone.eval()
+    return _run(backbone, data, spec, num_clips=num_clips, batch_size=batch_size, device=torch.device(device),
+                precision=precision, workers=workers)
+
+
+def classification_metrics(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
+    """top-1, top-5 (top-k with k = min(5, K)) and mean-class accuracy, in [0, 1], plus
+    per-class top-1. ``probs`` (N, K), ``labels`` (N,)."""
+    if len(labels) == 0:
+        return {"n": 0, "top1": float("nan"), "top5": float("nan"), "mean_class": float("nan"), "per_class": {}}
+    pred = probs.argmax(1)
+    k = min(5, probs.shape[1])
+    topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    per_class = {int(c): float((pred[labels == c] == c).mean()) for c in range(num_classes) if (labels == c).any()}
+    return {"n": int(len(labels)), "top1": float((pred == labels).mean()),
+            "top5": float((topk == labels[:, None]).any(1).mean()),
+            "mean_class": float(np.mean(list(per_class.values()))), "per_class": per_class}
+
+
+def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray,
+                     ks: tuple[int, ...] = (1, 5, 10, 20, 50)) -> dict[str, float]:
+    """Video retrieval as in the BE paper: cosine similarity of each query (N, C) to the
+    gallery (M, C); a query scores at k if any of its k nearest gallery items shares its
+    label. Returns ``{"R@k": fraction}``."""
+    q = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+    g = gallery / np.maximum(np.linalg.norm(gallery, axis=1, keepdims=True), 1e-12)
+    order = np.argsort(-(q @ g.T), axis=1, kind="stable")
+    hits = gallery_labels[order] == query_labels[:, None]  # (N, M)
+    return {f"R@{k}": float(hits[:, :k].any(1).mean()) for k in ks if k <= g.shape[0]}
+
+
+def background_follow(pred: np.ndarray, families: np.ndarray) -> float:
+    """P(prediction == the class whose usual scene is the video's background family).
+
+    Meaningful where family i is the usual scene of class i (the embedded benchmark)."""
+    return float((pred == families).mean()) if len(pred) else float("nan")
+
+
+def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | None = None,
+                        splits: str | None = None, fold: int = 1, num_clips: int = 1, knn: bool = False,
+                        gallery: str = "train", batch_size: int = 32, device: str = "auto",
+                        workers: int = 1) -> dict:
+    """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict."""
+    from bebias.data.open import open_data, parse_synth_spec
+    from bebias.data.synth import SynthBenchmark
+    from bebias.errors import BebiasError
+    from bebias.training.finetune import load_classifier
+
+    dev = runtime.pick_device(device)
+    model, meta = load_classifier(ckpt, dev)
+    cfg = meta.get("config", {})
+    data = data or cfg.get("data", "synthetic")
+    dataset = dataset if dataset is not None else (cfg.get("dataset") if data == cfg.get("data") else None)
+    spec = ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["input"].items()})
+    # one in-memory benchmark shared by all splits (its render cache too)
+    bench = SynthBenchmark(parse_synth_spec(data)) if data.startswith("synthetic") else None
+    is_bench = bench is not None or (not dataset and _is_bench_dir(data))
+    names = (splits or ("iid,conflict" if is_bench else "test")).split(",")
+    out: dict = {"checkpoint": ckpt, "checkpoint_sha256": _sha256(ckpt), "data": data, "clips": num_clips,
+                 "arch": meta["arch"], "splits": {}}
+    gal_feats = None
+    for name in names:
+        d = open_data(data, split=name.strip(), dataset=dataset, fold=fold, bench=bench)
+        if d.videos.num_classes != meta["num_classes"]:
+            raise BebiasError(f"the checkpoint has {meta['num_classes']} classes but split {name!r} of {data} has "
+                              f"{d.videos.num_classes}", ckpt)
+        p = predict(model, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev, workers=workers)
+        r = classification_metrics(p.probs, p.labels, meta["num_classes"])
+        fam = [d.videos.records[i].meta.get("family") for i in p.indices]
+        if fam and all(f is not None and f != "" for f in fam):
+            r["background_follow"] = background_follow(p.probs.argmax(1), np.array([int(f) for f in fam]))
+        r["skipped"] = len(p.failures)
+        if knn:
+            if gal_feats is None:
+                g = open_data(data, split=gallery, dataset=dataset, fold=fold, bench=bench)
+                gal_feats = embed(model.backbone, g, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
+                                  workers=workers)
+            q = embed(model.backbone, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
+                      workers=workers)
+            r["retrieval"] = retrieval_recall(q.probs, q.labels, gal_feats.probs, gal_feats.labels)
+        out["splits"][name.strip()] = r
+    return out
+
+
+def _is_bench_dir(path: str) -> bool:
+    import os
+
+    from bebias.data.synth_disk import is_synth_dir
+
+    return os.path.isdir(path) and is_synth_dir(path)
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

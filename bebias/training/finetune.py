@@ -1,0 +1,271 @@
+"""Supervised training of a classifier: full fine-tuning, a linear probe on a frozen
+backbone, or training from random initialisation (the supervised baseline, and the
+calibration of the embedded benchmark).
+
+``finetune(cfg)`` writes to ``cfg.out``: ``last.pth`` (resumable state, every epoch and on
+Ctrl-C), ``model.pth`` (the final classifier checkpoint that ``bebias eval`` and
+``bebias probe`` load), ``metrics.jsonl`` and ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from bebias.atomic import write_json
+from bebias.checkpoint import load_checkpoint, save_checkpoint
+from bebias.data.dataset import ClipDataset, FailureLog
+from bebias.data.open import Data, open_data
+from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec, train_transform
+from bebias.errors import BebiasError
+from bebias.models.backbones import build_backbone
+from bebias.models.classifier import VideoClassifier
+from bebias.training import runtime
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything a supervised run depends on (saved in its checkpoints)."""
+
+    data: str = "synthetic"
+    dataset: str | None = None
+    split: str = "train"
+    fold: int = 1
+    annotations: str | None = None
+    frame_template: str | None = None
+    arch: str = "small3d"
+    init: str | None = None  # a bebias checkpoint to start from (pre-trained encoder or classifier)
+    linear: bool = False  # freeze the backbone: linear probe
+    pretrained: bool = False  # torchvision weights (needs the internet)
+    frames: int = 8
+    stride: int = 2
+    size: int = 32
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    hflip: bool | None = None  # None: use the data's own answer (False for the benchmark)
+    epochs: int = 12
+    max_steps: int | None = None
+    batch_size: int = 16
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup: float = 0.1  # fraction of steps with linearly rising LR, then cosine decay
+    dropout: float = 0.0
+    precision: str = "fp32"
+    device: str = "auto"
+    workers: int = 1
+    seed: int = 0
+    out: str = "runs/finetune"
+
+    @property
+    def clip_spec(self) -> ClipSpec:
+        return ClipSpec(self.frames, self.stride, self.size, tuple(self.mean), tuple(self.std))
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FinetuneConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise BebiasError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**d)
+
+
+@dataclass
+class RunResult:
+    out: str
+    model_path: str
+    steps: int
+    final_loss: float
+    skipped_steps: int
+    failures: FailureLog = field(default_factory=FailureLog)
+
+
+def _lr_at(step: int, total: int, base: float, warmup: float) -> float:
+    w = max(int(total * warmup), 1)
+    if step < w:
+        return base * (step + 1) / w
+    return base * 0.5 * (1 + math.cos(math.pi * (step - w) / max(total - w, 1)))
+
+
+def build_classifier(cfg: FinetuneConfig, num_classes: int) -> VideoClassifier:
+    backbone = build_backbone(cfg.arch, pretrained=cfg.pretrained)
+    model = VideoClassifier(backbone, num_classes, cfg.dropout, freeze_backbone=cfg.linear)
+    if cfg.init:
+        load_backbone_from(model, cfg.init, cfg.arch)
+    return model
+
+
+def load_backbone_from(model: VideoClassifier, path: str, arch: str) -> None:
+    """Initialise ``model.backbone`` from a bebias checkpoint (pre-trained or classifier).
+
+    Every backbone weight must match: a missing or unexpected key, or a shape mismatch, is
+    an error naming them — never a silent partial load.
+    """
+    ck = load_checkpoint(path)
+    if ck.get("arch") != arch:
+        raise BebiasError(f"checkpoint architecture is {ck.get('arch')!r}, but --arch is {arch!r}", path)
+    sd = ck.get("backbone")
+    if not isinstance(sd, dict):
+        raise BebiasError("checkpoint has no 'backbone' weights", path)
+    own = model.backbone.state_dict()
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    shape = sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
+    if missing or unexpected or shape:
+        parts = [f"{n} {name}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+                 for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape-mismatched", shape))
+                 for n in [len(keys)] if keys]
+        raise BebiasError("backbone weights do not match the architecture (" + "; ".join(parts) + ")", path)
+    model.backbone.load_state_dict(sd, strict=True)
+
+
+def classifier_payload(model: VideoClassifier, cfg: FinetuneConfig, classes: list[str], **extra) -> dict:
+    return {"kind": "classifier", "arch": cfg.arch, "method": "linear" if cfg.linear else "supervised",
+            "config": cfg.to_dict(), "input": cfg.clip_spec.to_dict(), "classes": list(classes),
+            "num_classes": len(classes), "backbone": model.backbone.state_dict(),
+            "head": model.fc.state_dict(), **extra}
+
+
+def finetune(cfg: FinetuneConfig, *, resume: bool = False,
+             progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
+    """Train a classifier as configured; see the module docstring for the outputs."""
+    device = runtime.pick_device(cfg.device)
+    runtime.autocast(device, cfg.precision)  # validates --precision early
+    data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
+                             annotations=cfg.annotations, frame_template=cfg.frame_template)
+    if len(data.videos) == 0:
+        raise BebiasError(f"no videos in split {cfg.split!r}", cfg.data)
+    classes = data.videos.classes
+    hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
+    spec = cfg.clip_spec
+    ds = ClipDataset(data.videos, data.decoder, spec,
+                     train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip), seed=cfg.seed)
+    if data.synth is not None:
+        data.synth.prerender(cfg.split, workers=max(cfg.workers, 1))
+    steps_per_epoch = len(ds) // cfg.batch_size or 1
+    total = cfg.max_steps or cfg.epochs * steps_per_epoch
+    os.makedirs(cfg.out, exist_ok=True)
+    last_path = os.path.join(cfg.out, "last.pth")
+
+    runtime.seed_everything(cfg.seed)
+    model = build_classifier(cfg, len(classes)).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    else:
+        raise BebiasError(f"--optimizer must be adamw or sgd, got {cfg.optimizer!r}")
+    step, epoch, skipped = 0, 0, 0
+    if resume and os.path.exists(last_path):
+        st = load_checkpoint(last_path)
+        if st.get("config") != cfg.to_dict():
+            raise BebiasError("--resume: the run in this directory has a different config; use another --out",
+                              last_path)
+        model.backbone.load_state_dict(st["backbone"])
+        model.fc.load_state_dict(st["head"])
+        opt.load_state_dict(st["optimizer"])
+        step, epoch, skipped = st["step"], st["epoch"], st["skipped_steps"]
+        runtime.set_rng_state(st["rng"])
+    write_json(os.path.join(cfg.out, "config.json"), cfg.to_dict())
+    log = runtime.MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=step if resume else None)
+    failures = FailureLog()
+
+    def save_state() -> None:
+        save_checkpoint(last_path, classifier_payload(
+            model, cfg, classes, optimizer=opt.state_dict(), step=step, epoch=epoch, skipped_steps=skipped,
+            rng=runtime.rng_state()))
+
+    loss_val = float("nan")
+    model.train()
+    t0, clips = time.perf_counter(), 0
+    try:
+        while step < total:
+            ds.set_epoch(epoch)
+            # the epoch's order is a function of (seed, epoch): skip batches done before a resume
+            done_in_epoch = step - epoch * steps_per_epoch
+            loader = runtime.make_loader(ds, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
+                                         workers=cfg.workers, drop_last=True, start_batch=done_in_epoch)
+            for batch in loader:
+                if step >= total:
+                    break
+                failures.add(batch["failed"])
+                if "clip" not in batch:
+                    continue
+                x, y = batch["clip"].to(device, non_blocking=True), batch["label"].to(device)
+                for g in opt.param_groups:
+                    g["lr"] = _lr_at(step, total, cfg.lr, cfg.warmup)
+                with runtime.autocast(device, cfg.precision):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+                if not torch.isfinite(loss):
+                    save_state()
+                    raise BebiasError(f"loss became {loss.item()} at step {step}; stopped, the last good state "
+                                      f"is in {last_path}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if runtime.grads_finite(params):
+                    opt.step()
+                else:  # a non-finite gradient (seen with bf16 on CPU): skip this update, keep going
+                    skipped += 1
+                step += 1
+                clips += len(y)
+                loss_val = loss.item()
+                row = {"step": step, "epoch": epoch, "loss": round(loss_val, 5), "lr": opt.param_groups[0]["lr"],
+                       "clips_per_s": round(clips / (time.perf_counter() - t0), 2)}
+                if step % 10 == 0 or step == total:
+                    log.write(**row)
+                if progress:
+                    progress({**row, "total": total})
+            else:
+                epoch += 1
+                save_state()
+    except KeyboardInterrupt:
+        save_state()
+        raise BebiasError(f"interrupted at step {step}; resume with --resume (state in {last_path})") from None
+    save_state()
+    model_path = os.path.join(cfg.out, "model.pth")
+    save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=step))
+    return RunResult(cfg.out, model_path, step, loss_val, skipped, failures)
+
+
+def load_classifier(path: str, device: torch.device | str = "cpu") -> tuple[VideoClassifier, dict]:
+    """A classifier checkpoint -> (model in eval mode, checkpoint metadata without weights)."""
+    ck = load_checkpoint(path)
+    if ck.get("kind") != "classifier":
+        raise BebiasError(f"is a {ck.get('kind')!r} checkpoint, not a classifier; fine-tune it first "
+                          "(bebias finetune CKPT)", path)
+    model = VideoClassifier(build_backbone(ck["arch"]), int(ck["num_classes"]))
+    model.backbone.load_state_dict(ck["backbone"])
+    model.fc.load_state_dict(ck["head"])
+    meta = {k: v for k, v in ck.items() if k not in ("backbone", "head", "optimizer", "rng")}
+    return model.to(device).eval(), meta
+
+
+def config_from_file(path: str) -> dict:
+    """A TOML or JSON config file -> dict of FinetuneConfig/other fields."""
+    if not os.path.exists(path):
+        raise BebiasError("config file does not exist", path)
+    try:
+        if path.endswith(".toml"):
+            import tomllib
+
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as e:
+        raise BebiasError(f"malformed config ({e})", path) from None

@@ -1,0 +1,115 @@
+"""What every training run shares: device and precision, seeding, RNG state capture (for
+exact resume), a metrics log, and the data loader."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from bebias.data.dataset import collate_clips
+from bebias.errors import BebiasError
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA if available, else CPU; an explicit ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BebiasError(f"--device {device} asked for, but no CUDA GPU is available")
+    return dev
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CPU or CUDA (about 2x faster for 3D CNNs on CPU); fp32 = no autocast."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    raise BebiasError(f"--precision must be fp32 or bf16, got {precision!r}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch RNG states as plain data (``weights_only``-loadable)."""
+    ver, key, gauss = random.getstate()
+    npst = np.random.get_state(legacy=False)
+    st: dict[str, Any] = {
+        "python": {"version": ver, "key": torch.tensor(key, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"key": torch.from_numpy(npst["state"]["key"].astype(np.int64)), "pos": int(npst["state"]["pos"]),
+                  "has_gauss": int(npst["has_gauss"]), "gauss": float(npst["gauss"])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_state(st: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_state`."""
+    py = st["python"]
+    random.setstate((py["version"], tuple(int(k) for k in py["key"].tolist()), py["gauss"]))
+    n = st["numpy"]
+    np.random.set_state({"bit_generator": "MT19937", "state": {"key": n["key"].numpy().astype(np.uint32),
+                                                                "pos": n["pos"]},
+                         "has_gauss": n["has_gauss"], "gauss": n["gauss"]})
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def grads_finite(params: Iterator[torch.nn.Parameter]) -> bool:
+    """False if any gradient has a NaN/inf (the step is then skipped, not applied)."""
+    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)
+
+
+class MetricsLog:
+    """Append-only JSONL metrics (one object per line) in the run directory.
+
+    On resume, lines past the resumed step are dropped so the file matches the run.
+    """
+
+    def __init__(self, path: str, resume_step: int | None = None) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if resume_step is None:
+            open(path, "w").close()
+        elif os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                keep = [ln for ln in f if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
+            with open(path, "w", encoding="utf-8") as f:
+                f.writelines(keep)
+
+    def write(self, **row: Any) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int, workers: int,
+                drop_last: bool, start_batch: int = 0) -> DataLoader:
+    """A DataLoader whose order is a function of (seed, epoch) only, starting at batch
+    ``start_batch`` of that order (a resumed run neither repeats nor re-decodes batches)."""
+    n = len(ds)
+    if shuffle:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+    else:
+        order = list(range(n))
+    if drop_last:
+        order = order[: n // batch_size * batch_size]
+    order = order[start_batch * batch_size:]
+    return DataLoader(ds, batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=collate_clips,
+                      drop_last=drop_last,
+                      multiprocessing_context="fork" if workers > 0 and os.name == "posix" else None)

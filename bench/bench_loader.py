@@ -1,0 +1,107 @@
+"""Loader throughput vs raw OpenCV decoding of the same files.
+
+Writes N videos of the embedded benchmark as mp4 (mp4v) files, then measures, side by side
+in one run and on the same clips:
+
+- raw:    ``cv2.VideoCapture`` + sequential ``read()`` of every frame up to the end of the
+          clip, BGR->RGB, nothing else (the floor any loader must pay);
+- loader: ``ClipDataset`` (centre clip, ``FileDecoder``, uint8 -> normalised float tensor)
+          through a ``DataLoader`` with ONE worker process, batch 8.
+
+Target: loader clips/s >= 0.9 x raw clips/s. Usage: ``python bench/bench_loader.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from bebias.data.dataset import ClipDataset, collate_clips
+from bebias.data.decoders import FileDecoder
+from bebias.data.records import LabeledVideos, VideoRecord
+from bebias.data.sampling import center_clip
+from bebias.data.synth import SynthConfig, render_video, split_specs
+from bebias.data.transforms import ClipSpec, eval_transform
+from bebias.data.video_io import write_video
+
+
+def make_videos(root: str, n: int, frames: int, size: int) -> list[str]:
+    cfg = SynthConfig(frames=frames, size=size, videos_per_class=max(1, n // 8 + 1))
+    paths = []
+    for spec in split_specs(cfg, "train")[:n]:
+        p = os.path.join(root, f"{spec.name}.mp4")
+        write_video(p, render_video(cfg, spec).frames)
+        paths.append(p)
+    return paths
+
+
+def raw_opencv(paths: list[str], clip: np.ndarray) -> int:
+    done = 0
+    for p in paths:
+        cap = cv2.VideoCapture(p)
+        frames = []
+        for i in range(int(clip.max()) + 1):
+            ok, f = cap.read()
+            if not ok:
+                break
+            if i in clip:
+                frames.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+        cap.release()
+        done += len(frames) == len(clip)
+    return done
+
+
+def loader(paths: list[str], spec: ClipSpec, workers: int) -> int:
+    ds = ClipDataset(LabeledVideos([VideoRecord(p, 0) for p in paths], ["x"]), FileDecoder(), spec,
+                     eval_transform(spec), mode="test", num_clips=1)
+    done = 0
+    for batch in DataLoader(ds, batch_size=8, num_workers=workers, collate_fn=collate_clips):
+        done += len(batch.get("label", []))
+    return done
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=int, default=96)
+    ap.add_argument("--frames", type=int, default=64, help="frames per video")
+    ap.add_argument("--size", type=int, default=112)
+    ap.add_argument("--clip", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    spec = ClipSpec(frames=a.clip, stride=1, size=a.size)
+    with tempfile.TemporaryDirectory() as root:
+        paths = make_videos(root, a.videos, a.frames, a.size)
+        clip = center_clip(a.frames, a.clip, 1)
+        raw_t, load_t = [], []
+        for _ in range(a.repeats):  # interleaved so drift hits both alike
+            t = time.perf_counter()
+            assert raw_opencv(paths, clip) == len(paths)
+            raw_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            assert loader(paths, spec, workers=1) == len(paths)
+            load_t.append(time.perf_counter() - t)
+    raw = len(paths) / min(raw_t)
+    ld = len(paths) / min(load_t)
+    res = {"videos": len(paths), "video": f"{a.frames}x{a.size}x{a.size} mp4v", "clip": a.clip,
+           "raw_opencv_clips_per_s": round(raw, 1), "loader_1_worker_clips_per_s": round(ld, 1),
+           "ratio": round(ld / raw, 3), "target": 0.9, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+           "torch": torch.__version__, "opencv": cv2.__version__}
+    print(json.dumps(res, indent=2))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
