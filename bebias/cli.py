@@ -98,7 +98,7 @@ def data_calibrate(
     out: Annotated[str, typer.Option(help="Output directory (resumable).")] = "reports/calibration",
     biases: Annotated[str, typer.Option(help="Comma-separated rho values for the biased runs.")] = "0.5,0.7,0.9,0.99",
     seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0",
-    epochs: Annotated[int, typer.Option()] = 12,
+    epochs: Annotated[int, typer.Option()] = 14,
     precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "bf16",
     workers: Annotated[int, typer.Option()] = 1,
 ) -> None:
@@ -175,6 +175,72 @@ def _merge(config: Optional[str], flags: dict) -> dict:
     merged = config_from_file(config) if config else {}
     merged.update({k: v for k, v in flags.items() if v is not None})
     return merged
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Optional[str], typer.Option(help="TOML/JSON config; flags override it "
+                                                       "(configs/be-official.toml: the paper's recipe).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Default: synthetic (the embedded benchmark).")] = None,
+    dataset: DatasetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Pre-training split (default train).")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Backbone: small3d | r3d_18 | mc3_18 | r2plus1d_18 | s3d | "
+                                                     "c3d | i3d (default small3d).")] = None,
+    method: Annotated[Optional[str], typer.Option(help="moco | be | fame (default be).")] = None,
+    be_lambda_max: Annotated[Optional[float], typer.Option(help="BE: lambda ~ U[0, max) (default 0.3).")] = None,
+    be_per_clip: Annotated[Optional[bool], typer.Option("--be-per-clip/--be-per-batch",
+                                                        help="BE: one lambda per clip or per batch.")] = None,
+    be_source: Annotated[Optional[str], typer.Option(help="BE: static frame from the 'same' clip or an 'other' "
+                                                          "clip.")] = None,
+    intra_negative: Annotated[Optional[bool], typer.Option("--intra-negative/--no-intra-negative",
+                                                           help="Same-video clip at another start as an extra "
+                                                                "negative (default: on for be).")] = None,
+    queue_size: Annotated[Optional[int], typer.Option(help="MoCo queue length K.")] = None,
+    momentum: Annotated[Optional[float], typer.Option(help="Key-encoder EMA momentum.")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature.")] = None,
+    mlp: Annotated[Optional[bool], typer.Option("--mlp/--linear-head", help="MoCo v2 MLP head or linear head.")] = None,
+    symmetric: Annotated[Optional[bool], typer.Option("--symmetric/--asymmetric", help="Symmetric loss.")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    lr: Annotated[Optional[float], typer.Option()] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Frame stride.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Crop size, pixels.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16 (default bf16).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/train).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
+) -> None:
+    """Self-supervised pre-training: MoCo, MoCo + Background Erasing (default), MoCo + FAME.
+
+    With no arguments: MoCo+BE on the embedded benchmark, CPU-sized (minutes).
+    Multi-process: torchrun --nproc_per_node N -m bebias train ...
+    """
+    from bebias.training.pretrain import PretrainConfig, pretrain
+
+    flags = dict(data=data, dataset=dataset, split=split, arch=arch, method=method, be_lambda_max=be_lambda_max,
+                 be_per_clip=be_per_clip, be_source=be_source, intra_negative=intra_negative, queue_size=queue_size,
+                 momentum=momentum, temperature=temperature, mlp=mlp, symmetric=symmetric, epochs=epochs,
+                 max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size,
+                 precision=precision, device=device, workers=workers, seed=seed, out=out)
+    cfg = PretrainConfig.from_dict(_merge(config, flags))
+    with _progress() as prog:
+        task = prog.add_task("pre-training", total=None)
+
+        def show(row: dict) -> None:
+            prog.update(task, completed=row["step"], total=row["total"],
+                        description=f"{cfg.method}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
+
+        res = pretrain(cfg, resume=resume, progress=show)
+    console.print(f"wrote [bold]{res.model_path}[/] ({res.steps} steps, final loss {res.final_loss:.4f}"
+                  + (f", {res.skipped_steps} updates skipped for non-finite gradients" if res.skipped_steps else "")
+                  + ")")
+    if len(res.failures):
+        console.print(res.failures.summary())
+    console.print(f"next: bebias finetune {res.model_path} --linear --split train-unbiased")
 
 
 @app.command("finetune")

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -28,7 +27,7 @@ from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec, train_
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
-from bebias.training import runtime
+from bebias.training import loop, runtime
 
 
 @dataclass
@@ -50,9 +49,10 @@ class FinetuneConfig:
     size: int = 32
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
-    crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+    color_jitter: bool = False  # supervised runs: the label is not about colour either way
     hflip: bool | None = None  # None: use the data's own answer (False for the benchmark)
-    epochs: int = 12
+    epochs: int = 14
     max_steps: int | None = None
     batch_size: int = 16
     optimizer: str = "adamw"
@@ -93,7 +93,8 @@ class RunResult:
     failures: FailureLog = field(default_factory=FailureLog)
 
 
-def _lr_at(step: int, total: int, base: float, warmup: float) -> float:
+def lr_at(step: int, total: int, base: float, warmup: float) -> float:
+    """Linear warm-up over the first ``warmup`` fraction of steps, then cosine decay to 0."""
     w = max(int(total * warmup), 1)
     if step < w:
         return base * (step + 1) / w
@@ -152,7 +153,9 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
     hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
     spec = cfg.clip_spec
     ds = ClipDataset(data.videos, data.decoder, spec,
-                     train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip), seed=cfg.seed)
+                     train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip,
+                                     p_jitter=0.8 if cfg.color_jitter else 0.0,
+                                     p_gray=0.2 if cfg.color_jitter else 0.0), seed=cfg.seed)
     if data.synth is not None:
         data.synth.prerender(cfg.split, workers=max(cfg.workers, 1))
     steps_per_epoch = len(ds) // cfg.batch_size or 1
@@ -169,7 +172,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     else:
         raise BebiasError(f"--optimizer must be adamw or sgd, got {cfg.optimizer!r}")
-    step, epoch, skipped = 0, 0, 0
+    state = loop.LoopState()
     if resume and os.path.exists(last_path):
         st = load_checkpoint(last_path)
         if st.get("config") != cfg.to_dict():
@@ -178,68 +181,35 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
         model.backbone.load_state_dict(st["backbone"])
         model.fc.load_state_dict(st["head"])
         opt.load_state_dict(st["optimizer"])
-        step, epoch, skipped = st["step"], st["epoch"], st["skipped_steps"]
+        state = loop.LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")))
         runtime.set_rng_state(st["rng"])
     write_json(os.path.join(cfg.out, "config.json"), cfg.to_dict())
-    log = runtime.MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=step if resume else None)
-    failures = FailureLog()
+    log = runtime.MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=state.step if resume else None)
 
-    def save_state() -> None:
+    def save() -> None:
         save_checkpoint(last_path, classifier_payload(
-            model, cfg, classes, optimizer=opt.state_dict(), step=step, epoch=epoch, skipped_steps=skipped,
-            rng=runtime.rng_state()))
+            model, cfg, classes, optimizer=opt.state_dict(), step=state.step, epoch=state.epoch,
+            skipped_steps=state.skipped_steps, loss=state.last_loss, rng=runtime.rng_state()))
 
-    loss_val = float("nan")
+    def step_fn(batch: dict, step: int) -> float:
+        x, y = batch["clip"].to(device, non_blocking=True), batch["label"].to(device)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
+        with runtime.autocast(device, cfg.precision):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.grads_or_skip(params)
+        opt.step()
+        return loss.item()
+
     model.train()
-    t0, clips = time.perf_counter(), 0
-    try:
-        while step < total:
-            ds.set_epoch(epoch)
-            # the epoch's order is a function of (seed, epoch): skip batches done before a resume
-            done_in_epoch = step - epoch * steps_per_epoch
-            loader = runtime.make_loader(ds, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
-                                         workers=cfg.workers, drop_last=True, start_batch=done_in_epoch)
-            for batch in loader:
-                if step >= total:
-                    break
-                failures.add(batch["failed"])
-                if "clip" not in batch:
-                    continue
-                x, y = batch["clip"].to(device, non_blocking=True), batch["label"].to(device)
-                for g in opt.param_groups:
-                    g["lr"] = _lr_at(step, total, cfg.lr, cfg.warmup)
-                with runtime.autocast(device, cfg.precision):
-                    logits = model(x)
-                loss = F.cross_entropy(logits.float(), y)
-                if not torch.isfinite(loss):
-                    save_state()
-                    raise BebiasError(f"loss became {loss.item()} at step {step}; stopped, the last good state "
-                                      f"is in {last_path}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if runtime.grads_finite(params):
-                    opt.step()
-                else:  # a non-finite gradient (seen with bf16 on CPU): skip this update, keep going
-                    skipped += 1
-                step += 1
-                clips += len(y)
-                loss_val = loss.item()
-                row = {"step": step, "epoch": epoch, "loss": round(loss_val, 5), "lr": opt.param_groups[0]["lr"],
-                       "clips_per_s": round(clips / (time.perf_counter() - t0), 2)}
-                if step % 10 == 0 or step == total:
-                    log.write(**row)
-                if progress:
-                    progress({**row, "total": total})
-            else:
-                epoch += 1
-                save_state()
-    except KeyboardInterrupt:
-        save_state()
-        raise BebiasError(f"interrupted at step {step}; resume with --resume (state in {last_path})") from None
-    save_state()
+    loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=cfg.workers, state=state,
+             step_fn=step_fn, save=save, log=log, progress=progress)
     model_path = os.path.join(cfg.out, "model.pth")
-    save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=step))
-    return RunResult(cfg.out, model_path, step, loss_val, skipped, failures)
+    save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=state.step))
+    return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures)
 
 
 def load_classifier(path: str, device: torch.device | str = "cpu") -> tuple[VideoClassifier, dict]:

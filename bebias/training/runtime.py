@@ -99,17 +99,21 @@ class MetricsLog:
 
 
 def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int, workers: int,
-                drop_last: bool, start_batch: int = 0) -> DataLoader:
+                drop_last: bool, start_batch: int = 0, rank: int = 0, world: int = 1) -> DataLoader:
     """A DataLoader whose order is a function of (seed, epoch) only, starting at batch
-    ``start_batch`` of that order (a resumed run neither repeats nor re-decodes batches)."""
+    ``start_batch`` of that order (a resumed run neither repeats nor re-decodes batches).
+
+    Under DDP (``world > 1``) every rank draws the same global permutation and takes every
+    ``world``-th item, so ranks see disjoint, equally sized shards.
+    """
     n = len(ds)
     if shuffle:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
     else:
         order = list(range(n))
     if drop_last:
-        order = order[: n // batch_size * batch_size]
-    order = order[start_batch * batch_size:]
+        order = order[: n // (batch_size * world) * batch_size * world]
+    order = order[rank::world][start_batch * batch_size:]
     return DataLoader(ds, batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=collate_clips,
                       drop_last=drop_last,
                       multiprocessing_context="fork" if workers > 0 and os.name == "posix" else None)

@@ -1,0 +1,233 @@
+"""Self-supervised pre-training: MoCo, MoCo + Background Erasing, MoCo + FAME.
+
+One step (B clips, two augmented views of the SAME frames each):
+
+- ``moco``: query = view 1, key = view 2.
+- ``be``: query = view 1 with a static frame mixed into every frame,
+  ``(1-λ)·x_j + λ·x_k`` (``bebias.distract.background_erasing``, the official recipe:
+  k a random frame of the same clip, λ ~ U[0, λ_max) per batch); key = the clean view 2.
+- ``fame``: query = the motion-derived foreground of view 1 pasted onto another clip's
+  background (FAME, the peer baseline); key = view 2.
+
+Every component is its own switch: ``intra_negative`` (a clip of the same video at another
+start, through the query encoder, appended as one extra negative per sample; default on for
+``be`` as in the official code), ``be_source`` (static frame from the same clip or another
+one), ``be_per_clip``, ``symmetric``, ``mlp``.
+
+Outputs in ``out``: ``last.pth`` (everything needed to resume exactly: both encoders, the
+queue and its pointer, optimizer, step, RNG), ``model.pth`` (the final pre-trained
+checkpoint), ``metrics.jsonl``, ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.distributed as dist
+
+from bebias import distract
+from bebias.atomic import write_json
+from bebias.checkpoint import load_checkpoint, save_checkpoint
+from bebias.data.dataset import ClipDataset
+from bebias.data.open import Data, open_data
+from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec, train_transform
+from bebias.errors import BebiasError
+from bebias.models.backbones import build_backbone
+from bebias.models.moco import MoCo
+from bebias.training import loop, runtime
+from bebias.training.finetune import RunResult, lr_at
+
+METHODS = ("moco", "be", "fame")
+
+
+@dataclass
+class PretrainConfig:
+    """Everything a pre-training run depends on (saved in its checkpoints).
+
+    The defaults are CPU-sized for the embedded benchmark (minutes on 2 cores); the
+    official recipe for real datasets is ``configs/be-official.toml``.
+    """
+
+    data: str = "synthetic"
+    dataset: str | None = None
+    split: str = "train"
+    fold: int = 1
+    annotations: str | None = None
+    frame_template: str | None = None
+    arch: str = "small3d"
+    pretrained: bool = False
+    method: str = "be"
+    be_lambda_max: float = 0.3
+    be_per_clip: bool = False
+    be_source: str = "same"  # same | other: the static frame from the same clip or another clip of the batch
+    intra_negative: bool | None = None  # None: on for "be" (official recipe), off for "moco"/"fame"
+    dim: int = 128
+    queue_size: int = 1024
+    momentum: float = 0.99  # 0.999 in the paper's 100s of epochs; a short CPU run needs a faster key encoder
+    temperature: float = 0.07
+    mlp: bool = False
+    symmetric: bool = False
+    shuffle_bn: bool = True
+    frames: int = 8
+    stride: int = 2
+    size: int = 32
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    hflip: bool | None = None
+    epochs: int = 6
+    max_steps: int | None = None
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: float = 0.05
+    precision: str = "bf16"
+    device: str = "auto"
+    workers: int = 1
+    seed: int = 0
+    out: str = "runs/train"
+
+    @property
+    def clip_spec(self) -> ClipSpec:
+        return ClipSpec(self.frames, self.stride, self.size, tuple(self.mean), tuple(self.std))
+
+    @property
+    def use_intra_negative(self) -> bool:
+        return self.method == "be" if self.intra_negative is None else self.intra_negative
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise BebiasError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        if cfg.method not in METHODS:
+            raise BebiasError(f"--method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
+        if cfg.be_source not in ("same", "other"):
+            raise BebiasError(f"--be-source must be 'same' or 'other', got {cfg.be_source!r}")
+        if not 0.0 <= cfg.be_lambda_max <= 1.0:
+            raise BebiasError(f"--be-lambda-max must be in [0, 1], got {cfg.be_lambda_max}")
+        return cfg
+
+
+def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """The query clip (B,3,T,H,W) for ``cfg.method`` from the first view ``x``."""
+    if cfg.method == "moco":
+        return x
+    if cfg.method == "fame":
+        return distract.fame_merge(x, x.roll(1, 0))  # another clip of the batch gives the background
+    if cfg.be_source == "other":
+        return distract.static_frame_from(x, x.roll(1, 0), cfg.be_lambda_max, per_clip=cfg.be_per_clip,
+                                          generator=generator)[0]
+    return distract.background_erasing(x, cfg.be_lambda_max, per_clip=cfg.be_per_clip, generator=generator)[0]
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world, local_rank); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("BEBIAS_DIST_BACKEND") != "gloo" else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[dict], None] | None = None,
+             data: Data | None = None) -> RunResult:
+    """Pre-train as configured (single process, or one rank of a torchrun job)."""
+    rank, world, local_rank = _distributed()
+    device = runtime.pick_device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    runtime.autocast(device, cfg.precision)  # validates --precision early
+    data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
+                             annotations=cfg.annotations, frame_template=cfg.frame_template)
+    if len(data.videos) < cfg.batch_size * world:
+        raise BebiasError(f"split {cfg.split!r} has {len(data.videos)} videos, fewer than one batch "
+                          f"({cfg.batch_size} x {world} processes)", cfg.data)
+    hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
+    spec = cfg.clip_spec
+    ds = ClipDataset(data.videos, data.decoder, spec, train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip),
+                     views=2, intra_negative=cfg.use_intra_negative, seed=cfg.seed)
+    if data.synth is not None:
+        data.synth.prerender(cfg.split, workers=max(cfg.workers, 1))
+    total = cfg.max_steps or cfg.epochs * max(len(ds) // (cfg.batch_size * world), 1)
+    last_path = os.path.join(cfg.out, "last.pth")
+    os.makedirs(cfg.out, exist_ok=True)
+
+    runtime.seed_everything(cfg.seed)
+    moco = MoCo(build_backbone(cfg.arch, pretrained=cfg.pretrained), dim=cfg.dim, queue_size=cfg.queue_size,
+                momentum=cfg.momentum, temperature=cfg.temperature, mlp=cfg.mlp, symmetric=cfg.symmetric,
+                shuffle_bn=cfg.shuffle_bn).to(device)
+    model = moco
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(moco, device_ids=[device.index] if device.type == "cuda"
+                                                          else None)
+    params = [p for p in moco.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    else:
+        raise BebiasError(f"--optimizer must be adamw or sgd, got {cfg.optimizer!r}")
+    state = loop.LoopState()
+    if resume and os.path.exists(last_path):
+        st = load_checkpoint(last_path)
+        if st.get("config") != cfg.to_dict():
+            raise BebiasError("--resume: the run in this directory has a different config; use another --out",
+                              last_path)
+        moco.load_state_dict(st["moco"])
+        opt.load_state_dict(st["optimizer"])
+        state = loop.LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")))
+        runtime.set_rng_state(st["rng"])
+    if rank == 0:
+        write_json(os.path.join(cfg.out, "config.json"), cfg.to_dict())
+    log = runtime.MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=state.step if resume else None) \
+        if rank == 0 else None
+
+    def payload(**extra) -> dict:
+        return {"kind": "pretrain", "arch": cfg.arch, "method": cfg.method, "config": cfg.to_dict(),
+                "input": spec.to_dict(), "classes": list(data.videos.classes),
+                "backbone": moco.backbone_q.state_dict(), "moco": moco.state_dict(), **extra}
+
+    def save() -> None:
+        if rank == 0:
+            save_checkpoint(last_path, payload(optimizer=opt.state_dict(), step=state.step, epoch=state.epoch,
+                                               skipped_steps=state.skipped_steps, loss=state.last_loss,
+                                               rng=runtime.rng_state()))
+
+    def step_fn(batch: dict, step: int) -> float:
+        views = batch["clip"].to(device, non_blocking=True)  # (B, 2, 3, T, H, W)
+        g = torch.Generator().manual_seed(cfg.seed * 7919 + step * world + rank)  # BE draws: resume-exact
+        x_q = make_query(views[:, 0], cfg, g)
+        x_neg = batch["negative"].to(device) if cfg.use_intra_negative else None
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
+        with runtime.autocast(device, cfg.precision):
+            out = model(x_q, views[:, 1], x_neg)
+        loss = out["loss"].float()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.grads_or_skip(params)
+        opt.step()
+        return loss.item()
+
+    moco.train()
+    loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=cfg.workers, state=state,
+             step_fn=step_fn, save=save, log=log,
+             progress=progress, rank=rank, world=world)
+    model_path = os.path.join(cfg.out, "model.pth")
+    if rank == 0:
+        save_checkpoint(model_path, payload(step=state.step))
+    return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures)
