@@ -17,8 +17,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 setup: $(VENV)/.installed
 
+# pre-train MoCo+BE on the embedded benchmark, linear-probe it on labels that carry no
+# background information, evaluate on in-distribution and background-conflict videos
 demo: setup
-	$(BIN)/bebias data synth --out runs/benchmark
+	$(BIN)/bebias train --out runs/train
+	$(BIN)/bebias finetune runs/train/model.pth --linear --split train-unbiased --out runs/linear
+	$(BIN)/bebias eval runs/linear/model.pth
 
 test: setup
 	$(BIN)/python -m pytest
