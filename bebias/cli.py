@@ -243,6 +243,41 @@ def train_cmd(
     console.print(f"next: bebias finetune {res.model_path} --linear --split train-unbiased")
 
 
+@app.command("compare")
+def compare_cmd(
+    out: Annotated[str, typer.Option(help="Output directory (resumable).")] = "reports/compare",
+    variants: Annotated[Optional[str], typer.Option(help="Comma-separated subset of: random-init, moco, "
+                                                         "moco+intra-neg, moco+be, moco+be+intra-neg, moco+fame.")] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    config: Annotated[Optional[str], typer.Option(help="TOML/JSON pre-training config shared by all variants.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="synthetic[:options] (default synthetic).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Pre-training epochs (same for every variant).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option()] = None,
+    workers: Annotated[Optional[int], typer.Option()] = None,
+) -> None:
+    """MoCo vs MoCo+BE and the ablations on the embedded benchmark: linear probes on biased
+    and unbiased labels, top-1 on iid / conflict and background-follow, mean ± std over seeds."""
+    from bebias.training.compare import VARIANTS, compare, to_markdown
+    from bebias.training.pretrain import PretrainConfig
+
+    base = PretrainConfig.from_dict(_merge(config, dict(data=data, epochs=epochs, max_steps=max_steps,
+                                                        workers=workers)))
+    try:
+        sl = tuple(int(x) for x in seeds.split(","))
+    except ValueError:
+        raise BebiasError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    vl = tuple(variants.split(",")) if variants else tuple(VARIANTS)
+    with _progress() as prog:
+        task = prog.add_task("comparing", total=None)
+
+        def show(name: str, row: dict) -> None:
+            prog.update(task, completed=row["step"], total=row["total"],
+                        description=f"{name}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
+
+        res = compare(out, variants=vl, seeds=sl, base=base, progress=show)
+    console.print(to_markdown(res))
+
+
 @app.command("finetune")
 def finetune_cmd(
     ckpt: Annotated[Optional[str], typer.Argument(help="bebias checkpoint to start from; omit to train from "

@@ -114,3 +114,25 @@ def test_end_to_end_pretrain_linear_eval_cli(tmp_path):
     assert res["splits"]["iid"]["n"] == 30
     assert res["splits"]["iid"]["top1"] > 0.6  # chance = 1/3
     assert "iid" in r.stdout
+
+
+def test_compare_grid_tiny(tmp_path):
+    from bebias.training.compare import compare, linear_probe
+
+    import numpy as np
+
+    # the probe itself: separable features are classified perfectly
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, (20, 4)), rng.normal(5, 1, (20, 4))])
+    y = np.array([0] * 20 + [1] * 20)
+    assert (linear_probe(x, y, 2)(x) == y).all()
+
+    base = PretrainConfig(data="synthetic:classes=3,videos_per_class=6,test_videos_per_class=3,frames=12,size=32",
+                          frames=4, size=32, batch_size=6, max_steps=2, queue_size=12, workers=0, precision="fp32")
+    res = compare(str(tmp_path), variants=("random-init", "moco+be+intra-neg"), seeds=(0, 1), base=base)
+    assert len(res["rows"]) == 4
+    assert all(0 <= r["train-unbiased->conflict/top1"] <= 1 for r in res["rows"])
+    md = (tmp_path / "compare.md").read_text()
+    assert "moco+be+intra-neg | 2 |" in md and "±" in md
+    again = compare(str(tmp_path), variants=("random-init", "moco+be+intra-neg"), seeds=(0, 1), base=base)
+    assert again["rows"] == res["rows"]  # resumed from the cached runs: same numbers
