@@ -6,7 +6,9 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from typing import Annotated, Optional
 
 import typer
@@ -35,6 +37,27 @@ SplitOpt = Annotated[str, typer.Option("--split", help="train | test (datasets);
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=err_console, transient=False)
+
+
+@contextlib.contextmanager
+def _step_bar(label: str) -> Iterator[Callable[..., None]]:
+    """A progress bar for training steps; yields ``show(row, name=label)``."""
+    with _progress() as prog:
+        task = prog.add_task(label, total=None)
+
+        def show(row: dict, name: str = label) -> None:
+            prog.update(task, completed=row["step"], total=row["total"],
+                        description=f"{name}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
+
+        yield show
+
+
+def _report_run(res) -> None:
+    console.print(f"wrote [bold]{res.model_path}[/] ({res.steps} steps, final loss {res.final_loss:.4f}"
+                  + (f", {res.skipped_steps} updates skipped for non-finite gradients" if res.skipped_steps else "")
+                  + ")")
+    if len(res.failures):
+        console.print(res.failures.summary())
 
 
 def _version(value: bool) -> None:
@@ -113,14 +136,8 @@ def data_calibrate(
         sl = tuple(int(x) for x in seeds.split(","))
     except ValueError:
         raise BebiasError(f"--biases/--seeds must be comma-separated numbers, got {biases!r} / {seeds!r}") from None
-    with _progress() as prog:
-        task = prog.add_task("calibrating", total=None)
-
-        def show(name: str, row: dict) -> None:
-            prog.update(task, completed=row["step"], total=row["total"],
-                        description=f"{name}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
-
-        res = calibrate(out, biases=bl, seeds=sl, base=base, progress=show)
+    with _step_bar("calibrating") as show:
+        res = calibrate(out, biases=bl, seeds=sl, base=base, progress=lambda name, row: show(row, name))
     from bebias.training.calibrate import to_markdown
 
     console.print(to_markdown(res))
@@ -170,7 +187,7 @@ def data_info(
 
 def _merge(config: Optional[str], flags: dict) -> dict:
     """defaults <- config file (TOML/JSON) <- flags given on the command line (flags win)."""
-    from bebias.training.finetune import config_from_file
+    from bebias.training.config import config_from_file
 
     merged = config_from_file(config) if config else {}
     merged.update({k: v for k, v in flags.items() if v is not None})
@@ -227,19 +244,9 @@ def train_cmd(
                  max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size,
                  precision=precision, device=device, workers=workers, seed=seed, out=out)
     cfg = PretrainConfig.from_dict(_merge(config, flags))
-    with _progress() as prog:
-        task = prog.add_task("pre-training", total=None)
-
-        def show(row: dict) -> None:
-            prog.update(task, completed=row["step"], total=row["total"],
-                        description=f"{cfg.method}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
-
+    with _step_bar(cfg.method) as show:
         res = pretrain(cfg, resume=resume, progress=show)
-    console.print(f"wrote [bold]{res.model_path}[/] ({res.steps} steps, final loss {res.final_loss:.4f}"
-                  + (f", {res.skipped_steps} updates skipped for non-finite gradients" if res.skipped_steps else "")
-                  + ")")
-    if len(res.failures):
-        console.print(res.failures.summary())
+    _report_run(res)
     console.print(f"next: bebias finetune {res.model_path} --linear --split train-unbiased")
 
 
@@ -267,14 +274,8 @@ def compare_cmd(
     except ValueError:
         raise BebiasError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
     vl = tuple(variants.split(",")) if variants else tuple(VARIANTS)
-    with _progress() as prog:
-        task = prog.add_task("comparing", total=None)
-
-        def show(name: str, row: dict) -> None:
-            prog.update(task, completed=row["step"], total=row["total"],
-                        description=f"{name}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
-
-        res = compare(out, variants=vl, seeds=sl, base=base, progress=show)
+    with _step_bar("comparing") as show:
+        res = compare(out, variants=vl, seeds=sl, base=base, progress=lambda name, row: show(row, name))
     console.print(to_markdown(res))
 
 
@@ -316,19 +317,9 @@ def finetune_cmd(
 
         merged["arch"] = load_checkpoint(ckpt)["arch"]
     cfg = FinetuneConfig.from_dict(merged)
-    with _progress() as prog:
-        task = prog.add_task("training", total=None)
-
-        def show(row: dict) -> None:
-            prog.update(task, completed=row["step"], total=row["total"],
-                        description=f"training  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
-
+    with _step_bar("training") as show:
         res = finetune(cfg, resume=resume, progress=show)
-    console.print(f"wrote [bold]{res.model_path}[/] ({res.steps} steps, final loss {res.final_loss:.4f}"
-                  + (f", {res.skipped_steps} steps skipped for non-finite gradients" if res.skipped_steps else "")
-                  + ")")
-    if len(res.failures):
-        console.print(res.failures.summary())
+    _report_run(res)
 
 
 @app.command("eval")

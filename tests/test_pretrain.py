@@ -85,7 +85,7 @@ def test_torchrun_two_gloo_processes(tmp_path):
 
 
 def test_official_recipe_config_parses():
-    from bebias.training.finetune import config_from_file
+    from bebias.training.config import config_from_file
 
     cfg = PretrainConfig.from_dict(config_from_file(os.path.join(os.path.dirname(__file__), "..", "configs",
                                                                  "be-official.toml")))

@@ -9,12 +9,10 @@ Ctrl-C), ``model.pth`` (the final classifier checkpoint that ``bebias eval`` and
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -23,64 +21,26 @@ from bebias.atomic import write_json
 from bebias.checkpoint import load_checkpoint, save_checkpoint
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data, open_data
-from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec, train_transform
+from bebias.data.transforms import train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.training import loop, runtime
+from bebias.training.config import RunConfig
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(RunConfig):
     """Everything a supervised run depends on (saved in its checkpoints)."""
 
-    data: str = "synthetic"
-    dataset: str | None = None
-    split: str = "train"
-    fold: int = 1
-    annotations: str | None = None
-    frame_template: str | None = None
-    arch: str = "small3d"
     init: str | None = None  # a bebias checkpoint to start from (pre-trained encoder or classifier)
     linear: bool = False  # freeze the backbone: linear probe
-    pretrained: bool = False  # torchvision weights (needs the internet)
-    frames: int = 8
-    stride: int = 2
-    size: int = 32
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
     crop_scale: tuple[float, float] = (0.8, 1.0)
     color_jitter: bool = False  # supervised runs: the label is not about colour either way
-    hflip: bool | None = None  # None: use the data's own answer (False for the benchmark)
     epochs: int = 14
-    max_steps: int | None = None
-    batch_size: int = 16
-    optimizer: str = "adamw"
     lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup: float = 0.1  # fraction of steps with linearly rising LR, then cosine decay
     dropout: float = 0.0
-    precision: str = "fp32"
-    device: str = "auto"
-    workers: int = 1
-    seed: int = 0
     out: str = "runs/finetune"
-
-    @property
-    def clip_spec(self) -> ClipSpec:
-        return ClipSpec(self.frames, self.stride, self.size, tuple(self.mean), tuple(self.std))
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FinetuneConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise BebiasError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
 
 
 @dataclass
@@ -166,30 +126,18 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
     runtime.seed_everything(cfg.seed)
     model = build_classifier(cfg, len(classes)).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    else:
-        raise BebiasError(f"--optimizer must be adamw or sgd, got {cfg.optimizer!r}")
+    opt = cfg.make_optimizer(params)
     state = loop.LoopState()
-    if resume and os.path.exists(last_path):
-        st = load_checkpoint(last_path)
-        if st.get("config") != cfg.to_dict():
-            raise BebiasError("--resume: the run in this directory has a different config; use another --out",
-                              last_path)
+    st = loop.resume_checkpoint(last_path, cfg.to_dict()) if resume else None
+    if st is not None:
         model.backbone.load_state_dict(st["backbone"])
         model.fc.load_state_dict(st["head"])
-        opt.load_state_dict(st["optimizer"])
-        state = loop.LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")))
-        runtime.set_rng_state(st["rng"])
+        state = loop.restore(st, opt)
     write_json(os.path.join(cfg.out, "config.json"), cfg.to_dict())
     log = runtime.MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=state.step if resume else None)
 
     def save() -> None:
-        save_checkpoint(last_path, classifier_payload(
-            model, cfg, classes, optimizer=opt.state_dict(), step=state.step, epoch=state.epoch,
-            skipped_steps=state.skipped_steps, loss=state.last_loss, rng=runtime.rng_state()))
+        save_checkpoint(last_path, classifier_payload(model, cfg, classes, **loop.snapshot(state, opt)))
 
     def step_fn(batch: dict, step: int) -> float:
         x, y = batch["clip"].to(device, non_blocking=True), batch["label"].to(device)
@@ -223,19 +171,3 @@ def load_classifier(path: str, device: torch.device | str = "cpu") -> tuple[Vide
     model.fc.load_state_dict(ck["head"])
     meta = {k: v for k, v in ck.items() if k not in ("backbone", "head", "optimizer", "rng")}
     return model.to(device).eval(), meta
-
-
-def config_from_file(path: str) -> dict:
-    """A TOML or JSON config file -> dict of FinetuneConfig/other fields."""
-    if not os.path.exists(path):
-        raise BebiasError("config file does not exist", path)
-    try:
-        if path.endswith(".toml"):
-            import tomllib
-
-            with open(path, "rb") as f:
-                return tomllib.load(f)
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except ValueError as e:
-        raise BebiasError(f"malformed config ({e})", path) from None

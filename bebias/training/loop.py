@@ -94,3 +94,32 @@ def grads_or_skip(params: list[torch.nn.Parameter]) -> None:
         dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     if ok.item() < 1:
         raise NonFiniteGradient
+
+
+def resume_checkpoint(last_path: str, config: dict) -> dict | None:
+    """The resumable state in ``last_path`` (None if there is none yet); a run with a
+    different config in the same directory is an error rather than a silent mix."""
+    import os
+
+    from bebias.checkpoint import load_checkpoint
+
+    if not os.path.exists(last_path):
+        return None
+    st = load_checkpoint(last_path)
+    if st.get("config") != config:
+        raise BebiasError("--resume: the run in this directory has a different config; use another --out",
+                          last_path)
+    return st
+
+
+def snapshot(state: LoopState, opt: torch.optim.Optimizer) -> dict:
+    """The loop's part of a resumable checkpoint: optimizer, counters, RNG states."""
+    return {"optimizer": opt.state_dict(), "step": state.step, "epoch": state.epoch,
+            "skipped_steps": state.skipped_steps, "loss": state.last_loss, "rng": runtime.rng_state()}
+
+
+def restore(st: dict, opt: torch.optim.Optimizer) -> LoopState:
+    """Inverse of :func:`snapshot` (the model weights are the caller's)."""
+    opt.load_state_dict(st["optimizer"])
+    runtime.set_rng_state(st["rng"])
+    return LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")))

@@ -21,45 +21,37 @@ checkpoint), ``metrics.jsonl``, ``config.json``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
 from bebias import distract
 from bebias.atomic import write_json
-from bebias.checkpoint import load_checkpoint, save_checkpoint
+from bebias.checkpoint import save_checkpoint
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data, open_data
-from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec, train_transform
+from bebias.data.transforms import train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
 from bebias.training import loop, runtime
+from bebias.training.config import RunConfig
 from bebias.training.finetune import RunResult, lr_at
 
 METHODS = ("moco", "be", "fame")
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(RunConfig):
     """Everything a pre-training run depends on (saved in its checkpoints).
 
     The defaults are CPU-sized for the embedded benchmark (minutes on 2 cores); the
     official recipe for real datasets is ``configs/be-official.toml``.
     """
 
-    data: str = "synthetic"
-    dataset: str | None = None
-    split: str = "train"
-    fold: int = 1
-    annotations: str | None = None
-    frame_template: str | None = None
-    arch: str = "small3d"
-    pretrained: bool = False
     method: str = "be"
     be_lambda_max: float = 0.3
     be_per_clip: bool = False
@@ -72,51 +64,24 @@ class PretrainConfig:
     mlp: bool = False
     symmetric: bool = False
     shuffle_bn: bool = True
-    frames: int = 8
-    stride: int = 2
-    size: int = 32
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
-    crop_scale: tuple[float, float] = (0.5, 1.0)
-    hflip: bool | None = None
     epochs: int = 6
-    max_steps: int | None = None
     batch_size: int = 32
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.05
     warmup: float = 0.05
     precision: str = "bf16"
-    device: str = "auto"
-    workers: int = 1
-    seed: int = 0
     out: str = "runs/train"
-
-    @property
-    def clip_spec(self) -> ClipSpec:
-        return ClipSpec(self.frames, self.stride, self.size, tuple(self.mean), tuple(self.std))
 
     @property
     def use_intra_negative(self) -> bool:
         return self.method == "be" if self.intra_negative is None else self.intra_negative
 
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PretrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise BebiasError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-        if cfg.method not in METHODS:
-            raise BebiasError(f"--method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
-        if cfg.be_source not in ("same", "other"):
-            raise BebiasError(f"--be-source must be 'same' or 'other', got {cfg.be_source!r}")
-        if not 0.0 <= cfg.be_lambda_max <= 1.0:
-            raise BebiasError(f"--be-lambda-max must be in [0, 1], got {cfg.be_lambda_max}")
-        return cfg
+    def validate(self) -> None:
+        super().validate()
+        if self.method not in METHODS:
+            raise BebiasError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.be_source not in ("same", "other"):
+            raise BebiasError(f"--be-source must be 'same' or 'other', got {self.be_source!r}")
+        if not 0.0 <= self.be_lambda_max <= 1.0:
+            raise BebiasError(f"--be-lambda-max must be in [0, 1], got {self.be_lambda_max}")
 
 
 def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -175,22 +140,12 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
         model = torch.nn.parallel.DistributedDataParallel(moco, device_ids=[device.index] if device.type == "cuda"
                                                           else None)
     params = [p for p in moco.parameters() if p.requires_grad]
-    if cfg.optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    else:
-        raise BebiasError(f"--optimizer must be adamw or sgd, got {cfg.optimizer!r}")
+    opt = cfg.make_optimizer(params)
     state = loop.LoopState()
-    if resume and os.path.exists(last_path):
-        st = load_checkpoint(last_path)
-        if st.get("config") != cfg.to_dict():
-            raise BebiasError("--resume: the run in this directory has a different config; use another --out",
-                              last_path)
+    st = loop.resume_checkpoint(last_path, cfg.to_dict()) if resume else None
+    if st is not None:
         moco.load_state_dict(st["moco"])
-        opt.load_state_dict(st["optimizer"])
-        state = loop.LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")))
-        runtime.set_rng_state(st["rng"])
+        state = loop.restore(st, opt)
     if rank == 0:
         write_json(os.path.join(cfg.out, "config.json"), cfg.to_dict())
     log = runtime.MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=state.step if resume else None) \
@@ -203,9 +158,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
 
     def save() -> None:
         if rank == 0:
-            save_checkpoint(last_path, payload(optimizer=opt.state_dict(), step=state.step, epoch=state.epoch,
-                                               skipped_steps=state.skipped_steps, loss=state.last_loss,
-                                               rng=runtime.rng_state()))
+            save_checkpoint(last_path, payload(**loop.snapshot(state, opt)))
 
     def step_fn(batch: dict, step: int) -> float:
         views = batch["clip"].to(device, non_blocking=True)  # (B, 2, 3, T, H, W)
