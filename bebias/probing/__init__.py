@@ -1,0 +1,21 @@
+"""Probing: counterfactual test sets that measure how much a model relies on background vs motion.
+
+- :mod:`bebias.probing.masks`     foreground masks from motion (no segmentation model),
+  background plates, mask utilities
+- :mod:`bebias.probing.testsets`  the variants of a video (background swap, static frame,
+  background-only, foreground-only, shuffle, reverse, cue conflict, BE), pure functions of
+  (clip, mask, background, seed) on uint8 arrays
+"""
+
+from bebias.probing.masks import METHODS, background_plate, camera_offsets, mask_iou, mask_is_usable, motion_masks
+from bebias.probing.testsets import (MASK_VARIANTS, VARIANTS, ConflictVariant, Variant, background_from_images,
+                                     background_only, be_distraction, conflict_foreground, foreground_only,
+                                     make_variant, reverse, shuffle, static_frame, stripes_background,
+                                     swap_background)
+
+__all__ = [
+    "METHODS", "background_plate", "camera_offsets", "mask_iou", "mask_is_usable", "motion_masks",
+    "MASK_VARIANTS", "VARIANTS", "ConflictVariant", "Variant", "background_from_images", "background_only",
+    "be_distraction", "conflict_foreground", "foreground_only", "make_variant", "reverse", "shuffle",
+    "static_frame", "stripes_background", "swap_background",
+]
