@@ -1,0 +1,742 @@
+"""Probe metrics: how much a video model's decisions rest on the background vs the motion.
+
+Pure functions of numpy arrays: per-video class probabilities ``probs`` (N, K) of the
+original videos and of their counterfactual variants (:mod:`bebias.probing.testsets`),
+aligned row by row (row i of every array is video i), the true (motion) class ``labels``
+(N,) and, for background swaps and cue conflicts, ``bg_labels`` (N,): the class the
+background belongs to (a swap's donor class; ConflFG's static-foreground class). No
+models, no files: the glue that produces these arrays lives elsewhere.
+
+Every rate is a fraction in [0, 1] (a drop, a difference or a cosine is in [-1, 1]) and
+comes as an :class:`Estimate` ``{value, ci_low, ci_high}`` with a percentile bootstrap
+confidence interval over videos (:func:`bootstrap_ci`). Paired metrics (a drop, contrasted
+accuracy, the headline score) resample *videos*, keeping each video's original and
+variants together, so the interval reflects the pairing.
+
+Predictions are ``argmax`` over K with ties going to the lowest class index (numpy's
+``argmax``, as in :func:`bebias.training.evaluate.classification_metrics`).
+
+==============================  ==============================================================
+metric                          definition (over videos i = 1..N)
+==============================  ==============================================================
+:func:`accuracy_block`          top-1, top-k (k = min(5, K)), mean-class accuracy, per class
+:func:`drop`                    top1(original) - top1(variant), paired
+:func:`conflict_rates`          on y != y_bg: P(ŷ = y_bg), P(ŷ = y), P(p[y] > p[y_bg])
+:func:`contrasted_accuracy`     mean 1[ŷ(swap) = y and ŷ(swap-static) != y]  (SCUBA/SCUFO)
+:func:`static_frame_accuracy`   top-1 on the static-frame variant
+:func:`background_only_accuracy` top-1 on the background-only variant
+:func:`shuffle_sensitivity`     P(ŷ(shuffled) != ŷ(original))
+:func:`prediction_agreement`    P(ŷ_a = ŷ_b) and Cohen's kappa between two prediction sets
+:func:`background_reliance`     the headline score (see its docstring)
+:func:`knn_predict`             cosine k-NN vote -> probs (N, K): the same metrics on features
+:func:`variant_similarity`      mean cos(f(x_i), f(variant_i))
+:func:`kowal_shared_score`      Σ_d E[(z_a-μ)(z_b-μ)] / Σ_d Var(z)  (Kowal et al. CVPR 2022)
+:func:`motion_vs_background_sharing`  the shared score of same-motion and same-background pairs
+:func:`per_class`               mean of a per-video quantity within each true class
+==============================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypedDict, Union
+
+import numpy as np
+
+__all__ = [
+    "Estimate", "bootstrap_ci", "estimate", "per_class", "accuracy_block", "drop", "conflict_rates",
+    "contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
+    "prediction_agreement", "background_reliance", "knn_predict", "variant_similarity",
+    "kowal_shared_score", "motion_vs_background_sharing",
+]
+
+NAN = float("nan")
+#: a statistic of a resample: an int array of video indices (with repeats) -> a number
+Statistic = Callable[[np.ndarray], float]
+ClassKey = Union[str, int]
+
+
+class Estimate(TypedDict):
+    """A point estimate on all videos and its percentile bootstrap interval."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+# --------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------
+
+def _probs(probs: Any, name: str = "probs", n: int | None = None) -> np.ndarray:
+    a = np.asarray(probs, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] < 1:
+        raise ValueError(f"{name} must be (N, K) with K >= 1, got shape {a.shape}")
+    if n is not None and a.shape[0] != n:
+        raise ValueError(f"{name} has {a.shape[0]} rows but the other inputs have {n} (rows must be aligned)")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def _feats(feats: Any, name: str, n: int | None = None) -> np.ndarray:
+    return _probs(feats, name, n)  # same checks: (N, C), finite
+
+
+def _labels(labels: Any, n: int, k: int, name: str = "labels") -> np.ndarray:
+    a = np.asarray(labels)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{name} must be (N,) with N = {n}, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not (np.issubdtype(a.dtype, np.number) and np.all(a == np.round(a))):
+            raise ValueError(f"{name} must hold integer class indices")
+    a = a.astype(np.int64)
+    if a.size and (a.min() < 0 or a.max() >= k):
+        raise ValueError(f"{name} must lie in [0, {k}), got values in [{a.min()}, {a.max()}]")
+    return a
+
+
+def _keys(classes: Sequence[str] | None, k: int) -> list[ClassKey]:
+    """Per-class dict keys: the class names when given, else the class indices."""
+    if classes is None:
+        return list(range(k))
+    if len(classes) != k:
+        raise ValueError(f"classes has {len(classes)} names but the inputs have K = {k}")
+    return [str(c) for c in classes]
+
+
+def _top1(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-video 0/1 correctness of the top-1 prediction (float, for means)."""
+    return (probs.argmax(1) == labels).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------
+# bootstrap
+# --------------------------------------------------------------------------------------
+
+def bootstrap_ci(values_or_fn: np.ndarray | Sequence[float] | Statistic, n: int | None = None, *,
+                 n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap interval over videos.
+
+    Replicate b draws ``idx_b`` = n indices uniformly with replacement from [0, n) with
+    ``numpy.random.default_rng(seed)`` (one ``integers(0, n, n)`` call per replicate, so the
+    same (n, n_boot, seed) gives the same resamples for any statistic), evaluates the
+    statistic on it, and the interval is the (alpha/2, 1 - alpha/2) quantiles (numpy's
+    linear interpolation) of the replicates.
+
+    Args:
+        values_or_fn: either per-video values (n,) -- the statistic is their mean -- or a
+            function of an index array returning a number. Pass a function for anything
+            that is not a plain mean of independent values: a ratio, a kappa, or a paired
+            metric whose inputs must be resampled together (e.g.
+            ``lambda i: top1(orig[i]) - top1(var[i])``), so video i's original and its
+            variants always enter a replicate together.
+        n: number of videos; required with a function, defaults to ``len(values)``.
+        n_boot: number of replicates (>= 1).
+        seed: seed of the resampling.
+        alpha: 1 - confidence level (0.05: a 95 % interval).
+
+    Returns:
+        ``(ci_low, ci_high)``. Replicates where the statistic is undefined (NaN, e.g. a
+        ratio whose denominator vanished in that resample) are dropped; ``(nan, nan)`` when
+        n == 0 or every replicate is undefined.
+    """
+    if callable(values_or_fn):
+        if n is None:
+            raise TypeError("bootstrap_ci needs n (the number of videos) with a statistic function")
+        fn = values_or_fn
+    else:
+        v = np.asarray(values_or_fn, dtype=np.float64)
+        if v.ndim != 1:
+            raise ValueError(f"values must be 1-D (one per video), got shape {v.shape}")
+        if n is not None and n != v.shape[0]:
+            raise ValueError(f"n = {n} but {v.shape[0]} values were given")
+        n = v.shape[0]
+
+        def fn(idx: np.ndarray) -> float:
+            return float(v[idx].mean())
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if n <= 0:
+        return NAN, NAN
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    for b in range(n_boot):
+        stats[b] = fn(rng.integers(0, n, size=n))
+    stats = stats[np.isfinite(stats)]
+    if stats.size == 0:
+        return NAN, NAN
+    lo, hi = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+def estimate(stat: Statistic, n: int, *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Estimate:
+    """``stat`` on all n videos (``stat(arange(n))``) with its :func:`bootstrap_ci`.
+
+    ``value`` is NaN when n == 0 (nothing to measure) or when the statistic is undefined.
+    """
+    value = float(stat(np.arange(n))) if n > 0 else NAN
+    lo, hi = bootstrap_ci(stat, n, n_boot=n_boot, seed=seed, alpha=alpha)
+    return {"value": value, "ci_low": lo, "ci_high": hi}
+
+
+def _mean_estimate(values: np.ndarray, **boot: Any) -> Estimate:
+    v = np.asarray(values, dtype=np.float64)
+    return estimate(lambda idx: float(v[idx].mean()), v.shape[0], **boot)
+
+
+def per_class(values: np.ndarray | Sequence[float], labels: np.ndarray | Sequence[int], *,
+              num_classes: int | None = None, classes: Sequence[str] | None = None) -> dict[ClassKey, float]:
+    """Mean of a per-video quantity within each true class.
+
+    ``result[c] = mean(values[i] for i with labels[i] == c)``, for the classes with at
+    least one video (the others are left out: their mean is undefined). With 0/1
+    correctness as ``values`` this is per-class top-1 (recall); with a per-video
+    difference it is the per-class drop.
+
+    Args:
+        values: (N,) per-video numbers.
+        labels: (N,) class indices.
+        num_classes: K (default: ``len(classes)``, else ``max(labels) + 1``).
+        classes: optional K class names, used as keys (else the integer class index).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {v.shape}")
+    lab = np.asarray(labels)
+    k = num_classes if num_classes is not None else (
+        len(classes) if classes is not None else (int(lab.max()) + 1 if lab.size else 0))
+    y = _labels(lab, v.shape[0], k)
+    keys = _keys(classes, k)
+    count = np.bincount(y, minlength=k)
+    total = np.bincount(y, weights=v, minlength=k)
+    return {keys[c]: float(total[c] / count[c]) for c in range(k) if count[c] > 0}
+
+
+# --------------------------------------------------------------------------------------
+# classification on one test set
+# --------------------------------------------------------------------------------------
+
+def accuracy_block(probs: np.ndarray, labels: np.ndarray, num_classes: int | None = None, seed: int = 0, *,
+                   classes: Sequence[str] | None = None, n_boot: int = 1000, alpha: float = 0.05) -> dict[str, Any]:
+    """Accuracy of one set of predictions, with bootstrap intervals.
+
+    * ``top1`` = (1/N) Σ_i 1[argmax_c p_i[c] = y_i];
+    * ``top5`` = (1/N) Σ_i 1[y_i among the k most probable classes], k = min(5, K)
+      (ties in probability ranked by class index, like ``argmax``);
+    * ``mean_class`` = mean over the classes present in ``labels`` of their top-1
+      (balanced accuracy: each class weighs the same however many videos it has);
+    * ``per_class`` = ``{class: top1 within the class}`` (:func:`per_class`);
+    * ``n`` = N.
+
+    All in [0, 1]. Each of top1/top5/mean_class is an :class:`Estimate`; mean_class is
+    re-computed on every resample (so classes can drop out of a replicate, as they would
+    in a different test set).
+
+    Args:
+        probs: (N, K) class probabilities (or any scores: only their order is used).
+        labels: (N,) true class indices.
+        num_classes: K; must equal ``probs.shape[1]`` (default: that).
+        seed: bootstrap seed.
+        classes: optional K class names for ``per_class``.
+    """
+    p = _probs(probs)
+    K = p.shape[1]
+    if num_classes is not None and num_classes != K:
+        raise ValueError(f"num_classes = {num_classes} but probs has {K} columns")
+    y = _labels(labels, p.shape[0], K)
+    boot = {"n_boot": n_boot, "seed": seed, "alpha": alpha}
+    c1 = _top1(p, y)
+    k = min(5, K)
+    topk = np.argsort(-p, axis=1, kind="stable")[:, :k]
+    c5 = (topk == y[:, None]).any(1).astype(np.float64)
+
+    def mean_class(idx: np.ndarray) -> float:
+        yy = y[idx]
+        count = np.bincount(yy, minlength=K)
+        hits = np.bincount(yy, weights=c1[idx], minlength=K)
+        present = count > 0
+        return float((hits[present] / count[present]).mean()) if present.any() else NAN
+
+    return {
+        "n": int(p.shape[0]),
+        "top1": _mean_estimate(c1, **boot),
+        "top5": _mean_estimate(c5, **boot),
+        "mean_class": estimate(mean_class, p.shape[0], **boot),
+        "per_class": per_class(c1, y, num_classes=K, classes=classes),
+    }
+
+
+def _top1_result(probs: np.ndarray, labels: np.ndarray, name: str, classes: Sequence[str] | None,
+                 boot: dict[str, Any]) -> dict[str, Any]:
+    p = _probs(probs, name)
+    y = _labels(labels, p.shape[0], p.shape[1])
+    c = _top1(p, y)
+    return {**_mean_estimate(c, **boot), "n": int(p.shape[0]),
+            "per_class": per_class(c, y, num_classes=p.shape[1], classes=classes)}
+
+
+def static_frame_accuracy(static_probs: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_boot: int = 1000,
+                          alpha: float = 0.05, classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Top-1 against the true (motion) class on the static-frame variant (one frame
+    repeated T times): (1/N) Σ_i 1[ŷ(static_i) = y_i], in [0, 1].
+
+    The variant has no motion at all, so anything above chance comes from static cues --
+    the background *or* the actor's appearance. Returns the :class:`Estimate` fields plus
+    ``n`` and ``per_class``."""
+    return _top1_result(static_probs, labels, "static_probs", classes,
+                        {"n_boot": n_boot, "seed": seed, "alpha": alpha})
+
+
+def background_only_accuracy(bg_only_probs: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_boot: int = 1000,
+                             alpha: float = 0.05, classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Top-1 against the true (motion) class on the background-only variant (the actor
+    removed, HAT): (1/N) Σ_i 1[ŷ(bg-only_i) = y_i], in [0, 1].
+
+    Only the scene is left, so above-chance accuracy means the background predicts the
+    label -- which it can only do on a test set where background and class are correlated
+    (e.g. the benchmark's ``iid`` split; on ``conflict`` it is ~0 for any model). For a
+    split-independent view use :func:`prediction_agreement` with the original predictions
+    (the sufficiency part of :func:`background_reliance`). Returns the :class:`Estimate`
+    fields plus ``n`` and ``per_class``."""
+    return _top1_result(bg_only_probs, labels, "bg_only_probs", classes,
+                        {"n_boot": n_boot, "seed": seed, "alpha": alpha})
+
+
+def drop(orig_probs: np.ndarray, var_probs: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_boot: int = 1000,
+         alpha: float = 0.05, classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accuracy drop from the original videos to a variant, paired by video.
+
+    ``value`` = top1(original) - top1(variant) = (1/N) Σ_i (c_i - c'_i), with c_i, c'_i
+    the 0/1 top-1 correctness of video i and of its variant; in [-1, 1] (fractions of
+    videos; negative = the variant is easier). The interval resamples videos, i.e. the
+    pairs (c_i, c'_i) jointly, so it is much tighter than two independent intervals when
+    the two are correlated.
+
+    Returns:
+        the :class:`Estimate` fields, ``n``, ``original`` and ``variant`` (the two top-1
+        values) and ``per_class`` (the drop within each true class).
+    """
+    po = _probs(orig_probs, "orig_probs")
+    pv = _probs(var_probs, "var_probs", po.shape[0])
+    if pv.shape[1] != po.shape[1]:
+        raise ValueError(f"orig_probs has {po.shape[1]} classes but var_probs has {pv.shape[1]}")
+    y = _labels(labels, po.shape[0], po.shape[1])
+    co, cv = _top1(po, y), _top1(pv, y)
+    d = co - cv
+    n = int(po.shape[0])
+    return {**_mean_estimate(d, n_boot=n_boot, seed=seed, alpha=alpha), "n": n,
+            "original": float(co.mean()) if n else NAN, "variant": float(cv.mean()) if n else NAN,
+            "per_class": per_class(d, y, num_classes=po.shape[1], classes=classes)}
+
+
+def conflict_rates(probs: np.ndarray, labels: np.ndarray, bg_labels: np.ndarray, *, seed: int = 0,
+                   n_boot: int = 1000, alpha: float = 0.05, classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Which cue wins when motion and background point to different classes.
+
+    For background swaps ``labels`` is the foreground's (motion) class y and ``bg_labels``
+    the donor's class y_bg; for ConflFG (Li et al.) y = y_dynamic, y_bg = y_static. Only
+    the videos with y_i != y_bg,i are cue conflicts; the others are excluded (there is no
+    conflict to resolve) and counted in ``n_excluded``. Over the M kept videos:
+
+    * ``background_follow``     = (1/M) Σ 1[ŷ_i = y_bg,i];
+    * ``foreground_follow``     = (1/M) Σ 1[ŷ_i = y_i];
+    * ``motion_over_background`` = (1/M) Σ 1[p_i[y_i] > p_i[y_bg,i]] (strict: a tie counts
+      for neither). Unlike the two rates it does not need either class to be the top-1,
+      so it still separates the cues when the model predicts a third class.
+
+    All in [0, 1]; background_follow + foreground_follow <= 1 (the rest went to a third
+    class).
+
+    Returns:
+        ``n`` (= M), ``n_excluded``, the three :class:`Estimate`\\ s and ``per_class``:
+        ``{"background_follow": {class: rate}, "foreground_follow": {...}}`` by true class.
+    """
+    p = _probs(probs)
+    K = p.shape[1]
+    y = _labels(labels, p.shape[0], K)
+    yb = _labels(bg_labels, p.shape[0], K, "bg_labels")
+    keep = y != yb
+    p, y, yb = p[keep], y[keep], yb[keep]
+    pred = p.argmax(1)
+    rows = np.arange(p.shape[0])
+    bf = (pred == yb).astype(np.float64)
+    ff = (pred == y).astype(np.float64)
+    mob = (p[rows, y] > p[rows, yb]).astype(np.float64)
+    boot = {"n_boot": n_boot, "seed": seed, "alpha": alpha}
+    return {
+        "n": int(keep.sum()), "n_excluded": int((~keep).sum()),
+        "background_follow": _mean_estimate(bf, **boot),
+        "foreground_follow": _mean_estimate(ff, **boot),
+        "motion_over_background": _mean_estimate(mob, **boot),
+        "per_class": {"background_follow": per_class(bf, y, num_classes=K, classes=classes),
+                      "foreground_follow": per_class(ff, y, num_classes=K, classes=classes)},
+    }
+
+
+def contrasted_accuracy(swap_probs: np.ndarray, static_probs: np.ndarray, labels: np.ndarray, *, seed: int = 0,
+                        n_boot: int = 1000, alpha: float = 0.05,
+                        classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Contrasted accuracy (Li et al., ICCV 2023): right because of the motion.
+
+    ``value`` = (1/N) Σ_i 1[ŷ(SCUBA_i) = y_i  and  ŷ(SCUFO_i) != y_i], in [0, 1], where
+    SCUBA_i is video i's moving foreground on a new background (``swap-background``) and
+    SCUFO_i one frame of it repeated (``swap-background-static``, the same background). A
+    video counts only if the model is right with the motion and NOT right from the same
+    frames without it, so a model that is right from static appearance gets no credit.
+
+    Returns:
+        the :class:`Estimate` fields (paired bootstrap: both variants of a video resampled
+        together), ``n``, ``scuba_top1`` and ``scufo_top1`` (plain top-1 on each; lower is
+        better for SCUFO) and ``per_class``.
+    """
+    ps = _probs(swap_probs, "swap_probs")
+    pt = _probs(static_probs, "static_probs", ps.shape[0])
+    y = _labels(labels, ps.shape[0], ps.shape[1])
+    cs, ct = _top1(ps, y), _top1(pt, y)
+    ca = cs * (1.0 - ct)
+    n = int(ps.shape[0])
+    return {**_mean_estimate(ca, n_boot=n_boot, seed=seed, alpha=alpha), "n": n,
+            "scuba_top1": float(cs.mean()) if n else NAN, "scufo_top1": float(ct.mean()) if n else NAN,
+            "per_class": per_class(ca, y, num_classes=ps.shape[1], classes=classes)}
+
+
+# --------------------------------------------------------------------------------------
+# decisions vs decisions
+# --------------------------------------------------------------------------------------
+
+def _kappa(pa: np.ndarray, pb: np.ndarray, k: int) -> float:
+    """Cohen's kappa of two label vectors; NaN when chance agreement is 1 (both constant
+    on the same class: agreement carries no information)."""
+    n = pa.shape[0]
+    if n == 0:
+        return NAN
+    po = float((pa == pb).mean())
+    pe = float((np.bincount(pa, minlength=k) / n) @ (np.bincount(pb, minlength=k) / n))
+    if pe >= 1.0 - 1e-12:
+        return NAN
+    return (po - pe) / (1.0 - pe)
+
+
+def prediction_agreement(probs_a: np.ndarray, probs_b: np.ndarray, *, seed: int = 0, n_boot: int = 1000,
+                         alpha: float = 0.05) -> dict[str, Any]:
+    """How often a model makes the same decision on two versions of each video.
+
+    * ``agreement`` = p_o = (1/N) Σ_i 1[ŷ_a,i = ŷ_b,i], in [0, 1];
+    * ``kappa`` = (p_o - p_e) / (1 - p_e), Cohen's kappa, with p_e = Σ_c q_a(c) q_b(c)
+      and q(c) the fraction of videos predicted as c: the agreement expected if the two
+      decisions were independent with the same class frequencies. 1 = same decisions,
+      0 = no more than chance, < 0 = systematically different. NaN when p_e = 1.
+
+    No labels: this compares the model with itself, so it means the same on any split.
+    Returns ``n``, ``agreement`` and ``kappa`` (:class:`Estimate`\\ s, paired bootstrap).
+    """
+    a = _probs(probs_a, "probs_a")
+    b = _probs(probs_b, "probs_b", a.shape[0])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"probs_a has {a.shape[1]} classes but probs_b has {b.shape[1]}")
+    K = a.shape[1]
+    ya, yb = a.argmax(1), b.argmax(1)
+    boot = {"n_boot": n_boot, "seed": seed, "alpha": alpha}
+    return {"n": int(a.shape[0]), "agreement": _mean_estimate((ya == yb).astype(np.float64), **boot),
+            "kappa": estimate(lambda i: _kappa(ya[i], yb[i], K), a.shape[0], **boot)}
+
+
+def shuffle_sensitivity(orig_probs: np.ndarray, shuf_probs: np.ndarray, labels: np.ndarray | None = None, *,
+                        seed: int = 0, n_boot: int = 1000, alpha: float = 0.05,
+                        classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """How often shuffling the frames changes the decision: P(ŷ(shuffled) != ŷ(original)).
+
+    ``value`` = (1/N) Σ_i 1[argmax p_shuf,i != argmax p_orig,i], in [0, 1]. Shuffling
+    keeps every frame (background, appearance) and destroys only the temporal order, so a
+    model that reads motion direction changes its mind often; one that reads scenery
+    hardly ever. Label-free; with ``labels`` a ``per_class`` breakdown (by true class) is
+    added. Returns the :class:`Estimate` fields and ``n``.
+    """
+    po = _probs(orig_probs, "orig_probs")
+    ps = _probs(shuf_probs, "shuf_probs", po.shape[0])
+    if ps.shape[1] != po.shape[1]:
+        raise ValueError(f"orig_probs has {po.shape[1]} classes but shuf_probs has {ps.shape[1]}")
+    changed = (po.argmax(1) != ps.argmax(1)).astype(np.float64)
+    out: dict[str, Any] = {**_mean_estimate(changed, n_boot=n_boot, seed=seed, alpha=alpha), "n": int(po.shape[0])}
+    if labels is not None:
+        y = _labels(labels, po.shape[0], po.shape[1])
+        out["per_class"] = per_class(changed, y, num_classes=po.shape[1], classes=classes)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# the headline score
+# --------------------------------------------------------------------------------------
+
+RELIANCE_COMPONENTS: tuple[str, ...] = ("sufficiency", "necessity", "dominance")
+
+
+def background_reliance(*, orig_probs: np.ndarray | None = None, labels: np.ndarray | None = None,
+                        background_only_probs: np.ndarray | None = None, swap_probs: np.ndarray | None = None,
+                        bg_labels: np.ndarray | None = None, seed: int = 0, n_boot: int = 1000,
+                        alpha: float = 0.05) -> dict[str, Any]:
+    """Background reliance: ONE score in [0, 1], higher = decisions rest more on the background.
+
+    It is the mean of up to three components, each in [0, 1] and each asking one
+    question about the background with everything else held fixed:
+
+    * **sufficiency** -- does the background *alone* reproduce the model's decisions?
+      ``max(0, kappa(ŷ(original), ŷ(background-only)))``: Cohen's kappa
+      (:func:`prediction_agreement`) between the decisions on each original video and on
+      the same video with the actor removed. 1 = the actor can be deleted without changing
+      a decision; 0 = the background alone agrees with the model no more than chance.
+      Needs ``orig_probs`` and ``background_only_probs``.
+    * **necessity** -- does *changing* the background change the decisions?
+      ``min(1, max(0, 1 - kappa(ŷ(original), ŷ(swap))))``, the swap keeping the moving
+      foreground pixel-exact and replacing only the background. 0 = no decision changed
+      beyond chance; 1 = the decisions after the swap are unrelated to those before.
+      Needs ``orig_probs`` and ``swap_probs`` (any new background: donor, image, stripes).
+    * **dominance** -- when motion and background disagree, which wins? On the swaps whose
+      donor class differs from the video's (y != y_bg, as in :func:`conflict_rates`):
+      ``bf / (bf + ff)`` with bf, ff the number of decisions for y_bg and for y: the
+      background's share of the decisions that went to one of the two cues (the cue-
+      conflict "shape bias" of Geirhos et al., ICLR 2019, with background for texture).
+      0.5 = no preference. Needs ``swap_probs``, ``labels`` and ``bg_labels``.
+
+    ``value`` = the mean of the components that are *defined on the full set*: the ones
+    whose inputs were given and that are not NaN (a kappa with p_e = 1; dominance with no
+    conflict video or bf + ff = 0). ``used`` lists them. NaN if none is defined. Every
+    input is aligned row by row with the others (the variants of video i in row i).
+
+    Why these and not the accuracies: sufficiency and necessity compare the model with
+    itself, so they need no labels and mean the same on a biased ``iid`` split and on a
+    ``conflict`` split, where background-only *accuracy* is ~0 for a background model
+    (its background points elsewhere) and a label-based ratio would call it unbiased.
+    Kappa discounts the agreement that class frequencies alone produce (a model that
+    always answers one class is not "explained by the background"). Static-frame
+    accuracy and contrasted accuracy are deliberately left out: the static frame keeps the
+    actor's appearance too, so they measure reliance on *static cues* (background or
+    appearance) vs motion -- reported next to this score, not mixed into it.
+
+    The interval is a paired bootstrap over videos: each replicate recomputes every used
+    component on the same resampled videos (a replicate where one is undefined is
+    dropped).
+
+    Returns:
+        the :class:`Estimate` fields, ``n``, ``used`` (component names), ``components``
+        (``{name: Estimate or None}``, None when its inputs were not given) and
+        ``n_conflict`` (videos with y != y_bg; None without ``bg_labels``).
+
+    Raises:
+        ValueError: no component can be computed from the inputs given, or the inputs
+            are not aligned.
+    """
+    arrays = {"orig_probs": orig_probs, "background_only_probs": background_only_probs, "swap_probs": swap_probs}
+    given = {k: _probs(v, k) for k, v in arrays.items() if v is not None}
+    if not given:
+        raise ValueError("background_reliance needs orig_probs with background_only_probs and/or swap_probs, "
+                         "or swap_probs with labels and bg_labels")
+    n, K = next(iter(given.values())).shape
+    for k, v in given.items():
+        if v.shape != (n, K):
+            raise ValueError(f"{k} has shape {v.shape}, expected {(n, K)} (rows aligned with the other inputs)")
+    if bg_labels is not None and labels is None:
+        raise ValueError("bg_labels needs labels (the foreground's class) too")
+    y = _labels(labels, n, K) if labels is not None else None
+    yb = _labels(bg_labels, n, K, "bg_labels") if bg_labels is not None else None
+    pred = {k: v.argmax(1) for k, v in given.items()}
+
+    stats: dict[str, Statistic] = {}
+    if "orig_probs" in pred and "background_only_probs" in pred:
+        o, b = pred["orig_probs"], pred["background_only_probs"]
+
+        def sufficiency(i: np.ndarray) -> float:
+            kap = _kappa(o[i], b[i], K)
+            return NAN if math.isnan(kap) else max(0.0, kap)  # below chance = no reliance
+        stats["sufficiency"] = sufficiency
+    if "orig_probs" in pred and "swap_probs" in pred:
+        o2, s = pred["orig_probs"], pred["swap_probs"]
+
+        def necessity(i: np.ndarray) -> float:
+            kap = _kappa(o2[i], s[i], K)
+            return NAN if math.isnan(kap) else min(1.0, max(0.0, 1.0 - kap))
+        stats["necessity"] = necessity
+    if "swap_probs" in pred and y is not None and yb is not None:
+        s2 = pred["swap_probs"]
+
+        def dominance(i: np.ndarray) -> float:
+            conflict = y[i] != yb[i]
+            bf = int((s2[i][conflict] == yb[i][conflict]).sum())
+            ff = int((s2[i][conflict] == y[i][conflict]).sum())
+            return bf / (bf + ff) if bf + ff > 0 else NAN
+        stats["dominance"] = dominance
+    if not stats:
+        raise ValueError("background_reliance: no component is computable from the inputs given; it needs "
+                         "orig_probs + background_only_probs (sufficiency), orig_probs + swap_probs (necessity) "
+                         "or swap_probs + labels + bg_labels (dominance)")
+
+    boot = {"n_boot": n_boot, "seed": seed, "alpha": alpha}
+    components: dict[str, Estimate | None] = {name: None for name in RELIANCE_COMPONENTS}
+    for name, fn in stats.items():
+        components[name] = estimate(fn, n, **boot)
+    used = [name for name in RELIANCE_COMPONENTS
+            if components[name] is not None and not math.isnan(components[name]["value"])]
+    fns = [stats[name] for name in used]
+
+    def headline(i: np.ndarray) -> float:
+        vals = [f(i) for f in fns]
+        # a replicate where a used component is undefined is dropped, rather than averaged
+        # over fewer components (which would mix different definitions across replicates)
+        return float(np.mean(vals)) if vals and not any(math.isnan(v) for v in vals) else NAN
+
+    head = estimate(headline, n, **boot) if used else {"value": NAN, "ci_low": NAN, "ci_high": NAN}
+    return {**head, "n": int(n), "used": used, "components": components,
+            "n_conflict": int((y != yb).sum()) if yb is not None else None}
+
+
+# --------------------------------------------------------------------------------------
+# representation level
+# --------------------------------------------------------------------------------------
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def knn_predict(query_feats: np.ndarray, gallery_feats: np.ndarray, gallery_labels: np.ndarray, k: int = 10, *,
+                num_classes: int | None = None, leave_one_out: bool = False) -> np.ndarray:
+    """Cosine k-nearest-neighbour classifier that returns class probabilities.
+
+    For each query, the k gallery items of highest cosine similarity vote for their
+    label; the class with the most votes wins, and a tie in votes goes to the class whose
+    tied neighbours are more similar in total. Returned as probabilities (N, K) so every
+    metric above applies unchanged to frozen features:
+
+        p[c] ∝ v_c + ε · w_c,   w_c = Σ_{neighbours j of class c} (1 + cos_j) / 2,   ε = 10⁻³ / k
+
+    with v_c the number of votes for c. Since 0 <= w_c <= v_c <= k, the similarity term
+    is < 10⁻³ and never overturns a vote difference; p is the vote share to within 10⁻³.
+
+    Args:
+        query_feats: (N, C) features.
+        gallery_feats: (M, C) features (zero vectors have similarity 0 to everything).
+        gallery_labels: (M,) class indices.
+        k: neighbours (capped at the gallery size).
+        num_classes: K (default ``max(gallery_labels) + 1``).
+        leave_one_out: the query set IS the gallery (N = M, same order): each query's own
+            row is excluded from its neighbours.
+
+    Returns:
+        (N, K) float64, rows summing to 1.
+    """
+    q = _feats(query_feats, "query_feats")
+    g = _feats(gallery_feats, "gallery_feats")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"query features have {q.shape[1]} dimensions but the gallery's have {g.shape[1]}")
+    lab = np.asarray(gallery_labels)
+    K = num_classes if num_classes is not None else (int(lab.max()) + 1 if lab.size else 0)
+    gl = _labels(lab, g.shape[0], K, "gallery_labels")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if leave_one_out and q.shape[0] != g.shape[0]:
+        raise ValueError("leave_one_out needs the query set to be the gallery (same N)")
+    m = g.shape[0] - (1 if leave_one_out else 0)
+    if m < 1:
+        raise ValueError("the gallery is empty")
+    kk = min(k, m)
+    eps = 1e-3 / kk
+    qn, gn = _unit(q), _unit(g)
+    out = np.zeros((q.shape[0], K))
+    for start in range(0, q.shape[0], 1024):  # chunks of queries: bounded (1024, M) memory
+        sim = qn[start:start + 1024] @ gn.T
+        rows = np.arange(sim.shape[0])
+        if leave_one_out:
+            sim[rows, rows + start] = -np.inf
+        nn = np.argsort(-sim, axis=1, kind="stable")[:, :kk]  # stable: ties by gallery index
+        s = np.take_along_axis(sim, nn, axis=1)
+        cls = gl[nn]
+        score = np.zeros((sim.shape[0], K))
+        np.add.at(score, (np.repeat(rows, kk), cls.ravel()), 1.0 + eps * (1.0 + s.ravel()) / 2.0)
+        out[start:start + sim.shape[0]] = score / score.sum(1, keepdims=True)
+    return out
+
+
+def variant_similarity(orig_feats: np.ndarray, var_feats: np.ndarray, labels: np.ndarray | None = None, *,
+                       seed: int = 0, n_boot: int = 1000, alpha: float = 0.05,
+                       classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """How close each video's representation stays to its own variant's.
+
+    ``value`` = (1/N) Σ_i cos(f_i, f'_i), f_i the features of video i and f'_i those of
+    its variant; in [-1, 1] (1 = the variant is invisible to the representation, e.g.
+    BE's training objective for the BE distraction). With ``labels``, ``per_class`` too.
+    Returns the :class:`Estimate` fields and ``n``.
+    """
+    a = _feats(orig_feats, "orig_feats")
+    b = _feats(var_feats, "var_feats", a.shape[0])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"orig_feats has {a.shape[1]} dimensions but var_feats has {b.shape[1]}")
+    cos = (_unit(a) * _unit(b)).sum(1)
+    out: dict[str, Any] = {**_mean_estimate(cos, n_boot=n_boot, seed=seed, alpha=alpha), "n": int(a.shape[0])}
+    if labels is not None:
+        lab = np.asarray(labels)
+        K = len(classes) if classes is not None else (int(lab.max()) + 1 if lab.size else 0)
+        out["per_class"] = per_class(cos, lab, num_classes=K, classes=classes)
+    return out
+
+
+def _shared(za: np.ndarray, zb: np.ndarray) -> float:
+    pooled = np.concatenate([za, zb])
+    mu = pooled.mean(0)
+    total_var = float(((pooled - mu) ** 2).mean(0).sum())
+    if total_var <= 0.0:
+        return NAN
+    return float(((za - mu) * (zb - mu)).mean(0).sum() / total_var)
+
+
+def kowal_shared_score(z_a: np.ndarray, z_b: np.ndarray) -> float:
+    """Shared-information score of paired representations (Kowal et al., CVPR 2022).
+
+        s = Σ_d E_i[(z_a,i,d - μ_d)(z_b,i,d - μ_d)] / Σ_d Var_d(z)
+
+    where row i of ``z_a`` and ``z_b`` (N, D) is a pair of videos that share one factor
+    (e.g. only the motion, or only the background), and μ_d and Var_d (population
+    variance) are taken over the 2N pooled vectors. The numerator is the covariance of
+    the pair's features summed over dimensions, so s is the fraction of the feature
+    variance that the shared factor explains: 1 when every pair is identical, ≈ 0 when
+    the two members are independent; s ∈ [-1, 1] (Cauchy-Schwarz). NaN when the pooled
+    features do not vary.
+    """
+    a = _feats(z_a, "z_a")
+    b = _feats(z_b, "z_b", a.shape[0])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"z_a has {a.shape[1]} dimensions but z_b has {b.shape[1]}")
+    if a.shape[0] == 0:
+        return NAN
+    return _shared(a, b)
+
+
+def motion_vs_background_sharing(z: np.ndarray, z_same_motion: np.ndarray, z_same_background: np.ndarray, *,
+                                 seed: int = 0, n_boot: int = 1000, alpha: float = 0.05) -> dict[str, Any]:
+    """Does a representation encode the motion or the background? (Kowal et al.)
+
+    Row i of ``z_same_motion`` is a video that shares ONLY the motion (class) with video i
+    (another background), row i of ``z_same_background`` one that shares ONLY the
+    background (another motion). Then
+
+    * ``motion``     = :func:`kowal_shared_score` (z, z_same_motion);
+    * ``background`` = :func:`kowal_shared_score` (z, z_same_background);
+    * ``difference`` = motion - background, in [-2, 2]: > 0 = the representation carries
+      more of the motion than of the background.
+
+    All three are :class:`Estimate`\\ s from one paired bootstrap: a replicate resamples
+    video i together with both of its partners. Returns them and ``n``.
+    """
+    a = _feats(z, "z")
+    m = _feats(z_same_motion, "z_same_motion", a.shape[0])
+    b = _feats(z_same_background, "z_same_background", a.shape[0])
+    if not a.shape[1] == m.shape[1] == b.shape[1]:
+        raise ValueError("z, z_same_motion and z_same_background must have the same feature dimension")
+    n = a.shape[0]
+    boot = {"n_boot": n_boot, "seed": seed, "alpha": alpha}
+    return {"n": int(n),
+            "motion": estimate(lambda i: _shared(a[i], m[i]), n, **boot),
+            "background": estimate(lambda i: _shared(a[i], b[i]), n, **boot),
+            "difference": estimate(lambda i: _shared(a[i], m[i]) - _shared(a[i], b[i]), n, **boot)}

@@ -1,0 +1,409 @@
+"""Probe metrics (bebias.probing.metrics): every number checked against a hand computation."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bebias.probing.metrics import (accuracy_block, background_only_accuracy, background_reliance, bootstrap_ci,
+                                    conflict_rates, contrasted_accuracy, drop, estimate, knn_predict,
+                                    kowal_shared_score, motion_vs_background_sharing, per_class,
+                                    prediction_agreement, shuffle_sensitivity, static_frame_accuracy,
+                                    variant_similarity)
+
+B = {"n_boot": 200}  # bootstrap size for the small cases: keeps the file fast
+
+
+def onehot(pred, k: int = 3) -> np.ndarray:
+    """(N, K) probabilities whose argmax is ``pred``: 0.6 on it, the rest shared equally."""
+    pred = np.asarray(pred)
+    p = np.full((len(pred), k), 0.4 / (k - 1))
+    p[np.arange(len(pred)), pred] = 0.6
+    return p
+
+
+def contains(est, value=None):
+    v = est["value"] if value is None else value
+    return est["ci_low"] - 1e-12 <= v <= est["ci_high"] + 1e-12
+
+
+def width(est):
+    return est["ci_high"] - est["ci_low"]
+
+
+# --------------------------------------------------------------------------------------
+# bootstrap
+# --------------------------------------------------------------------------------------
+
+def test_bootstrap_hand_computed_two_videos():
+    # values (0, 1): a resample's mean is 0 (prob 1/4), 0.5 (1/2) or 1 (1/4). Quantiles 0.3
+    # and 0.7 (alpha = 0.6) both fall inside the 0.5 mass -> (0.5, 0.5); at alpha = 0.05
+    # the 2.5 % / 97.5 % quantiles fall inside the 0 and 1 masses -> (0, 1)
+    assert bootstrap_ci([0.0, 1.0], n_boot=4000, alpha=0.6) == (0.5, 0.5)
+    assert bootstrap_ci([0.0, 1.0], n_boot=4000, alpha=0.05) == (0.0, 1.0)
+    # constant values: every resample has the same mean
+    assert bootstrap_ci([0.25] * 7, n_boot=50) == (0.25, 0.25)
+
+
+def test_bootstrap_deterministic_and_values_equal_function():
+    v = np.random.default_rng(3).random(40)
+    a = bootstrap_ci(v, seed=7, **B)
+    assert a == bootstrap_ci(v, seed=7, **B)  # same seed, same interval
+    assert a != bootstrap_ci(v, seed=8, **B)
+    # an array is the statistic "mean": the same resamples as the explicit function
+    assert a == bootstrap_ci(lambda i: float(v[i].mean()), 40, seed=7, **B)
+
+
+def test_bootstrap_contains_estimate_and_shrinks_with_n():
+    rng = np.random.default_rng(0)
+    small, large = ((rng.random(n) < 0.3).astype(float) for n in (30, 3000))
+    lo_s, hi_s = bootstrap_ci(small, **B)
+    lo_l, hi_l = bootstrap_ci(large, **B)
+    assert lo_s <= small.mean() <= hi_s and lo_l <= large.mean() <= hi_l
+    assert (hi_l - lo_l) < (hi_s - lo_s) / 4  # width ~ 1/sqrt(n): 100x the data, ~10x narrower
+
+
+def test_bootstrap_edge_cases():
+    assert all(math.isnan(x) for x in bootstrap_ci([], **B))
+    with pytest.raises(TypeError):
+        bootstrap_ci(lambda i: 0.0)  # a function needs n
+    with pytest.raises(ValueError):
+        bootstrap_ci([1.0, 2.0], 3)
+    with pytest.raises(ValueError):
+        bootstrap_ci([1.0], alpha=1.5)
+    # undefined replicates are dropped: a statistic that is NaN unless index 0 is drawn
+    lo, hi = bootstrap_ci(lambda i: 1.0 if (i == 0).any() else float("nan"), 3, **B)
+    assert (lo, hi) == (1.0, 1.0)
+    e = estimate(lambda i: float(len(i)), 0, **B)
+    assert math.isnan(e["value"]) and math.isnan(e["ci_low"])
+
+
+# --------------------------------------------------------------------------------------
+# classification metrics
+# --------------------------------------------------------------------------------------
+
+def test_accuracy_block_hand_computed():
+    y = [0, 0, 1, 1, 2]
+    p = onehot([0, 1, 1, 1, 0])  # correct: 1 0 1 1 0
+    r = accuracy_block(p, y, 3, seed=0, classes=["a", "b", "c"], **B)
+    assert r["n"] == 5
+    assert r["top1"]["value"] == pytest.approx(3 / 5)
+    # per class: a 1/2, b 2/2, c 0/1; mean-class = (0.5 + 1 + 0) / 3
+    assert r["per_class"] == {"a": 0.5, "b": 1.0, "c": 0.0}
+    assert r["mean_class"]["value"] == pytest.approx(0.5)
+    assert r["top5"]["value"] == 1.0  # k = min(5, K = 3) = 3: every class is in the top 3
+    for key in ("top1", "top5", "mean_class"):
+        assert contains(r[key])
+    assert accuracy_block(p, y, 3, seed=0, **B)["per_class"] == {0: 0.5, 1: 1.0, 2: 0.0}  # no names: indices
+    assert accuracy_block(p, y, 3, seed=0, **B) == accuracy_block(p, y, 3, seed=0, **B)  # deterministic
+
+
+def test_accuracy_block_top5_with_six_classes():
+    # K = 6, k = 5. The true class (0) is ranked 1st, 5th, 6th and 2nd -> top-5 = 3/4, top-1 = 1/4
+    scores = np.array([[6, 5, 4, 3, 2, 1],
+                       [2, 6, 5, 4, 3, 1],
+                       [1, 6, 5, 4, 3, 2],
+                       [5, 6, 4, 3, 2, 1]], float)
+    r = accuracy_block(scores / scores.sum(1, keepdims=True), [0, 0, 0, 0], **B)
+    assert r["top5"]["value"] == pytest.approx(0.75)
+    assert r["top1"]["value"] == pytest.approx(0.25)
+    assert r["per_class"] == {0: 0.25}
+    assert r["mean_class"]["value"] == pytest.approx(0.25)  # one class present
+
+
+def test_accuracy_block_rejects_bad_inputs():
+    with pytest.raises(ValueError):
+        accuracy_block(onehot([0, 1]), [0, 3])  # label out of range
+    with pytest.raises(ValueError):
+        accuracy_block(onehot([0, 1]), [0, 1, 1])  # not aligned
+    with pytest.raises(ValueError):
+        accuracy_block(onehot([0, 1]), [0, 1], num_classes=4)
+
+
+def test_per_class_hand_computed():
+    # class 0: (1 + 3) / 2 = 2; class 2: 5; class 1 absent -> left out
+    assert per_class([1.0, 3.0, 5.0], [0, 0, 2], num_classes=3) == {0: 2.0, 2: 5.0}
+    assert per_class([1.0, 3.0, 5.0], [0, 0, 2], classes=["x", "y", "z"]) == {"x": 2.0, "z": 5.0}
+
+
+def test_drop_hand_computed_and_paired():
+    y = [0, 1, 2, 0, 1, 2]
+    orig = onehot(y)                      # 6/6 correct
+    var = onehot([0, 1, 0, 0, 2, 2])      # correct 1 1 0 1 0 1 = 4/6
+    r = drop(orig, var, y, **B)
+    assert r["original"] == 1.0 and r["variant"] == pytest.approx(4 / 6)
+    assert r["value"] == pytest.approx(1 - 4 / 6)  # 1/3
+    # per class: class 0 (0 + 0)/2, class 1 (0 + 1)/2, class 2 (1 + 0)/2
+    assert r["per_class"] == {0: 0.0, 1: 0.5, 2: 0.5}
+    assert contains(r)
+    # paired: a variant identical to the original has drop exactly 0 in every resample,
+    # although each accuracy on its own is uncertain
+    half = onehot([0, 0, 0, 0, 0, 0])  # correct on the two class-0 videos only
+    same = drop(half, half, y, **B)
+    assert (same["value"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
+    assert width(accuracy_block(half, y, **B)["top1"]) > 0.3
+
+
+def test_drop_ci_shrinks_with_more_videos():
+    rng = np.random.default_rng(1)
+
+    def case(n):
+        y = rng.integers(0, 3, n)
+        var_pred = np.where(rng.random(n) < 0.3, (y + 1) % 3, y)  # 30 % of the decisions flipped
+        return drop(onehot(y), onehot(var_pred), y, **B)
+    small, large = case(20), case(2000)
+    assert contains(small) and contains(large)
+    assert width(large) < width(small) / 4
+
+
+def test_conflict_rates_hand_computed_and_exclusions():
+    y = [0, 0, 1, 1, 2, 2]
+    yb = [1, 0, 2, 1, 0, 1]  # rows 1 and 3 have y == y_bg: excluded
+    p = np.array([[0.2, 0.5, 0.3],     # y 0, bg 1: ŷ = 1 = bg;       p[y] .2 < p[bg] .5
+                  [1.0, 0.0, 0.0],     # excluded
+                  [0.1, 0.6, 0.3],     # y 1, bg 2: ŷ = 1 = y;        p[y] .6 > p[bg] .3
+                  [0.0, 0.0, 1.0],     # excluded
+                  [0.5, 0.1, 0.4],     # y 2, bg 0: ŷ = 0 = bg;       p[y] .4 < p[bg] .5
+                  [0.6, 0.15, 0.25]])  # y 2, bg 1: ŷ = 0, neither;   p[y] .25 > p[bg] .15
+    r = conflict_rates(p, y, yb, **B)
+    assert (r["n"], r["n_excluded"]) == (4, 2)
+    assert r["background_follow"]["value"] == pytest.approx(2 / 4)
+    assert r["foreground_follow"]["value"] == pytest.approx(1 / 4)
+    assert r["motion_over_background"]["value"] == pytest.approx(2 / 4)
+    # by true class: background-follow class 0: 1/1, class 1: 0/1, class 2: (1 + 0)/2
+    assert r["per_class"]["background_follow"] == {0: 1.0, 1: 0.0, 2: 0.5}
+    assert r["per_class"]["foreground_follow"] == {0: 0.0, 1: 1.0, 2: 0.0}
+    for key in ("background_follow", "foreground_follow", "motion_over_background"):
+        assert contains(r[key])
+    # a tie p[y] == p[bg] counts for neither side
+    tie = conflict_rates([[0.4, 0.4, 0.2]], [0], [1], **B)
+    assert tie["motion_over_background"]["value"] == 0.0
+    # every video excluded: n = 0, rates undefined, not an error
+    none = conflict_rates(onehot([0, 1]), [0, 1], [0, 1], **B)
+    assert (none["n"], none["n_excluded"]) == (0, 2) and math.isnan(none["background_follow"]["value"])
+
+
+def test_contrasted_accuracy_hand_computed():
+    y = [0, 1, 2, 0, 1]
+    swap = onehot([0, 1, 2, 1, 1])     # SCUBA correct: 1 1 1 0 1
+    static = onehot([0, 2, 0, 0, 0])   # SCUFO correct: 1 0 0 1 0
+    r = contrasted_accuracy(swap, static, y, **B)
+    # 1[SCUBA right and SCUFO not]: 0 1 1 0 1 -> 3/5
+    assert r["value"] == pytest.approx(3 / 5)
+    assert r["scuba_top1"] == pytest.approx(4 / 5) and r["scufo_top1"] == pytest.approx(2 / 5)
+    assert r["per_class"] == {0: 0.0, 1: 1.0, 2: 1.0}
+    assert contains(r)
+
+
+def test_static_and_background_only_accuracy_hand_computed():
+    y = [0, 1, 2, 1]
+    p = onehot([0, 0, 0, 1])  # correct 1 0 0 1 -> 2/4
+    for fn in (static_frame_accuracy, background_only_accuracy):
+        r = fn(p, y, **B)
+        assert r["value"] == pytest.approx(0.5) and r["n"] == 4
+        assert r["per_class"] == {0: 1.0, 1: 0.5, 2: 0.0}
+        assert contains(r)
+
+
+def test_shuffle_sensitivity_hand_computed():
+    # decisions 0 1 2 0 vs 0 2 2 1: changed on videos 1 and 3 -> 2/4
+    r = shuffle_sensitivity(onehot([0, 1, 2, 0]), onehot([0, 2, 2, 1]), **B)
+    assert r["value"] == pytest.approx(0.5) and "per_class" not in r
+    r = shuffle_sensitivity(onehot([0, 1, 2, 0]), onehot([0, 2, 2, 1]), [0, 1, 2, 0], **B)
+    assert r["per_class"] == {0: 0.5, 1: 1.0, 2: 0.0}
+
+
+def test_prediction_agreement_kappa_hand_computed():
+    # a = 0 0 1 1, b = 0 1 1 1: p_o = 3/4; class frequencies a (1/2, 1/2), b (1/4, 3/4)
+    # p_e = 1/2 * 1/4 + 1/2 * 3/4 = 1/2; kappa = (3/4 - 1/2) / (1 - 1/2) = 1/2
+    r = prediction_agreement(onehot([0, 0, 1, 1]), onehot([0, 1, 1, 1]), **B)
+    assert r["agreement"]["value"] == pytest.approx(0.75)
+    assert r["kappa"]["value"] == pytest.approx(0.5)
+    # both constant on one class: p_e = 1, kappa undefined
+    assert math.isnan(prediction_agreement(onehot([2, 2]), onehot([2, 2]), **B)["kappa"]["value"])
+
+
+# --------------------------------------------------------------------------------------
+# the headline score
+# --------------------------------------------------------------------------------------
+
+def test_background_reliance_hand_computed():
+    y = np.array([0, 1, 2, 0])
+    orig = onehot([0, 1, 2, 0])
+    bg_only = onehot([0, 1, 2, 1])
+    swap = onehot([1, 1, 0, 2])
+    yb = np.array([1, 1, 0, 2])  # video 1: donor of its own class -> not a conflict
+    # sufficiency: p_o = 3/4; freq orig (2,1,1)/4, bg-only (1,2,1)/4 -> p_e = (2+2+1)/16 = 5/16
+    #   kappa = (12/16 - 5/16) / (11/16) = 7/11
+    # necessity: orig vs swap agree on video 1 only: p_o = 1/4; swap freq (1,2,1)/4 -> p_e = 5/16
+    #   kappa = (4/16 - 5/16) / (11/16) = -1/11; 1 - kappa = 12/11 -> clipped to 1
+    # dominance: conflicts = videos 0, 2, 3; swap decisions 1, 0, 2 = their y_bg: bf 3, ff 0 -> 1
+    r = background_reliance(orig_probs=orig, labels=y, background_only_probs=bg_only, swap_probs=swap,
+                            bg_labels=yb, **B)
+    c = r["components"]
+    assert c["sufficiency"]["value"] == pytest.approx(7 / 11)
+    assert c["necessity"]["value"] == pytest.approx(1.0)
+    assert c["dominance"]["value"] == pytest.approx(1.0)
+    assert r["value"] == pytest.approx((7 / 11 + 1 + 1) / 3)  # 29/33
+    assert r["used"] == ["sufficiency", "necessity", "dominance"]
+    assert (r["n"], r["n_conflict"]) == (4, 3)
+    assert contains(r)
+    # fewer variants: the score is the mean of what can be computed
+    only_bg = background_reliance(orig_probs=orig, background_only_probs=bg_only, **B)
+    assert only_bg["value"] == pytest.approx(7 / 11) and only_bg["used"] == ["sufficiency"]
+    assert only_bg["components"]["necessity"] is None and only_bg["n_conflict"] is None
+    only_swap = background_reliance(swap_probs=swap, labels=y, bg_labels=yb, **B)
+    assert only_swap["value"] == pytest.approx(1.0) and only_swap["used"] == ["dominance"]
+
+
+def test_background_reliance_needs_a_component():
+    with pytest.raises(ValueError):
+        background_reliance(orig_probs=onehot([0, 1]), labels=[0, 1], **B)  # original alone says nothing
+    with pytest.raises(ValueError):
+        background_reliance(swap_probs=onehot([0, 1]), bg_labels=[1, 0], **B)  # bg_labels without labels
+    with pytest.raises(ValueError):
+        background_reliance(orig_probs=onehot([0, 1]), swap_probs=onehot([0, 1, 2]), **B)  # not aligned
+    # a defined-but-degenerate component is left out: no conflicts -> dominance NaN, not used
+    r = background_reliance(orig_probs=onehot([0, 1, 2]), swap_probs=onehot([0, 1, 2]), labels=[0, 1, 2],
+                            bg_labels=[0, 1, 2], **B)
+    assert r["used"] == ["necessity"] and math.isnan(r["components"]["dominance"]["value"])
+    assert r["value"] == 0.0  # swap changes no decision
+
+
+def _synthetic_models(n: int = 120, k: int = 4, seed: int = 0):
+    """Per-variant predictions of a background-only and a motion-only model on an iid split
+    (the background's class = the label), and a model following the background on half."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    yb = (y + rng.integers(1, k, n)) % k  # donors of another class
+    rand = lambda: rng.integers(0, k, n)  # noqa: E731 - chance-level decisions
+    bg_model = {"orig_probs": onehot(y, k), "background_only_probs": onehot(y, k), "swap_probs": onehot(yb, k),
+                "static": onehot(y, k)}
+    motion_model = {"orig_probs": onehot(y, k), "background_only_probs": onehot(rand(), k),
+                    "swap_probs": onehot(y, k), "static": onehot(rand(), k)}
+    half = rng.random(n) < 0.5
+    mixed = {"orig_probs": onehot(y, k), "background_only_probs": onehot(np.where(half, y, rand()), k),
+             "swap_probs": onehot(np.where(half, yb, y), k)}
+    return y, yb, bg_model, motion_model, mixed
+
+
+def test_background_reliance_orders_models():
+    y, yb, bg_model, motion_model, mixed = _synthetic_models()
+
+    def score(m):
+        return background_reliance(labels=y, bg_labels=yb, **{k: v for k, v in m.items() if k != "static"}, **B)
+    s_bg, s_mix, s_motion = score(bg_model), score(mixed), score(motion_model)
+    assert s_bg["value"] > 0.9 and s_motion["value"] < 0.15
+    assert s_bg["value"] > s_mix["value"] > s_motion["value"]  # monotone in how often the background decides
+    assert s_bg["ci_low"] > s_motion["ci_high"]
+    for name in ("sufficiency", "necessity", "dominance"):
+        assert s_bg["components"][name]["value"] > s_motion["components"][name]["value"]
+    # the same separation with the SCUBA/SCUFO and static metrics, which stay outside the score
+    ca_bg = contrasted_accuracy(bg_model["swap_probs"], bg_model["static"], y, **B)["value"]
+    ca_motion = contrasted_accuracy(motion_model["swap_probs"], motion_model["static"], y, **B)["value"]
+    assert ca_bg == 0.0 and ca_motion > 0.5
+    assert static_frame_accuracy(bg_model["static"], y, **B)["value"] == 1.0
+    assert conflict_rates(bg_model["swap_probs"], y, yb, **B)["background_follow"]["value"] == 1.0
+    assert conflict_rates(motion_model["swap_probs"], y, yb, **B)["foreground_follow"]["value"] == 1.0
+
+
+def test_background_reliance_is_split_independent():
+    # on a conflict split the background model is wrong on the originals (it names the
+    # background's class) but its decisions still come from the background: the score does
+    # not depend on labels, background-only *accuracy* does
+    rng = np.random.default_rng(5)
+    n, k = 80, 4
+    y = np.arange(n) % k
+    family = (y + rng.integers(1, k, n)) % k  # the scene's class, never the label
+    donor = (family + rng.integers(1, k, n)) % k
+    bg = background_reliance(orig_probs=onehot(family, k), background_only_probs=onehot(family, k),
+                             swap_probs=onehot(donor, k), **B)
+    assert bg["value"] > 0.9
+    assert background_only_accuracy(onehot(family, k), y, **B)["value"] == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# representation level
+# --------------------------------------------------------------------------------------
+
+def test_knn_predict_hand_computed_votes_and_ties():
+    gallery = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    labels = np.array([0, 0, 1])
+    p = knn_predict(np.array([[1.0, 0.05]]), gallery, labels, k=3)
+    # 2 votes for class 0, 1 for class 1 -> (2/3, 1/3) up to the < 1e-3 similarity term
+    assert p.shape == (1, 2) and np.allclose(p.sum(1), 1.0)
+    assert np.allclose(p[0], [2 / 3, 1 / 3], atol=1e-3)
+    # k = 2 on a two-item gallery: one vote each, the tie goes to the more similar class
+    g2, l2 = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1])
+    q = np.array([[1.0, 0.5], [0.5, 1.0]])
+    p2 = knn_predict(q, g2, l2, k=2)
+    assert np.allclose(p2, 0.5, atol=1e-3)
+    assert list(p2.argmax(1)) == [0, 1]  # without the tie-break both would be class 0
+    # k larger than the gallery is capped; num_classes pads unseen classes with 0
+    p3 = knn_predict(q, g2, l2, k=10, num_classes=3)
+    assert p3.shape == (2, 3) and np.all(p3[:, 2] == 0.0)
+
+
+def test_knn_predict_separable_toy_set_and_leave_one_out():
+    rng = np.random.default_rng(0)
+    k_cls, per = 3, 30
+    centres = np.eye(k_cls) * 5.0
+    labels = np.repeat(np.arange(k_cls), per)
+    feats = centres[labels] + rng.normal(0, 0.5, (len(labels), k_cls))
+    query_labels = np.repeat(np.arange(k_cls), 10)
+    query = centres[query_labels] + rng.normal(0, 0.5, (len(query_labels), k_cls))
+    p = knn_predict(query, feats, labels, k=10)
+    assert (p.argmax(1) == query_labels).all()
+    assert accuracy_block(p, query_labels, **B)["top1"]["value"] == 1.0  # the same metrics apply
+    # leave-one-out on the gallery itself: each item is classified by the others
+    loo = knn_predict(feats, feats, labels, k=1, leave_one_out=True)
+    assert (loo.argmax(1) == labels).all()
+    # with itself in the gallery and k = 1 every item is trivially its own neighbour
+    odd = np.array([[1.0, 0.0], [0.99, 0.01]])
+    assert knn_predict(odd, odd, np.array([0, 1]), k=1).argmax(1).tolist() == [0, 1]
+    assert knn_predict(odd, odd, np.array([0, 1]), k=1, leave_one_out=True).argmax(1).tolist() == [1, 0]
+
+
+def test_variant_similarity_hand_computed():
+    orig = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    var = np.array([[2.0, 0.0], [1.0, 0.0], [-1.0, -1.0]])
+    # cosines 1, 0, -1 -> mean 0; per class (labels 0 0 1): (1 + 0)/2, -1
+    r = variant_similarity(orig, var, [0, 0, 1], **B)
+    assert r["value"] == pytest.approx(0.0) and r["n"] == 3
+    assert r["per_class"] == pytest.approx({0: 0.5, 1: -1.0})
+    assert contains(r)
+
+
+def test_kowal_hand_computed():
+    # pooled (0, 2, 1, 3): mu 1.5, Var = (2.25 + .25 + .25 + 2.25)/4 = 1.25
+    # E[(a - mu)(b - mu)] = ((-1.5)(-0.5) + (0.5)(1.5))/2 = 0.75 -> s = 0.75 / 1.25 = 0.6
+    assert kowal_shared_score([[0.0], [2.0]], [[1.0], [3.0]]) == pytest.approx(0.6)
+    # a second dimension: pooled (1, -1, -1, 1), mu 0, Var 1, E[ab] = (1 * -1 + -1 * 1)/2 = -1
+    # s = (0.75 - 1) / (1.25 + 1) = -1/9   (sums over d, not a mean of per-d ratios)
+    assert kowal_shared_score([[0.0, 1.0], [2.0, -1.0]], [[1.0, -1.0], [3.0, 1.0]]) == pytest.approx(-1 / 9)
+    # perfectly anti-correlated pairs: pooled (1, 3, 3, 1), mu 2, Var 1, E = -1 -> -1
+    assert kowal_shared_score([[1.0], [3.0]], [[3.0], [1.0]]) == pytest.approx(-1.0)
+
+
+def test_kowal_identical_and_independent():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(500, 16)) * rng.random(16)  # dimensions of unequal scale
+    assert kowal_shared_score(z, z) == pytest.approx(1.0)
+    a, b = rng.normal(size=(20000, 8)), rng.normal(size=(20000, 8))
+    assert abs(kowal_shared_score(a, b)) < 0.02
+    assert math.isnan(kowal_shared_score(np.ones((3, 2)), np.ones((3, 2))))  # no variance
+
+
+def test_motion_vs_background_sharing():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(400, 6))
+    same_motion = z + rng.normal(0, 0.5, z.shape)  # shares most of its variance with z
+    same_bg = rng.normal(size=z.shape)             # independent of z
+    r = motion_vs_background_sharing(z, same_motion, same_bg, **B)
+    # Var(z) = 1, Var(same_motion) = 1.25: pooled Var ≈ 1.125, Cov = 1 -> motion ≈ 1/1.125 = 0.89
+    assert r["motion"]["value"] == pytest.approx(1 / 1.125, abs=0.06)
+    assert abs(r["background"]["value"]) < 0.1
+    d = r["difference"]
+    assert d["value"] == pytest.approx(r["motion"]["value"] - r["background"]["value"])
+    assert d["ci_low"] > 0.5 and contains(d)
+    assert r["n"] == 400
