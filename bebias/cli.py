@@ -365,6 +365,109 @@ def eval_cmd(
     console.print(f"results: {path}")
 
 
+@app.command("probe")
+def probe_cmd(
+    ckpt: Annotated[str, typer.Argument(help="A classifier checkpoint (bebias finetune) or a pre-trained encoder "
+                                             "(bebias train: probed by kNN on its features).")],
+    swap_backgrounds: Annotated[bool, typer.Option("--swap-backgrounds", help="Moving foreground on another "
+                                                   "video's background, and one frame of it (SCUBA/SCUFO).")] = False,
+    static_frame: Annotated[bool, typer.Option("--static-frame", help="One frame repeated: no motion.")] = False,
+    background_only: Annotated[bool, typer.Option("--background-only", help="The actor removed.")] = False,
+    foreground_only: Annotated[bool, typer.Option("--foreground-only", help="The background blanked.")] = False,
+    shuffle: Annotated[bool, typer.Option("--shuffle", help="Frames in a random order.")] = False,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Frames in reverse order.")] = False,
+    conflict_foreground: Annotated[bool, typer.Option("--conflict-foreground", help="Moving foreground over "
+                                                      "another video's static foreground and scene.")] = False,
+    be_distraction: Annotated[bool, typer.Option("--be-distraction", help="Background Erasing at test "
+                                                 "time.")] = False,
+    suite: Annotated[Optional[str], typer.Option("--suite", help="probes/NAME.toml (or NAME): variants and "
+                                                 "parameters. Variant flags replace its variant list and keep its "
+                                                 "parameters. Default: every variant.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Default: the data the checkpoint was trained on "
+                                                     "(the embedded benchmark).")] = None,
+    dataset: DatasetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
+    fold: Annotated[int, typer.Option()] = 1,
+    max_videos: Annotated[Optional[int], typer.Option(help="At most N videos, class-balanced (0 = all; "
+                                                           "default: the suite's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every variant, donor choice and bootstrap.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "fp32",
+    workers: Annotated[int, typer.Option(help="DataLoader workers for the kNN gallery.")] = 0,
+    out: Annotated[str, typer.Option(help="Output directory (resumable).")] = "runs/probe",
+) -> None:
+    """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
+    and how much the model's decisions rest on the background: predictions.csv, metrics.json."""
+    from bebias.probing.run import FLAG_VARIANTS, ProbeConfig, ProbeSuite, load_suite, run_probe
+
+    flags = dict(swap_backgrounds=swap_backgrounds, static_frame=static_frame, background_only=background_only,
+                 foreground_only=foreground_only, shuffle=shuffle, reverse=reverse,
+                 conflict_foreground=conflict_foreground, be_distraction=be_distraction)
+    chosen = tuple(v for k, on in flags.items() if on for v in FLAG_VARIANTS[k]) or None
+    s, path = load_suite(suite) if suite else (ProbeSuite(), None)
+    cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, split=split, fold=fold, suite=s, suite_path=path,
+                      variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
+                      workers=workers)
+    # the bar starts with the first video (after the checks: a user error stays one line) and
+    # goes away at the end (the table follows)
+    with contextlib.ExitStack() as stack:
+        bar: dict = {}
+
+        def show(i: int, n: int) -> None:
+            if not bar:
+                prog = stack.enter_context(Progress(*_progress().columns, console=err_console, transient=True))
+                bar.update(prog=prog, task=prog.add_task("probing", total=n))
+            bar["prog"].update(bar["task"], completed=i, total=n)
+
+        res = run_probe(cfg, progress=show)
+    _print_probe(res)
+
+
+def _print_probe(res) -> None:
+    m = res.metrics
+    pv, vb = m["provenance"], m["videos"]
+
+    def pct(x) -> str:
+        return "-" if x is None else f"{100 * x:.1f}"
+
+    table = Table(title=f"{pv['checkpoint']}  ({pv['data']}, {pv['split']}, {pv['level']} level)")
+    for col in ("variant", "videos", "top-1", "drop", "bg-follow", "agreement", "cos-sim"):
+        table.add_column(col, justify="right" if col != "variant" else "left", no_wrap=col == "variant")
+    for name, acc in m["accuracy"].items():
+        drop = m["drop"].get(name, {}).get("value")
+        bf = m["conflict"].get(name, {}).get("background_follow", {}).get("value")
+        ag = m["agreement"].get(name, {}).get("agreement", {}).get("value")
+        sim = m["similarity"].get(name, {}).get("value")
+        table.add_row(name, str(acc["n"]), pct(acc["top1"]["value"]), pct(drop), pct(bf), pct(ag),
+                      "-" if sim is None else f"{sim:.3f}")
+    console.print(table)
+    rel = m.get("background_reliance")
+    if rel:
+        comps = ", ".join(f"{k} {v['value']:.3f}" for k, v in rel["components"].items()
+                          if v is not None and v["value"] is not None)
+        lo, hi = rel["ci_low"], rel["ci_high"]
+        ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+        val = "undefined" if rel["value"] is None else f"{rel['value']:.3f}"
+        console.print(f"[bold]background reliance[/] {val}{ci}  ({comps})")
+    for key in ("contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
+                "reverse_sensitivity"):
+        if m["headline"].get(key) is not None:
+            console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %")
+    mk = vb["masks"]
+    iou = mk["motion_iou"]
+    console.print(f"videos: {vb['probed']} probed of {vb['selected']} selected; masks {mk['sources']}, "
+                  f"{mk['not_usable']} not usable (kept out of the mask-based variants)"
+                  + (f"; motion-mask IoU vs ground truth {iou['mean']:.2f}" if iou else ""))
+    if vb["unreadable"]:
+        console.print(f"[yellow]skipped {len(vb['unreadable'])} unreadable video(s)[/], e.g. "
+                      f"{vb['unreadable'][0]['error']}")
+    if res.resumed:
+        console.print(f"resumed: {res.resumed} video(s) from {res.out}/partial.npz")
+    if res.discarded_partial:
+        console.print(f"[yellow]ignored {res.out}/partial.npz: it holds results of a different probe[/]")
+    console.print(f"results: {res.metrics_path}, {res.predictions_path}")
+
+
 def main() -> None:
     """Console-script entry point: user errors -> one line on stderr, exit code 2."""
     try:

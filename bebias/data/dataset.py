@@ -86,6 +86,17 @@ class ClipDataset(Dataset):
         return item
 
 
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack; inside a DataLoader worker, straight into shared memory (as PyTorch's
+    default_collate does) so the batch is not copied again to cross the process boundary."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.stack(tensors)
+    first = tensors[0]
+    storage = first._typed_storage()._new_shared(len(tensors) * first.numel(), device=first.device)
+    out = first.new(storage).resize_(len(tensors), *first.shape)
+    return torch.stack(tensors, out=out)
+
+
 def collate_clips(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Stack the readable items; report the unreadable ones under ``failed``.
 
@@ -95,11 +106,11 @@ def collate_clips(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ok = [b for b in batch if "error" not in b]
     out: dict[str, Any] = {"failed": [(b["index"], b["path"], b["error"]) for b in batch if "error" in b]}
     if ok:
-        out["clip"] = torch.stack([b["clip"] for b in ok])
+        out["clip"] = _stack([b["clip"] for b in ok])
         out["label"] = torch.tensor([b["label"] for b in ok], dtype=torch.int64)
         out["index"] = torch.tensor([b["index"] for b in ok], dtype=torch.int64)
         if "negative" in ok[0]:
-            out["negative"] = torch.stack([b["negative"] for b in ok])
+            out["negative"] = _stack([b["negative"] for b in ok])
     return out
 
 

@@ -39,16 +39,19 @@ def _window(rec: VideoRecord, total: int) -> tuple[int, int]:
 class FileDecoder:
     """Video files and frame folders through OpenCV (``bebias.data.video_io``).
 
-    Frame counts are probed once per path and cached.
+    Frame counts come from the container header (cheap, cached per path). If a header
+    overcounts (a damaged file) the read that runs past the true end triggers an exact
+    count, and the clip's indices wrap around the true length, as short videos do.
     """
 
     def __init__(self, template: str | None = None) -> None:
         self.template = template
         self._frames: dict[str, int] = {}
+        self._exact: set[str] = set()
 
     def _total(self, rec: VideoRecord) -> int:
         if rec.path not in self._frames:
-            self._frames[rec.path] = video_io.probe_video(rec.path, self.template).num_frames
+            self._frames[rec.path] = video_io.frame_count(rec.path, self.template)
         return self._frames[rec.path]
 
     def num_frames(self, rec: VideoRecord) -> int:
@@ -57,7 +60,16 @@ class FileDecoder:
 
     def read(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray:
         start, _ = _window(rec, self._total(rec))
-        return video_io.read_frames(rec.path, [start + int(i) for i in indices], self.template)
+        try:
+            return video_io.read_frames(rec.path, [start + int(i) for i in indices], self.template)
+        except video_io.VideoReadError:
+            if rec.path in self._exact:
+                raise
+            self._frames[rec.path] = video_io.probe_video(rec.path, self.template).num_frames
+            self._exact.add(rec.path)
+            n = self.num_frames(rec)
+            start, _ = _window(rec, self._total(rec))
+            return video_io.read_frames(rec.path, [start + int(i) % n for i in indices], self.template)
 
 
 def synth_path(split: str, index: int) -> str:

@@ -76,6 +76,9 @@ _CODEC_BY_EXT = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "FFV1",
 _SEEK_EXACT_ANY_CONTAINER = {"MJPG", "FFV1"}  # intra-only codecs
 _SEEK_EXACT_IN_MP4 = {"FMP4", "MP4V", "H264", "AVC1"}
 _MP4_EXTS = {".mp4", ".m4v", ".mov"}
+# A seek costs about as much as decoding ~80 frames of a 112x112 mp4v video (measured:
+# ~5 ms vs ~60 us per grab()), so clips that start early are decoded from the start.
+_SEEK_MIN_FRAMES = 64
 
 
 @dataclass(frozen=True)
@@ -377,7 +380,7 @@ def _read_file_frames(path: str, idx: np.ndarray) -> np.ndarray:
                 raise _out_of_range(path, idx, n)
             _reopen(cap, path)  # rewind after _count_frames' seek
         pos = 0
-        if lo > 0 and _seek_is_exact(cap, path):
+        if lo >= _SEEK_MIN_FRAMES and _seek_is_exact(cap, path):
             with _quiet_opencv():
                 cap.set(cv2.CAP_PROP_POS_FRAMES, lo)
             if int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == lo:
@@ -451,6 +454,22 @@ def probe_video(path: str | os.PathLike, template: str | None = None) -> VideoIn
         h, w = _imread_rgb(ff.file(0)).shape[:2]
         return VideoInfo(ff.num_frames, None, h, w)
     return _probe_file(path)
+
+
+def frame_count(path: str | os.PathLike, template: str | None = None) -> int:
+    """A cheap frame count for clip sampling: the container header where it has one (no
+    decoding), else the exact count of :func:`probe_video`.
+
+    The header can overcount a damaged file; :func:`read_frames` then raises an
+    out-of-range :class:`VideoReadError` and the caller can fall back to ``probe_video``.
+    """
+    path = os.fspath(path)
+    _check_exists(path)
+    if os.path.isdir(path):
+        return _open_folder(path, template).num_frames
+    with _capture(path) as cap:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    return n if n > 0 else probe_video(path).num_frames
 
 
 def read_video(path: str | os.PathLike, template: str | None = None) -> np.ndarray:

@@ -5,6 +5,9 @@
 - :mod:`bebias.probing.testsets`  the variants of a video (background swap, static frame,
   background-only, foreground-only, shuffle, reverse, cue conflict, BE), pure functions of
   (clip, mask, background, seed) on uint8 arrays
+- :mod:`bebias.probing.metrics`   reliance metrics on per-video probabilities / features
+- :mod:`bebias.probing.run`       ``bebias probe``: variants of a split through a checkpoint,
+  predictions.csv + metrics.json, resumable (:func:`run_probe`, suites in ``probes/*.toml``)
 """
 
 from bebias.probing.masks import METHODS, background_plate, camera_offsets, mask_iou, mask_is_usable, motion_masks
@@ -12,10 +15,12 @@ from bebias.probing.testsets import (MASK_VARIANTS, VARIANTS, ConflictVariant, V
                                      background_only, be_distraction, conflict_foreground, foreground_only,
                                      make_variant, reverse, shuffle, static_frame, stripes_background,
                                      swap_background)
+from bebias.probing.run import ALL_VARIANTS, ProbeConfig, ProbeResult, ProbeSuite, load_suite, run_probe
 
 __all__ = [
     "METHODS", "background_plate", "camera_offsets", "mask_iou", "mask_is_usable", "motion_masks",
     "MASK_VARIANTS", "VARIANTS", "ConflictVariant", "Variant", "background_from_images", "background_only",
     "be_distraction", "conflict_foreground", "foreground_only", "make_variant", "reverse", "shuffle",
     "static_frame", "stripes_background", "swap_background",
+    "ALL_VARIANTS", "ProbeConfig", "ProbeResult", "ProbeSuite", "load_suite", "run_probe",
 ]

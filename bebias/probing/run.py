@@ -1,0 +1,973 @@
+"""Run a probe: counterfactual variants of every video of a split, the model on all of
+them, and the metrics of :mod:`bebias.probing.metrics` (``bebias probe``).
+
+Pipeline, per video (in chunks of ``suite.chunk`` videos):
+
+1. decode the centre clip of the checkpoint's input spec ONCE
+   (:func:`bebias.data.sampling.center_clip` + ``decoder.read``);
+2. its foreground mask: the ground truth where the data has one (the embedded benchmark,
+   in memory or on disk), else :func:`bebias.probing.masks.motion_masks` -- recorded as
+   ``mask_source``; a mask that fails :func:`~bebias.probing.masks.mask_is_usable` keeps the
+   video out of the mask-based variants (counted, never silently);
+3. every variant of the suite from that one decode (:func:`bebias.probing.testsets.make_variant`,
+   seeded by ``SeedSequence([seed, video index, crc32(variant)])``); a background swap takes
+   the background plate of another probed video whose background belongs to a DIFFERENT
+   class (chosen from the seed), and records that class as ``bg_label``;
+4. the model on the original and on every variant (``eval_transform`` of the spec,
+   batched): class probabilities (classifier checkpoints) or backbone features
+   (pre-trained checkpoints, classified afterwards by cosine kNN against the features of
+   the ``gallery`` split).
+
+Outputs in ``out``: ``predictions.csv`` (one row per video x variant), ``metrics.json``
+(metrics + provenance) and ``partial.npz`` (the per-video results, written atomically
+after chunks: an interrupted probe resumes from it; a finished one recomputes its metrics
+from it without running the model).
+
+Background labels (``bg_label``): on the embedded benchmark the class whose usual scene the
+background is (family index == class index): the video's own family for variants that
+keep its background, the donor's family for swaps and cue conflicts. Elsewhere the
+donor's class for swaps and cue conflicts, unknown (-1, empty in the CSV) otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import time
+import tomllib
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bebias import __version__
+from bebias.atomic import atomic_path, write_json, write_text
+from bebias.errors import BebiasError
+from bebias.probing import metrics as M
+from bebias.probing.masks import mask_iou, mask_is_usable, motion_masks
+from bebias.probing.testsets import MASK_VARIANTS, VARIANTS, conflict_foreground, make_variant
+
+__all__ = [
+    "ALL_VARIANTS", "FLAG_VARIANTS", "MASK_MODES", "ProbeSuite", "ProbeConfig", "ProbeResult", "load_suite",
+    "select_videos", "variant_seed", "run_probe", "compute_metrics",
+]
+
+#: every variant a probe can run, in the order rows are written ("original" is always run)
+ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, "conflict-foreground")
+#: variants that need the video's foreground mask (and a usable one)
+NEEDS_MASK: frozenset[str] = frozenset(MASK_VARIANTS | {"conflict-foreground"})
+#: the ``bebias probe`` switches -> variants
+FLAG_VARIANTS: dict[str, tuple[str, ...]] = {
+    "swap_backgrounds": ("swap-background", "swap-background-static"),
+    "static_frame": ("static-frame",),
+    "background_only": ("background-only",),
+    "foreground_only": ("foreground-only",),
+    "shuffle": ("shuffle",),
+    "reverse": ("reverse",),
+    "conflict_foreground": ("conflict-foreground",),
+    "be_distraction": ("be",),
+}
+#: ``mask`` settings of a suite
+MASK_MODES: tuple[str, ...] = ("auto", "ground-truth", "diff", "mog2")
+SWAP_SOURCES: tuple[str, ...] = ("donor", "stripes", "images")
+#: mask sources as recorded (code = index; "" = the row's variant used no mask)
+MASK_SOURCES: tuple[str, ...] = ("", "ground-truth", "motion:diff", "motion:mog2")
+PARTIAL = "partial.npz"
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+
+
+# --------------------------------------------------------------------------------------
+# suites
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProbeSuite:
+    """A declarative probe: which variants, with which parameters (a ``probes/*.toml`` file).
+
+    Every field is a top-level TOML key of the same name; all are optional.
+    """
+
+    name: str = "all"
+    description: str = ""
+    #: variants to run besides "original" (see :data:`ALL_VARIANTS`)
+    variants: tuple[str, ...] = ALL_VARIANTS[1:]
+    #: at most this many videos, class-balanced (:func:`select_videos`); 0 = all
+    max_videos: int = 0
+    #: "auto" (ground truth where the data has it, else motion masks), "ground-truth", "diff", "mog2"
+    mask: str = "auto"
+    #: motion-mask method where no ground truth is used, and of the IoU check against it
+    motion_method: str = "diff"
+    #: a mask is usable if its foreground fraction lies in [min, max]
+    min_mask_fraction: float = 0.005
+    max_mask_fraction: float = 0.9
+    #: background of the swaps: "donor" (another video's plate), "stripes", "images"
+    swap_background: str = "donor"
+    #: image files for swap_background = "images" (relative to the suite file)
+    images: tuple[str, ...] = ()
+    #: mixing weight of the "be" variant
+    be_lambda: float = 0.3
+    #: bootstrap replicates and 1 - confidence level of every interval
+    n_boot: int = 1000
+    alpha: float = 0.05
+    #: representation-level probing (pre-trained checkpoints): k and the gallery split
+    knn_k: int = 10
+    gallery: str = "train"
+    #: videos per chunk (resume granularity) and clips per forward pass
+    chunk: int = 16
+    batch_size: int = 16
+
+    def validate(self, where: str | None = None) -> "ProbeSuite":
+        def bad(msg: str) -> BebiasError:
+            return BebiasError(f"suite: {msg}", where)
+
+        unknown = [v for v in self.variants if v not in ALL_VARIANTS or v == "original"]
+        if unknown:
+            raise bad(f"unknown variant {unknown[0]!r}; choose from {', '.join(ALL_VARIANTS[1:])}")
+        if len(set(self.variants)) != len(self.variants):
+            raise bad("a variant is listed twice")
+        if self.mask not in MASK_MODES:
+            raise bad(f"mask must be one of {', '.join(MASK_MODES)}, got {self.mask!r}")
+        if self.motion_method not in ("diff", "mog2"):
+            raise bad(f"motion_method must be diff or mog2, got {self.motion_method!r}")
+        if not 0.0 <= self.min_mask_fraction <= self.max_mask_fraction <= 1.0:
+            raise bad("need 0 <= min_mask_fraction <= max_mask_fraction <= 1")
+        if self.swap_background not in SWAP_SOURCES:
+            raise bad(f"swap_background must be one of {', '.join(SWAP_SOURCES)}, got {self.swap_background!r}")
+        if self.swap_background == "images" and not self.images:
+            raise bad("swap_background = 'images' needs a non-empty images list")
+        if not 0.0 <= self.be_lambda <= 1.0:
+            raise bad(f"be_lambda must lie in [0, 1], got {self.be_lambda}")
+        if not 0.0 < self.alpha < 1.0:
+            raise bad(f"alpha must lie in (0, 1), got {self.alpha}")
+        for key in ("n_boot", "knn_k", "chunk", "batch_size"):
+            if getattr(self, key) < 1:
+                raise bad(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.max_videos < 0:
+            raise bad(f"max_videos must be >= 0 (0 = all), got {self.max_videos}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str | None = None) -> "ProbeSuite":
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(d) - set(types))
+        if unknown:
+            raise BebiasError(f"suite: unknown key {unknown[0]!r}; keys: {', '.join(types)}", where)
+        kw: dict[str, Any] = {}
+        for k, v in d.items():
+            default = getattr(cls, k) if k not in ("variants", "images") else ()
+            if k in ("variants", "images"):
+                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                    raise BebiasError(f"suite: {k} must be a list of strings", where)
+                v = tuple(v)
+            elif isinstance(default, bool) or isinstance(v, bool):
+                raise BebiasError(f"suite: bad value for {k}: {v!r}", where)
+            elif isinstance(default, int) and not isinstance(default, bool):
+                if not isinstance(v, int):
+                    raise BebiasError(f"suite: {k} must be an integer, got {v!r}", where)
+            elif isinstance(default, float):
+                if not isinstance(v, (int, float)):
+                    raise BebiasError(f"suite: {k} must be a number, got {v!r}", where)
+                v = float(v)
+            elif isinstance(default, str) and not isinstance(v, str):
+                raise BebiasError(f"suite: {k} must be a string, got {v!r}", where)
+            kw[k] = v
+        return cls(**kw).validate(where)
+
+
+def _suite_path(name: str) -> str:
+    """A suite argument -> an existing file: a path, or a bare name NAME looked up as
+    ``probes/NAME.toml`` in the working directory, then next to the package (a checkout)."""
+    if os.path.isfile(name):
+        return name
+    if os.sep not in name and "/" not in name:
+        stem = name[:-5] if name.endswith(".toml") else name
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        for root in ("", here):  # the working directory, then a checkout's
+            p = os.path.join(root, "probes", f"{stem}.toml")
+            if os.path.isfile(p):
+                return p
+    raise BebiasError("suite file does not exist (give a path, or NAME for probes/NAME.toml)", name)
+
+
+def load_suite(name_or_path: str) -> tuple[ProbeSuite, str]:
+    """Parse a suite file (see :class:`ProbeSuite`); returns it and its path. Image paths
+    are made relative to the working directory. Errors are :class:`BebiasError`."""
+    path = _suite_path(name_or_path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise BebiasError(f"malformed suite file ({e})", path) from None
+    suite = ProbeSuite.from_dict(raw, path)
+    if suite.images:
+        base = os.path.dirname(os.path.abspath(path))
+        imgs = tuple(p if os.path.isabs(p) else os.path.relpath(os.path.join(base, p)) for p in suite.images)
+        missing = [p for p in imgs if not os.path.isfile(p)]
+        if missing:
+            raise BebiasError("suite: background image does not exist", missing[0])
+        suite = replace(suite, images=imgs)
+    return suite, path
+
+
+# --------------------------------------------------------------------------------------
+# configuration and result
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class ProbeConfig:
+    """One probe run.
+
+    Attributes:
+        checkpoint: a bebias checkpoint: ``kind = "classifier"`` (decisions of its head) or
+            ``"pretrain"`` (representation level: kNN on backbone features).
+        data, dataset, fold: as everywhere (``--data``); None = the checkpoint's own
+            training data (the embedded benchmark by default).
+        split: None = ``conflict`` on the benchmark, ``test`` on datasets.
+        suite: the variants and parameters; ``suite_path`` where it was read from.
+        variants: overrides ``suite.variants`` when not None.
+        max_videos: overrides ``suite.max_videos`` when not None.
+        seed: every random choice (variants, donors, bootstrap) derives from it.
+        out: output directory.
+        save_every: seconds between writes of ``partial.npz`` (it is always written after
+            the last chunk and on an interrupt; 0 = after every chunk).
+    """
+
+    checkpoint: str
+    data: str | None = None
+    dataset: str | None = None
+    split: str | None = None
+    fold: int = 1
+    suite: ProbeSuite = field(default_factory=ProbeSuite)
+    suite_path: str | None = None
+    variants: tuple[str, ...] | None = None
+    max_videos: int | None = None
+    seed: int = 0
+    out: str = "runs/probe"
+    device: str = "auto"
+    precision: str = "fp32"
+    workers: int = 0
+    save_every: float = 30.0
+
+
+@dataclass
+class ProbeResult:
+    out: str
+    metrics_path: str
+    predictions_path: str
+    metrics: dict
+    videos: int  # videos probed (decoded)
+    resumed: int  # of which loaded from partial.npz
+    discarded_partial: bool  # a partial.npz of a different probe was ignored
+
+
+# --------------------------------------------------------------------------------------
+# pure helpers
+# --------------------------------------------------------------------------------------
+
+def variant_seed(seed: int, index: int, key: str) -> list[int]:
+    """The seed of one (video, variant): ``SeedSequence([seed, index, crc32(key)])`` -> 4 words."""
+    return [int(w) for w in np.random.SeedSequence([int(seed), int(index), zlib.crc32(key.encode())])
+            .generate_state(4)]
+
+
+def select_videos(labels: Sequence[int], max_videos: int = 0) -> list[int]:
+    """Indices of the videos to probe: all of them, or ``max_videos`` class-balanced ones
+    (round robin over the classes in index order: the first video of every class, then the
+    second, ...), returned sorted. Deterministic and independent of the seed."""
+    labels = [int(y) for y in labels]
+    if not max_videos or max_videos >= len(labels):
+        return list(range(len(labels)))
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(y, []).append(i)
+    order: list[int] = []
+    rank = 0
+    while len(order) < max_videos:
+        for c in sorted(by_class):
+            if rank < len(by_class[c]):
+                order.append(by_class[c][rank])
+        rank += 1
+    return sorted(order[:max_videos])
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain JSON: numpy scalars to Python, non-finite floats to None (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _resize_to(img: np.ndarray, h: int, w: int, nearest: bool = False) -> np.ndarray:
+    if img.shape[:2] == (h, w):
+        return img
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return cv2.resize(img, (w, h), interpolation=interp)
+
+
+# --------------------------------------------------------------------------------------
+# the data side: clips, masks, background plates, labels of backgrounds
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class _Video:
+    clip: np.ndarray  # (T, H, W, 3) uint8
+    mask: np.ndarray | None  # (T, H, W) bool; None when no variant needs one and there is no ground truth
+    source: str  # MASK_SOURCES entry ("" = none)
+    usable: bool
+    gt: np.ndarray | None
+
+
+class _Source:
+    """One split of ``--data`` as the probe needs it; caches a few decoded videos (donors)."""
+
+    def __init__(self, data, spec, suite: ProbeSuite, need_mask: bool = True, cache: int = 32) -> None:
+        from bebias.data.decoders import parse_synth_path
+
+        self.data, self.spec, self.suite, self.need_mask = data, spec, suite, need_mask
+        self.records = data.videos.records
+        self.kind = "synthetic" if data.synth is not None else (
+            "benchmark" if data.meta and all(r.meta.get("mask_path") for r in self.records) else "dataset")
+        self.root = data.description if self.kind == "benchmark" else None
+        self._parse = parse_synth_path
+        self._cache: OrderedDict[int, _Video] = OrderedDict()
+        self._size = cache
+        self.labels = np.array([r.label for r in self.records], np.int64)
+        if self.kind == "dataset":
+            self.family = np.full(len(self.records), -1, np.int64)
+        else:
+            self.family = np.array([int(r.meta["family"]) for r in self.records], np.int64)
+
+    @property
+    def has_gt(self) -> bool:
+        return self.kind != "dataset"
+
+    @property
+    def is_benchmark(self) -> bool:
+        return self.kind != "dataset"
+
+    def bg_key(self, i: int) -> int:
+        """The class the video's own background points to (benchmark: its family), else its class."""
+        return int(self.family[i]) if self.is_benchmark else int(self.labels[i])
+
+    def own_bg(self, i: int) -> int:
+        return int(self.family[i]) if self.is_benchmark else -1
+
+    def _path(self, p: str) -> str:
+        return p if os.path.isabs(p) else os.path.join(self.root, p)
+
+    def gt_masks(self, i: int, idx: np.ndarray) -> np.ndarray | None:
+        rec = self.records[i]
+        if self.kind == "synthetic":
+            return self.data.decoder.masks(rec, idx)
+        if self.kind == "benchmark":
+            from bebias.data.synth_disk import load_masks
+
+            m = load_masks(self._path(rec.meta["mask_path"]))
+            start = rec.start or 0
+            return m[[start + int(k) for k in idx]]
+        return None
+
+    def video(self, i: int) -> _Video:
+        """Decode the centre clip once (cached) and get its mask. Raises BebiasError if unreadable."""
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        from bebias.data.sampling import center_clip
+
+        rec = self.records[i]
+        idx = center_clip(self.data.decoder.num_frames(rec), self.spec.frames, self.spec.stride)
+        clip = np.ascontiguousarray(self.data.decoder.read(rec, idx))
+        gt = self.gt_masks(i, idx)
+        mode = self.suite.mask
+        if gt is not None and mode in ("auto", "ground-truth"):
+            mask, source = gt, "ground-truth"
+        elif not self.need_mask:  # no variant uses it: spare the motion masks
+            mask, source = None, ""
+        else:
+            method = self.suite.motion_method if mode in ("auto", "ground-truth") else mode
+            mask = motion_masks(clip, method) if len(clip) >= 2 else np.zeros(clip.shape[:3], bool)
+            source = f"motion:{method}"
+        usable = mask is not None and mask_is_usable(mask, self.suite.min_mask_fraction, self.suite.max_mask_fraction)
+        v = _Video(clip, mask, source, usable, gt)
+        self._cache[i] = v
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return v
+
+    def plate(self, i: int, h: int, w: int) -> np.ndarray:
+        """The clean background of video i at (h, w): recorded on the benchmark, else the
+        temporal median of its clip outside its (usable) mask."""
+        rec = self.records[i]
+        if self.kind == "synthetic":
+            split, k = self._parse(rec.path)
+            bg = self.data.synth.video(split, k).background
+        elif self.kind == "benchmark":
+            path = self._path(rec.meta["background_path"])
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                raise BebiasError("cannot read the background plate", path)
+            bg = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        else:
+            from bebias.probing.masks import background_plate
+
+            v = self.video(i)
+            bg = background_plate(v.clip, v.mask if v.usable else None)  # unusable: the plain temporal median
+        return np.ascontiguousarray(_resize_to(bg, h, w))
+
+
+# --------------------------------------------------------------------------------------
+# the probe
+# --------------------------------------------------------------------------------------
+
+_CODE = {name: c for c, name in enumerate(ALL_VARIANTS)}
+
+
+@dataclass
+class _Rows:
+    """Per-(video, variant) results, in processing order (what partial.npz stores)."""
+
+    video: list[int] = field(default_factory=list)
+    variant: list[int] = field(default_factory=list)
+    bg: list[int] = field(default_factory=list)
+    source: list[int] = field(default_factory=list)
+    donor: list[int] = field(default_factory=list)
+    out: list[np.ndarray] = field(default_factory=list)  # probs (classifier) or nothing
+    feats: list[np.ndarray] = field(default_factory=list)
+
+
+def _load_model(ck: dict, path: str, device):
+    """-> (kind, backbone, head or None)."""
+    kind = ck.get("kind")
+    if kind == "classifier":
+        from bebias.training.finetune import load_classifier
+
+        model, _ = load_classifier(path, device)
+        return kind, model.backbone, model.fc
+    if kind == "pretrain":
+        from bebias.models.backbones import build_backbone
+
+        if not isinstance(ck.get("backbone"), dict):
+            raise BebiasError("checkpoint has no 'backbone' weights", path)
+        bb = build_backbone(ck["arch"])
+        try:
+            bb.load_state_dict(ck["backbone"])
+        except RuntimeError as e:
+            raise BebiasError(f"backbone weights do not match {ck['arch']!r} ({str(e).splitlines()[0][:160]})",
+                              path) from None
+        return kind, bb.to(device).eval(), None
+    raise BebiasError(f"is a {kind!r} checkpoint; bebias probe takes a classifier (bebias finetune) or a "
+                      "pre-trained encoder (bebias train)", path)
+
+
+def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None = None) -> ProbeResult:
+    """Run the probe described by ``cfg``; see the module docstring. Resumes from
+    ``cfg.out/partial.npz`` when it holds results of the same probe."""
+    import torch
+
+    from bebias.checkpoint import load_checkpoint
+    from bebias.data.open import open_data
+    from bebias.data.synth_disk import is_synth_dir
+    from bebias.data.transforms import ClipSpec, eval_transform
+    from bebias.training import runtime
+
+    suite = cfg.suite
+    if cfg.variants is not None:
+        suite = replace(suite, variants=tuple(cfg.variants))
+    if cfg.max_videos is not None:
+        suite = replace(suite, max_videos=int(cfg.max_videos))
+    suite.validate(cfg.suite_path)
+    if cfg.seed < 0:
+        raise BebiasError(f"--seed must be >= 0, got {cfg.seed}")
+    variants = ["original"] + [v for v in ALL_VARIANTS[1:] if v in suite.variants]
+
+    ck = load_checkpoint(cfg.checkpoint)
+    device = runtime.pick_device(cfg.device)
+    runtime.autocast(device, cfg.precision)  # validates the precision
+    if not isinstance(ck.get("input"), dict):
+        raise BebiasError("checkpoint records no input spec ('input': frames, stride, size, mean, std)",
+                          cfg.checkpoint)
+    kind, backbone, head = _load_model(ck, cfg.checkpoint, device)
+    spec = ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck["input"].items()})
+    ck_cfg = ck.get("config", {}) or {}
+    data_arg = cfg.data or ck_cfg.get("data") or "synthetic"
+    dataset = cfg.dataset if cfg.dataset is not None else (ck_cfg.get("dataset") if data_arg == ck_cfg.get("data")
+                                                           else None)
+    is_bench = data_arg == "synthetic" or data_arg.startswith("synthetic:") or (not dataset and os.path.isdir(data_arg) and is_synth_dir(data_arg))
+    split = cfg.split or ("conflict" if is_bench else "test")
+    data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold)
+    classes = list(data.videos.classes)
+    K = len(classes)
+    if kind == "classifier" and int(ck["num_classes"]) != K:
+        raise BebiasError(f"the checkpoint has {ck['num_classes']} classes but split {split!r} of {data_arg} has {K}",
+                          cfg.checkpoint)
+    if len(data.videos) == 0:
+        raise BebiasError(f"no videos in split {split!r}", data_arg)
+    if kind == "pretrain" and suite.gallery == split:
+        raise BebiasError(f"representation-level probing classifies by kNN against the {suite.gallery!r} split; "
+                          "probe another split (or set gallery in the suite)")
+    src = _Source(data, spec, suite, need_mask=any(v in NEEDS_MASK for v in variants))
+    if suite.mask == "ground-truth" and not src.has_gt:
+        raise BebiasError("the suite asks for ground-truth masks but --data records none (use mask = 'auto')",
+                          cfg.suite_path)
+    selected = select_videos(src.labels, suite.max_videos)
+    sha = _sha256(cfg.checkpoint)
+    level = "classifier" if kind == "classifier" else "representation"
+    provenance = {
+        "checkpoint": cfg.checkpoint, "checkpoint_sha256": sha, "checkpoint_kind": kind, "arch": ck.get("arch"),
+        "method": ck.get("method"), "level": level, "data": data_arg, "dataset": dataset, "split": split,
+        "fold": cfg.fold if dataset else None, "data_kind": src.kind, "classes": classes, "input": spec.to_dict(),
+        "suite": {"name": suite.name, "path": cfg.suite_path, **suite.to_dict()}, "variants": variants,
+        "seed": cfg.seed, "precision": cfg.precision, "bebias_version": __version__,
+    }
+    # what the numbers depend on (not where the files are): a partial.npz of another probe is ignored
+    fingerprint = json.dumps({**{k: v for k, v in provenance.items() if k not in ("checkpoint", "bebias_version")},
+                              "suite": suite.to_dict()}, sort_keys=True)
+
+    os.makedirs(cfg.out, exist_ok=True)
+    partial_path = os.path.join(cfg.out, PARTIAL)
+    rows, vids, state, discarded = _load_partial(partial_path, fingerprint)
+    resumed = len(vids["index"])
+    chunks = [selected[s:s + suite.chunk] for s in range(0, len(selected), suite.chunk)]
+    tf = eval_transform(spec)
+
+    def forward(batch: list[torch.Tensor]) -> None:
+        x = torch.stack(batch).to(device)
+        with torch.no_grad(), runtime.autocast(device, cfg.precision):
+            f = backbone(x)
+            p = torch.softmax(head(f).float(), dim=1) if head is not None else None
+        rows.feats.extend(f.float().cpu().numpy())
+        if p is not None:
+            rows.out.extend(p.cpu().numpy())
+
+    last_save = time.monotonic()
+    if progress:
+        progress(min(state["chunks_done"] * suite.chunk, len(selected)), len(selected))
+    try:
+        for c in range(state["chunks_done"], len(chunks)):
+            pending: list[torch.Tensor] = []
+            for i in chunks[c]:
+                for frames, meta in _video_variants(i, src, selected, variants, suite, cfg.seed, vids, state):
+                    rows.video.append(i)
+                    rows.variant.append(_CODE[meta["variant"]])
+                    rows.bg.append(meta["bg"])
+                    rows.source.append(MASK_SOURCES.index(meta["source"]))
+                    rows.donor.append(meta["donor"])
+                    pending.append(tf(frames))
+                    if len(pending) == suite.batch_size:
+                        forward(pending)
+                        pending = []
+            if pending:
+                forward(pending)
+            state["chunks_done"] = c + 1
+            _commit(rows, vids, state)
+            if cfg.save_every <= 0 or time.monotonic() - last_save >= cfg.save_every or c + 1 == len(chunks):
+                _save_partial(partial_path, fingerprint, rows, vids, state)
+                last_save = time.monotonic()
+            if progress:
+                progress(min((c + 1) * suite.chunk, len(selected)), len(selected))
+    except BaseException as e:
+        # keep the finished chunks (drop the rows of the one in progress), then stop
+        _truncate(rows, vids, state)
+        _save_partial(partial_path, fingerprint, rows, vids, state)
+        if isinstance(e, KeyboardInterrupt):
+            done = min(state["chunks_done"] * suite.chunk, len(selected))
+            raise BebiasError(f"interrupted after {done}/{len(selected)} videos; run the same command again to "
+                              "resume", cfg.out) from None
+        raise
+
+    feats = _stack(rows.feats, np.float32)
+    if head is not None:
+        probs = _stack(rows.out, np.float64, K)
+        gallery = None
+    else:
+        if state.get("gallery_feats") is None:
+            from bebias.training.evaluate import embed
+
+            g = open_data(data_arg, split=suite.gallery, dataset=dataset, fold=cfg.fold, bench=data.synth)
+            if len(g.videos) == 0:
+                raise BebiasError(f"the kNN gallery split {suite.gallery!r} has no videos", data_arg)
+            ge = embed(backbone, g, spec, batch_size=suite.batch_size, device=device, precision=cfg.precision,
+                       workers=cfg.workers)
+            state["gallery_feats"] = ge.probs.astype(np.float32)
+            state["gallery_labels"] = ge.labels.astype(np.int64)
+            state["gallery_failed"] = len(ge.failures)
+            _save_partial(partial_path, fingerprint, rows, vids, state)
+        gf, gl = state["gallery_feats"], state["gallery_labels"]
+        probs = (M.knn_predict(feats, gf, gl, suite.knn_k, num_classes=K) if len(feats)
+                 else np.zeros((0, K)))
+        gallery = {"split": suite.gallery, "videos": int(len(gl)), "k": min(suite.knn_k, int(len(gl))),
+                   "unreadable": int(state.get("gallery_failed", 0))}
+
+    arrays = {"video": np.asarray(rows.video, np.int64), "variant": np.asarray(rows.variant, np.int64),
+              "label": src.labels[np.asarray(rows.video, np.int64)] if rows.video else np.zeros(0, np.int64),
+              "bg": np.asarray(rows.bg, np.int64), "source": np.asarray(rows.source, np.int64),
+              "probs": probs, "feats": feats}
+    result = compute_metrics(arrays, classes, suite, cfg.seed)
+    if gallery:
+        provenance["gallery"] = gallery
+    videos_block = _videos_block(vids, selected, src, suite)
+    videos_block["per_variant"] = {
+        name: {"videos": int((arrays["variant"] == _CODE[name]).sum()), "excluded": state["excluded"].get(name, {})}
+        for name in variants}
+    provenance["mask_iou"] = videos_block["masks"]["motion_iou"]  # None without ground truth
+    metrics = _jsonable({"bebias_version": __version__, "provenance": provenance, "videos": videos_block, **result})
+
+    pred_path = os.path.join(cfg.out, PREDICTIONS)
+    write_text(pred_path, _predictions_csv(arrays, src))
+    met_path = os.path.join(cfg.out, METRICS)
+    write_json(met_path, metrics)
+    return ProbeResult(cfg.out, met_path, pred_path, metrics, len(vids["index"]), resumed, discarded)
+
+
+def _video_variants(i: int, src: _Source, selected: list[int], variants: list[str], suite: ProbeSuite, seed: int,
+                    vids: dict, state: dict):
+    """Yield (frames, meta) for every variant of video i, from ONE decode; record the video."""
+    try:
+        v = src.video(i)
+    except BebiasError as e:
+        vids["failed_index"].append(i)
+        vids["failed_error"].append(str(e))
+        return
+    T, H, W = v.clip.shape[:3]
+    iou = float("nan")
+    if v.gt is not None:
+        motion = v.mask if v.source.startswith("motion:") else (
+            motion_masks(v.clip, suite.motion_method) if T >= 2 else np.zeros((T, H, W), bool))
+        iou = mask_iou(motion, v.gt)
+    vids["index"].append(i)
+    vids["source"].append(MASK_SOURCES.index(v.source))
+    vids["usable"].append(bool(v.usable))
+    vids["iou"].append(iou)
+    vids["fraction"].append(float(v.mask.mean()) if v.mask is not None else float("nan"))
+    y = int(src.labels[i])
+    donors: dict[str, int | None] = {}
+
+    def donor(key: str, need_mask: bool) -> int | None:
+        if key in donors:
+            return donors[key]
+        cands = [j for j in selected if j != i and src.bg_key(j) != y] or [j for j in selected if j != i]
+        rng = np.random.default_rng(variant_seed(seed, i, f"donor:{key}"))
+        found = None
+        for p in rng.permutation(len(cands)):
+            j = cands[int(p)]
+            try:
+                if need_mask:
+                    if not src.video(j).usable:
+                        continue
+                else:
+                    src.plate(j, H, W)
+            except BebiasError:
+                continue
+            found = j
+            break
+        donors[key] = found
+        return found
+
+    for name in variants:
+        meta = {"variant": name, "bg": src.own_bg(i), "source": "", "donor": -1}
+        if name in NEEDS_MASK:
+            if not v.usable:
+                _count(state, name, "mask_unusable")
+                continue
+            meta["source"] = v.source
+        if name in ("swap-background", "swap-background-static"):
+            vseed = variant_seed(seed, i, "swap-background")  # SCUBA and SCUFO share the background
+            if suite.swap_background == "donor":
+                j = donor("swap", need_mask=False)
+                if j is None:
+                    _count(state, name, "no_donor")
+                    continue
+                out = make_variant(name, v.clip, v.mask, seed=vseed,
+                                   donor={"background": src.plate(j, H, W), "index": j, "label": src.bg_key(j)})
+                meta["bg"], meta["donor"] = src.bg_key(j), j
+            else:
+                out = make_variant(name, v.clip, v.mask, seed=vseed,
+                                   images=list(suite.images) if suite.swap_background == "images" else None)
+                meta["bg"] = -1
+        elif name == "conflict-foreground":
+            j = donor("conflict-foreground", need_mask=True)
+            if j is None:
+                _count(state, name, "no_donor")
+                continue
+            b = src.video(j)
+            clip_b, mask_b = b.clip, b.mask
+            if clip_b.shape[1:3] != (H, W):
+                clip_b = np.stack([_resize_to(f, H, W) for f in clip_b])
+                mask_b = np.stack([_resize_to(m.astype(np.uint8), H, W, nearest=True) > 0 for m in mask_b])
+            out = conflict_foreground(v.clip, v.mask, clip_b, mask_b, variant_seed(seed, i, name))
+            meta["bg"], meta["donor"] = src.bg_key(j), j
+        else:
+            out = make_variant(name, v.clip, v.mask if name in NEEDS_MASK else None,
+                               seed=variant_seed(seed, i, name), lam=suite.be_lambda)
+            if name.startswith("foreground-only"):
+                meta["bg"] = -1  # the background is gone
+        yield out["frames"], meta
+
+
+def _count(state: dict, variant: str, reason: str) -> None:
+    state["excluded"].setdefault(variant, {}).setdefault(reason, 0)
+    state["excluded"][variant][reason] += 1
+
+
+# --------------------------------------------------------------------------------------
+# partial results
+# --------------------------------------------------------------------------------------
+
+def _empty() -> tuple[_Rows, dict, dict]:
+    vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "failed_index": [],
+            "failed_error": []}
+    state = {"chunks_done": 0, "excluded": {}, "gallery_feats": None, "gallery_labels": None, "gallery_failed": 0,
+             "committed": (0, 0, 0), "committed_excluded": "{}"}
+    return _Rows(), vids, state
+
+
+def _stack(arrays: list[np.ndarray], dtype, width: int = 0) -> np.ndarray:
+    """A list of (C,) rows -> (R, C); (0, width) when empty."""
+    return np.stack(arrays).astype(dtype) if arrays else np.zeros((0, width), dtype)
+
+
+def _commit(rows: _Rows, vids: dict, state: dict) -> None:
+    """Mark everything so far as finished (the end of a chunk)."""
+    state["committed"] = (len(rows.video), len(vids["index"]), len(vids["failed_index"]))
+    state["committed_excluded"] = json.dumps(state["excluded"])
+
+
+def _truncate(rows: _Rows, vids: dict, state: dict) -> None:
+    """Back to the last finished chunk (an interrupt mid-chunk)."""
+    nr, nv, nf = state["committed"]
+    for lst in (rows.video, rows.variant, rows.bg, rows.source, rows.donor):
+        del lst[nr:]
+    del rows.feats[nr:]
+    del rows.out[nr:]
+    for k in ("index", "source", "usable", "iou", "fraction"):
+        del vids[k][nv:]
+    del vids["failed_index"][nf:]
+    del vids["failed_error"][nf:]
+    state["excluded"] = json.loads(state["committed_excluded"])
+
+
+def _save_partial(path: str, fingerprint: str, rows: _Rows, vids: dict, state: dict) -> None:
+    arrays = {
+        "fingerprint": np.array(fingerprint),
+        "chunks_done": np.array(state["chunks_done"], np.int64),
+        "excluded": np.array(json.dumps(state["excluded"], sort_keys=True)),
+        "row_video": np.asarray(rows.video, np.int64), "row_variant": np.asarray(rows.variant, np.int64),
+        "row_bg": np.asarray(rows.bg, np.int64), "row_source": np.asarray(rows.source, np.int64),
+        "row_donor": np.asarray(rows.donor, np.int64),
+        "row_feats": _stack(rows.feats, np.float32),
+        "row_probs": _stack(rows.out, np.float32),
+        "vid_index": np.asarray(vids["index"], np.int64), "vid_source": np.asarray(vids["source"], np.int64),
+        "vid_usable": np.asarray(vids["usable"], bool), "vid_iou": np.asarray(vids["iou"], np.float64),
+        "vid_fraction": np.asarray(vids["fraction"], np.float64),
+        "failed_index": np.asarray(vids["failed_index"], np.int64),
+        "failed_error": np.asarray(vids["failed_error"], dtype=np.str_),
+    }
+    if state.get("gallery_feats") is not None:
+        arrays["gallery_feats"] = state["gallery_feats"]
+        arrays["gallery_labels"] = state["gallery_labels"]
+        arrays["gallery_failed"] = np.array(state["gallery_failed"], np.int64)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _load_partial(path: str, fingerprint: str) -> tuple[_Rows, dict, dict, bool]:
+    """The results saved by an earlier run of the SAME probe; else empty (and whether a
+    partial file of a different probe was found and ignored)."""
+    rows, vids, state = _empty()
+    if not os.path.exists(path):
+        return rows, vids, state, False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return rows, vids, state, True
+            # the rows hold probabilities as float32, exactly as a fresh run does
+            rows.video = z["row_video"].tolist()
+            rows.variant = z["row_variant"].tolist()
+            rows.bg = z["row_bg"].tolist()
+            rows.source = z["row_source"].tolist()
+            rows.donor = z["row_donor"].tolist()
+            rows.feats = list(z["row_feats"])
+            rows.out = list(z["row_probs"])
+            vids["index"] = z["vid_index"].tolist()
+            vids["source"] = z["vid_source"].tolist()
+            vids["usable"] = z["vid_usable"].tolist()
+            vids["iou"] = z["vid_iou"].tolist()
+            vids["fraction"] = z["vid_fraction"].tolist()
+            vids["failed_index"] = z["failed_index"].tolist()
+            vids["failed_error"] = z["failed_error"].tolist()
+            state["chunks_done"] = int(z["chunks_done"])
+            state["excluded"] = json.loads(str(z["excluded"]))
+            if "gallery_feats" in z:
+                state["gallery_feats"] = z["gallery_feats"]
+                state["gallery_labels"] = z["gallery_labels"]
+                state["gallery_failed"] = int(z["gallery_failed"])
+    except (OSError, ValueError, KeyError, zlib.error) as e:
+        raise BebiasError(f"unreadable partial results ({e}); delete the file to start over", path) from None
+    _commit(rows, vids, state)
+    return rows, vids, state, False
+
+
+# --------------------------------------------------------------------------------------
+# metrics and outputs
+# --------------------------------------------------------------------------------------
+
+def compute_metrics(rows: dict[str, np.ndarray], classes: Sequence[str], suite: ProbeSuite, seed: int = 0
+                    ) -> dict[str, Any]:
+    """Every probe metric from the per-(video, variant) arrays.
+
+    ``rows``: ``video`` (R,) video index, ``variant`` (R,) code into :data:`ALL_VARIANTS`,
+    ``label`` (R,) true class, ``bg`` (R,) background class (-1 unknown), ``probs`` (R, K),
+    ``feats`` (R, C) (may have C = 0). Each variant is compared with the original of the
+    SAME videos (rows aligned by video index). Returns the metric blocks of metrics.json.
+    """
+    boot = {"seed": seed, "n_boot": suite.n_boot, "alpha": suite.alpha}
+    K = len(classes)
+    cls = list(classes)
+    code = rows["variant"]
+    present = [v for v in ALL_VARIANTS if (code == _CODE[v]).any()]
+
+    def take(name: str, videos: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        sel = np.flatnonzero(code == _CODE[name])
+        if videos is not None:
+            pos = {int(v): r for v, r in zip(rows["video"][sel], sel)}
+            sel = np.array([pos[int(v)] for v in videos], np.int64)
+        return {k: rows[k][sel] for k in ("video", "label", "bg", "probs", "feats")}
+
+    def common(*names: str) -> np.ndarray:
+        vids = None
+        for n in names:
+            s = rows["video"][code == _CODE[n]]
+            vids = s if vids is None else vids[np.isin(vids, s)]
+        return vids if vids is not None else np.zeros(0, np.int64)
+
+    out: dict[str, Any] = {"headline": {}, "accuracy": {}, "drop": {}, "agreement": {}, "conflict": {},
+                           "similarity": {}}
+    for name in present:
+        r = take(name)
+        if len(r["video"]) == 0:
+            continue
+        out["accuracy"][name] = M.accuracy_block(r["probs"], r["label"], K, classes=cls, **boot)
+        if (r["bg"] >= 0).all():
+            out["conflict"][name] = M.conflict_rates(r["probs"], r["label"], r["bg"], classes=cls, **boot)
+        if name == "original" or "original" not in present:
+            continue
+        o = take("original", r["video"])
+        out["drop"][name] = M.drop(o["probs"], r["probs"], r["label"], classes=cls, **boot)
+        out["agreement"][name] = M.prediction_agreement(o["probs"], r["probs"], **boot)
+        if o["feats"].shape[1] > 0:
+            out["similarity"][name] = M.variant_similarity(o["feats"], r["feats"], r["label"], classes=cls, **boot)
+
+    def have(*names: str) -> bool:
+        return all(n in present for n in names) and len(common(*names)) > 0
+
+    h = out["headline"]
+    if have("swap-background", "swap-background-static"):
+        vv = common("swap-background", "swap-background-static")
+        a, b = take("swap-background", vv), take("swap-background-static", vv)
+        out["contrasted_accuracy"] = M.contrasted_accuracy(a["probs"], b["probs"], a["label"], classes=cls, **boot)
+        h["contrasted_accuracy"] = out["contrasted_accuracy"]["value"]
+    if have("static-frame"):
+        s = take("static-frame")
+        out["static_frame_accuracy"] = M.static_frame_accuracy(s["probs"], s["label"], classes=cls, **boot)
+        h["static_frame_accuracy"] = out["static_frame_accuracy"]["value"]
+    bo_name = next((n for n in ("background-only", "background-only-inpaint") if have(n)), None)
+    if bo_name:
+        s = take(bo_name)
+        out["background_only_accuracy"] = {"variant": bo_name, **M.background_only_accuracy(
+            s["probs"], s["label"], classes=cls, **boot)}
+        h["background_only_accuracy"] = out["background_only_accuracy"]["value"]
+    for name, key in (("shuffle", "shuffle_sensitivity"), ("reverse", "reverse_sensitivity")):
+        if have("original", name):
+            vv = common("original", name)
+            o, s = take("original", vv), take(name, vv)
+            out[key] = M.shuffle_sensitivity(o["probs"], s["probs"], o["label"], classes=cls, **boot)
+            h[key] = out[key]["value"]
+    if "swap-background" in out["conflict"]:
+        h["swap_background_follow"] = out["conflict"]["swap-background"]["background_follow"]["value"]
+    # the headline: original + background-only + swap, on the videos that have all of them
+    parts = ["original"] + [n for n in (bo_name, "swap-background") if n and n in present]
+    if len(parts) > 1 and have(*parts):
+        vv = common(*parts)
+        o = take("original", vv)
+        kw: dict[str, Any] = {"orig_probs": o["probs"], "labels": o["label"]}
+        if bo_name in parts:
+            kw["background_only_probs"] = take(bo_name, vv)["probs"]
+        if "swap-background" in parts:
+            sw = take("swap-background", vv)
+            kw["swap_probs"] = sw["probs"]
+            if (sw["bg"] >= 0).all():
+                kw["bg_labels"] = sw["bg"]
+        rel = M.background_reliance(**kw, **boot)
+        out["background_reliance"] = {"variants": parts, **rel}
+        h["background_reliance"] = rel["value"]
+    else:
+        out["background_reliance"] = None
+        h["background_reliance"] = None
+    if "original" in out["accuracy"]:
+        h["original_top1"] = out["accuracy"]["original"]["top1"]["value"]
+    return out
+
+
+def _videos_block(vids: dict, selected: list[int], src: _Source, suite: ProbeSuite) -> dict:
+    usable = np.asarray(vids["usable"], bool)
+    has_mask = np.asarray(vids["source"], np.int64) > 0
+    iou = np.asarray(vids["iou"], np.float64)
+    has_iou = np.isfinite(iou)
+    frac = np.asarray(vids["fraction"], np.float64)
+    sources = [MASK_SOURCES[s] or "none" for s in vids["source"]]
+    return {
+        "in_split": len(src.records), "selected": len(selected), "probed": len(vids["index"]),
+        "unreadable": [{"index": int(i), "path": src.records[int(i)].path, "error": e}
+                       for i, e in zip(vids["failed_index"], vids["failed_error"])],
+        "masks": {
+            "mode": suite.mask,
+            "sources": {s: sources.count(s) for s in sorted(set(sources))},
+            "usable": int(usable.sum()), "not_usable": int((has_mask & ~usable).sum()),
+            "usable_fraction_range": [suite.min_mask_fraction, suite.max_mask_fraction],
+            "mean_foreground_fraction": float(frac[has_mask].mean()) if has_mask.any() else None,
+            # IoU of motion masks (suite.motion_method) vs the ground truth, where it exists
+            "motion_iou": ({"method": suite.motion_method, "n": int(has_iou.sum()),
+                            "mean": float(iou[has_iou].mean()), "min": float(iou[has_iou].min())}
+                           if has_iou.any() else None),
+        },
+    }
+
+
+def _predictions_csv(rows: dict[str, np.ndarray], src: _Source) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", "path", "variant", "label", "bg_label", "pred", "p_label", "p_bg", "mask_source"])
+    probs = rows["probs"]
+    pred = probs.argmax(1) if len(probs) else np.zeros(0, np.int64)
+    for r in range(len(rows["video"])):
+        i, y, b = int(rows["video"][r]), int(rows["label"][r]), int(rows["bg"][r])
+        w.writerow([i, src.records[i].path, ALL_VARIANTS[int(rows["variant"][r])], y, "" if b < 0 else b,
+                    int(pred[r]), f"{probs[r, y]:.6f}", "" if b < 0 else f"{probs[r, b]:.6f}",
+                    MASK_SOURCES[int(rows["source"][r])]])
+    return buf.getvalue()
