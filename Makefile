@@ -28,7 +28,8 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python bench/bench_loader.py
+	$(BIN)/python bench/bench_loader.py --out reports/bench/loader.json
+	$(BIN)/python bench/bench_train.py --out reports/bench/train.json
 
 clean:
 	rm -rf $(VENV) runs
