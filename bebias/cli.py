@@ -33,6 +33,18 @@ DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="ucf101 | h
 SplitOpt = Annotated[str, typer.Option("--split", help="train | test (datasets); train | train-unbiased | iid | "
                                                        "conflict (benchmark)")]
 
+# options shared by the training commands (None = take the config file's / default value)
+EpochsOpt = Annotated[Optional[int], typer.Option(help="Epochs.")]
+MaxStepsOpt = Annotated[Optional[int], typer.Option(help="Stop after this many steps.")]
+BatchOpt = Annotated[Optional[int], typer.Option(help="Clips per batch (per process).")]
+LrOpt = Annotated[Optional[float], typer.Option(help="Peak learning rate.")]
+FramesOpt = Annotated[Optional[int], typer.Option(help="Frames per clip.")]
+StrideOpt = Annotated[Optional[int], typer.Option(help="Frame stride.")]
+SizeOpt = Annotated[Optional[int], typer.Option(help="Crop size, pixels.")]
+DeviceOpt = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")]
+WorkersOpt = Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Seed: same seed, same run.")]
+
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -217,17 +229,17 @@ def train_cmd(
     temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature.")] = None,
     mlp: Annotated[Optional[bool], typer.Option("--mlp/--linear-head", help="MoCo v2 MLP head or linear head.")] = None,
     symmetric: Annotated[Optional[bool], typer.Option("--symmetric/--asymmetric", help="Symmetric loss.")] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
-    lr: Annotated[Optional[float], typer.Option()] = None,
-    frames: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
-    stride: Annotated[Optional[int], typer.Option(help="Frame stride.")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Crop size, pixels.")] = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    batch_size: BatchOpt = None,
+    lr: LrOpt = None,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
+    size: SizeOpt = None,
     precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16 (default bf16).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
+    device: DeviceOpt = None,
+    workers: WorkersOpt = None,
+    seed: SeedOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/train).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
 ) -> None:
@@ -291,17 +303,17 @@ def finetune_cmd(
     arch: Annotated[Optional[str], typer.Option(help="Backbone (default small3d).")] = None,
     linear: Annotated[Optional[bool], typer.Option("--linear/--full", help="Linear probe on a frozen backbone, "
                                                                             "or full fine-tuning.")] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
-    lr: Annotated[Optional[float], typer.Option()] = None,
-    frames: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
-    stride: Annotated[Optional[int], typer.Option(help="Frame stride.")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Crop size, pixels.")] = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    batch_size: BatchOpt = None,
+    lr: LrOpt = None,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
+    size: SizeOpt = None,
     precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
+    device: DeviceOpt = None,
+    workers: WorkersOpt = None,
+    seed: SeedOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/finetune).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ) -> None:
