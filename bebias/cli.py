@@ -407,6 +407,18 @@ def probe_cmd(
     precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "fp32",
     workers: Annotated[int, typer.Option(help="DataLoader workers for the kNN gallery.")] = 0,
     out: Annotated[str, typer.Option(help="Output directory (resumable).")] = "runs/probe",
+    arch: Annotated[Optional[str], typer.Option(help="Architecture of a state_dict from another codebase "
+                                                     "(module./encoder_q./backbone./model. prefixes, MoCo and "
+                                                     "Lightning layouts handled). Not needed for bebias "
+                                                     "checkpoints or TorchScript archives.")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Input spec override: frames per clip.")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Input spec override: frame stride.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Input spec override: clip size in pixels.")] = None,
+    mean: Annotated[Optional[str], typer.Option(help="Input spec override: R,G,B mean of [0, 1] pixels.")] = None,
+    std: Annotated[Optional[str], typer.Option(help="Input spec override: R,G,B std.")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="The model's class names in output order: comma-separated, "
+                                                        "or a text file with one per line. Default: the "
+                                                        "checkpoint's, else the data's order.")] = None,
 ) -> None:
     """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
     and how much the model's decisions rest on the background: predictions.csv, metrics.json."""
@@ -417,9 +429,12 @@ def probe_cmd(
                  conflict_foreground=conflict_foreground, be_distraction=be_distraction)
     chosen = tuple(v for k, on in flags.items() if on for v in FLAG_VARIANTS[k]) or None
     s, path = load_suite(suite) if suite else (ProbeSuite(), None)
+    spec = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
+            "std": _triple_opt("--std", std)}
     cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, split=split, fold=fold, suite=s, suite_path=path,
                       variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
-                      workers=workers)
+                      workers=workers, arch=arch, input={k: v for k, v in spec.items() if v is not None},
+                      classes=_class_names(classes))
     # the bar starts with the first video (after the checks: a user error stays one line) and
     # goes away at the end (the table follows)
     with contextlib.ExitStack() as stack:
@@ -433,6 +448,33 @@ def probe_cmd(
 
         res = run_probe(cfg, progress=show)
     _print_probe(res)
+
+
+def _triple_opt(flag: str, value: str | None) -> tuple[float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        t = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        t = ()
+    if len(t) != 3:
+        raise BebiasError(f"{flag} must be three comma-separated numbers (R,G,B), got {value!r}")
+    return t  # type: ignore[return-value]
+
+
+def _class_names(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    import os
+
+    if os.path.isfile(value):
+        with open(value, encoding="utf-8") as f:
+            names = [ln.strip() for ln in f if ln.strip()]
+    else:
+        names = [c.strip() for c in value.split(",") if c.strip()]
+    if not names or len(set(names)) != len(names):
+        raise BebiasError(f"--classes needs distinct class names, got {value!r}")
+    return tuple(names)
 
 
 def _print_probe(res) -> None:

@@ -242,6 +242,12 @@ class ProbeConfig:
         out: output directory.
         save_every: seconds between writes of ``partial.npz`` (it is always written after
             the last chunk and on an interrupt; 0 = after every chunk).
+        arch: needed for a state_dict from another codebase (:mod:`bebias.models.foreign`);
+            a TorchScript archive (clip -> logits) needs none.
+        input: overrides of the checkpoint's input spec (``frames``, ``stride``, ``size``,
+            ``mean``, ``std``); a foreign checkpoint without one needs at least frames and size.
+        classes: the model's class names in output order; the outputs are matched to the
+            data's classes by name (an error unless they are the same set).
     """
 
     checkpoint: str
@@ -259,6 +265,12 @@ class ProbeConfig:
     precision: str = "fp32"
     workers: int = 0
     save_every: float = 30.0
+    #: architecture of a state_dict from another codebase (bebias checkpoints record theirs)
+    arch: str | None = None
+    #: input-spec overrides (frames, stride, size, mean, std); None = the checkpoint's
+    input: dict[str, Any] = field(default_factory=dict)
+    #: the model's class names in output order; None = the checkpoint's (foreign) or the data's order
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -485,12 +497,49 @@ def _load_model(ck: dict, path: str, device):
                       "pre-trained encoder (bebias train)", path)
 
 
+class _Reorder:
+    """A head whose output columns are permuted into the data's class order."""
+
+    def __init__(self, head, perm: list[int]) -> None:
+        self.head, self.perm = head, perm
+
+    def __call__(self, f):
+        return self.head(f)[:, self.perm]
+
+
+def _open_model(cfg: ProbeConfig, device) -> tuple[dict, str, Any, Any]:
+    """-> (checkpoint metadata, kind, backbone, head or None) for a bebias checkpoint, a
+    foreign state_dict (``cfg.arch``) or a TorchScript archive."""
+    import torch
+
+    from bebias.checkpoint import FORMAT, load_file
+    from bebias.models.foreign import is_torchscript, load_foreign
+
+    path = cfg.checkpoint
+    raw = None if is_torchscript(path) else load_file(path)
+    if isinstance(raw, dict) and raw.get("format") == FORMAT:
+        if cfg.arch and str(cfg.arch).strip().lower() != raw.get("arch"):
+            raise BebiasError(f"checkpoint architecture is {raw.get('arch')!r}, but --arch is {cfg.arch!r}", path)
+        kind, backbone, head = _load_model(raw, path, device)
+        return raw, kind, backbone, head
+    model, meta = load_foreign(path, cfg.arch, raw=raw)
+    ck = {"kind": meta["kind"], "arch": meta["arch"], "method": "foreign", "input": meta.get("input"),
+          "classes": meta.get("classes"), "foreign": meta["foreign"]}
+    if meta["kind"] == "torchscript":  # the whole model: "features" are its logits
+        ck["kind"] = "classifier"
+        return ck, "classifier", model.to(device), torch.nn.Identity()
+    if meta["kind"] == "classifier":
+        ck["num_classes"] = meta["num_classes"]
+        model = model.to(device)
+        return ck, "classifier", model.backbone, model.fc
+    return ck, "pretrain", model.to(device), None
+
+
 def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None = None) -> ProbeResult:
     """Run the probe described by ``cfg``; see the module docstring. Resumes from
     ``cfg.out/partial.npz`` when it holds results of the same probe."""
     import torch
 
-    from bebias.checkpoint import load_checkpoint
     from bebias.data.open import open_data
     from bebias.data.synth_disk import is_synth_dir
     from bebias.data.transforms import ClipSpec, eval_transform
@@ -506,14 +555,33 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
         raise BebiasError(f"--seed must be >= 0, got {cfg.seed}")
     variants = ["original"] + [v for v in ALL_VARIANTS[1:] if v in suite.variants]
 
-    ck = load_checkpoint(cfg.checkpoint)
     device = runtime.pick_device(cfg.device)
     runtime.autocast(device, cfg.precision)  # validates the precision
-    if not isinstance(ck.get("input"), dict):
-        raise BebiasError("checkpoint records no input spec ('input': frames, stride, size, mean, std)",
-                          cfg.checkpoint)
-    kind, backbone, head = _load_model(ck, cfg.checkpoint, device)
-    spec = ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck["input"].items()})
+    ck, kind, backbone, head = _open_model(cfg, device)
+    foreign = ck.get("foreign")
+    given = {k: v for k, v in (cfg.input or {}).items() if v is not None}
+    if not isinstance(ck.get("input"), dict) and not ({"frames", "size"} <= set(given)):
+        raise BebiasError("checkpoint records no input spec ('input': frames, stride, size, mean, std); give "
+                          "--frames and --size (and --stride, --mean, --std: default 1 and Kinetics')", cfg.checkpoint)
+    spec_d = {**(ck.get("input") or {}), **given}
+    try:
+        spec = ClipSpec(**{k: tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v
+                           for k, v in spec_d.items()})
+    except TypeError as e:
+        raise BebiasError(f"bad input spec {spec_d} ({e})", cfg.checkpoint) from None
+    if spec.frames < 1 or spec.stride < 1 or spec.size < 1 or len(spec.mean) != 3 or len(spec.std) != 3:
+        raise BebiasError(f"bad input spec {spec.to_dict()}: frames, stride, size >= 1 and 3 means/stds")
+    if foreign is not None and foreign.get("layout") == "torchscript":
+        try:
+            with torch.no_grad():
+                ck["num_classes"] = int(backbone(torch.zeros(1, 3, spec.frames, spec.size, spec.size,
+                                                             device=device)).shape[1])
+        except BebiasError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the scripted model raises
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BebiasError(f"the TorchScript model fails on a (1, 3, {spec.frames}, {spec.size}, {spec.size}) "
+                              f"clip ({first[:160]})", cfg.checkpoint) from None
     ck_cfg = ck.get("config", {}) or {}
     data_arg = cfg.data or ck_cfg.get("data") or "synthetic"
     dataset = cfg.dataset if cfg.dataset is not None else (ck_cfg.get("dataset") if data_arg == ck_cfg.get("data")
@@ -528,6 +596,16 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
                           cfg.checkpoint)
     if len(data.videos) == 0:
         raise BebiasError(f"no videos in split {split!r}", data_arg)
+    model_classes = list(cfg.classes) if cfg.classes else (ck.get("classes") if foreign is not None else None)
+    class_order = None
+    if model_classes and kind == "classifier":
+        if len(model_classes) != int(ck["num_classes"]) or sorted(model_classes) != sorted(classes):
+            raise BebiasError(f"the model's {len(model_classes)} class names ({', '.join(model_classes[:4])}"
+                              f"{' ...' if len(model_classes) > 4 else ''}) are not the classes of split {split!r} "
+                              f"of {data_arg} ({', '.join(classes[:4])}{' ...' if K > 4 else ''})", cfg.checkpoint)
+        if model_classes != classes:
+            head = _Reorder(head, [model_classes.index(c) for c in classes])
+            class_order = model_classes
     if kind == "pretrain" and suite.gallery == split:
         raise BebiasError(f"representation-level probing classifies by kNN against the {suite.gallery!r} split; "
                           "probe another split (or set gallery in the suite)")
@@ -545,6 +623,10 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
         "suite": {"name": suite.name, "path": cfg.suite_path, **suite.to_dict()}, "variants": variants,
         "seed": cfg.seed, "precision": cfg.precision, "bebias_version": __version__,
     }
+    if foreign is not None:
+        provenance["foreign"] = foreign
+    if class_order is not None:
+        provenance["model_class_order"] = class_order
     # what the numbers depend on (not where the files are): a partial.npz of another probe is ignored
     fingerprint = json.dumps({**{k: v for k, v in provenance.items() if k not in ("checkpoint", "bebias_version")},
                               "suite": suite.to_dict()}, sort_keys=True)

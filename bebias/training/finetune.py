@@ -160,8 +160,28 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
     return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures)
 
 
-def load_classifier(path: str, device: torch.device | str = "cpu") -> tuple[VideoClassifier, dict]:
-    """A classifier checkpoint -> (model in eval mode, checkpoint metadata without weights)."""
+def load_classifier(path: str, device: torch.device | str = "cpu",
+                    arch: str | None = None) -> tuple[VideoClassifier, dict]:
+    """A classifier checkpoint -> (model in eval mode, checkpoint metadata without weights).
+
+    With ``arch``, a state_dict from another codebase with a classification head is
+    accepted too (:func:`bebias.models.foreign.load_foreign`; its metadata has
+    ``kind = "classifier"``, ``arch``, ``num_classes`` and the ``foreign`` load report).
+    """
+    if arch is not None:
+        from bebias.checkpoint import FORMAT, load_file
+        from bebias.models.foreign import is_torchscript, load_foreign
+
+        if is_torchscript(path):
+            raise BebiasError("a TorchScript archive is a whole model, not a backbone + head; probe it with "
+                              "`bebias probe` (no --arch)", path)
+        raw = load_file(path)
+        if not (isinstance(raw, dict) and raw.get("format") == FORMAT):
+            model, meta = load_foreign(path, arch, raw=raw)
+            if meta["kind"] != "classifier":
+                raise BebiasError(f"the {arch} weights have no classification head (fc/head/classifier); "
+                                  "fine-tune them first", path)
+            return model.to(device).eval(), meta
     ck = load_checkpoint(path)
     if ck.get("kind") != "classifier":
         raise BebiasError(f"is a {ck.get('kind')!r} checkpoint, not a classifier; fine-tune it first "
