@@ -375,6 +375,7 @@ _DDP_SCRIPT = textwrap.dedent('''
             assert torch.allclose(model.queue[:, 8:10], k_all[B:].T)  # rank 1's first-direction keys
             check_synced(model, "after symmetric step")
             print(f"rank {rank} ok", flush=True)
+            dist.barrier()  # no rank tears gloo down while the other is still in a collective
         finally:
             dist.destroy_process_group()
 
