@@ -10,6 +10,7 @@ Writes are atomic (temporary file + rename).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from typing import Any
@@ -60,3 +61,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise BebiasError("not a bebias checkpoint (no 'format: bebias-checkpoint' entry); for weights from "
                           "other codebases use `bebias probe --arch`", path)
     return data
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks (provenance of evaluated/probed checkpoints)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

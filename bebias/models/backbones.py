@@ -26,6 +26,7 @@ four torchvision architectures (downloads them on first use); the others have no
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable, Sequence
 
@@ -64,8 +65,8 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class Backbone(nn.Module):
-    """Base class: ``features`` (B,3,T,H,W) -> (B,C,T',H',W'); ``forward`` -> (B,C).
+class Backbone(nn.Module, abc.ABC):
+    """Abstract base class: ``features`` (B,3,T,H,W) -> (B,C,T',H',W'); ``forward`` -> (B,C).
 
     Subclasses set ``dim`` (= C) and implement :meth:`features`.
     """
@@ -76,9 +77,9 @@ class Backbone(nn.Module):
         super().__init__()
         self.dim = dim
 
+    @abc.abstractmethod
     def features(self, clip: Tensor) -> Tensor:
         """(B, 3, T, H, W) normalised clip -> last conv feature map (B, dim, T', H', W')."""
-        raise NotImplementedError
 
     def forward(self, clip: Tensor) -> Tensor:
         """(B, 3, T, H, W) normalised clip -> (B, dim): global average pool of :meth:`features`."""

@@ -32,7 +32,6 @@ donor's class for swaps and cue conflicts, unknown (-1, empty in the CSV) otherw
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -48,6 +47,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bebias.checkpoint import file_sha256
 from bebias import __version__
 from bebias.atomic import atomic_path, write_json, write_text
 from bebias.errors import BebiasError
@@ -314,12 +314,6 @@ def select_videos(labels: Sequence[int], max_videos: int = 0) -> list[int]:
     return sorted(order[:max_videos])
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _jsonable(x: Any) -> Any:
@@ -614,7 +608,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
         raise BebiasError("the suite asks for ground-truth masks but --data records none (use mask = 'auto')",
                           cfg.suite_path)
     selected = select_videos(src.labels, suite.max_videos)
-    sha = _sha256(cfg.checkpoint)
+    sha = file_sha256(cfg.checkpoint)
     level = "classifier" if kind == "classifier" else "representation"
     provenance = {
         "checkpoint": cfg.checkpoint, "checkpoint_sha256": sha, "checkpoint_kind": kind, "arch": ck.get("arch"),

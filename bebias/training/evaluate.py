@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bebias.checkpoint import file_sha256
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data
 from bebias.data.transforms import ClipSpec, eval_transform
@@ -121,7 +122,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     bench = SynthBenchmark(parse_synth_spec(data)) if data.startswith("synthetic") else None
     is_bench = bench is not None or (not dataset and _is_bench_dir(data))
     names = (splits or ("iid,conflict" if is_bench else "test")).split(",")
-    out: dict = {"checkpoint": ckpt, "checkpoint_sha256": _sha256(ckpt), "data": data, "clips": num_clips,
+    out: dict = {"checkpoint": ckpt, "checkpoint_sha256": file_sha256(ckpt), "data": data, "clips": num_clips,
                  "arch": meta["arch"], "splits": {}}
     gal_feats = None
     for name in names:
@@ -155,11 +156,3 @@ def _is_bench_dir(path: str) -> bool:
     return os.path.isdir(path) and is_synth_dir(path)
 
 
-def _sha256(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
