@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Annotated, Optional
@@ -410,7 +411,7 @@ def probe_cmd(
     arch: Annotated[Optional[str], typer.Option(help="Architecture of a state_dict from another codebase "
                                                      "(module./encoder_q./backbone./model. prefixes, MoCo and "
                                                      "Lightning layouts handled). Not needed for bebias "
-                                                     "checkpoints or TorchScript archives.")] = None,
+                                                     "checkpoints, TorchScript or torch.export archives.")] = None,
     frames: Annotated[Optional[int], typer.Option(help="Input spec override: frames per clip.")] = None,
     stride: Annotated[Optional[int], typer.Option(help="Input spec override: frame stride.")] = None,
     size: Annotated[Optional[int], typer.Option(help="Input spec override: clip size in pixels.")] = None,
@@ -446,8 +447,68 @@ def probe_cmd(
                 bar.update(prog=prog, task=prog.add_task("probing", total=n))
             bar["prog"].update(bar["task"], completed=i, total=n)
 
-        res = run_probe(cfg, progress=show)
-    _print_probe(res)
+        res = run_probe(cfg, progress=show if os.environ.get("RANK", "0") == "0" else None)
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one table, from the rank that gathered
+        _print_probe(res)
+
+
+@app.command("testset")
+def testset_cmd(
+    kind: Annotated[str, typer.Option("--kind", help="The variant to write: original (the matched clean set), "
+                                                     "swap-background, swap-background-static, static-frame, "
+                                                     "background-only[-inpaint], foreground-only[-noise], shuffle, "
+                                                     "reverse, be, conflict-foreground.")],
+    out: Annotated[str, typer.Option("--out", help="Output directory (resumable: run the same command again).")],
+    data: DataOpt = "synthetic",
+    dataset: DatasetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
+    fold: Annotated[int, typer.Option()] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="png (lossless frame folders) | mkv (FFV1, lossless) | "
+                                                      "mp4 (mp4v, lossy)")] = "png",
+    suite: Annotated[Optional[str], typer.Option("--suite", help="probes/NAME.toml (or NAME): mask, swap and BE "
+                                                 "parameters (the flags below override it).")] = None,
+    max_videos: Annotated[Optional[int], typer.Option(help="At most N videos, class-balanced as in the probe "
+                                                           "(0 = all; default: the suite's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every variant and donor choice (as bebias probe).")] = 0,
+    frames: Annotated[int, typer.Option(help="Frames per clip (the centre clip is decoded).")] = 16,
+    stride: Annotated[int, typer.Option(help="Frame stride.")] = 1,
+    size: Annotated[Optional[int], typer.Option(help="Resize the written frames, short side to N (default: "
+                                                     "native size, bit-identical to the probe's frames).")] = None,
+    mask: Annotated[Optional[str], typer.Option(help="auto | ground-truth | diff | mog2 (default auto).")] = None,
+    swap_background: Annotated[Optional[str], typer.Option(help="Background of the swaps: donor | stripes | "
+                                                                "images (default donor).")] = None,
+    images: Annotated[Optional[str], typer.Option(help="Folder of background images for --swap-background "
+                                                       "images.")] = None,
+    be_lambda: Annotated[Optional[float], typer.Option(help="Mixing weight of --kind be (default 0.3).")] = None,
+) -> None:
+    """Write one probe variant of every video of a split to disk (videos, masks, manifest.csv,
+    provenance.json), with exactly the frames bebias probe uses, for models of any framework."""
+    from bebias.probing.materialize import TestsetConfig, image_files, materialize
+    from bebias.probing.run import ProbeSuite, load_suite
+
+    s, path = load_suite(suite) if suite else (ProbeSuite(), None)
+    cfg = TestsetConfig(kind=kind, out=out, data=data, dataset=dataset, split=split, fold=fold, suite=s,
+                        suite_path=path, max_videos=max_videos, mask=mask, swap_background=swap_background,
+                        images=image_files(images) if images else None, be_lambda=be_lambda, seed=seed,
+                        frames=frames, stride=stride, size=size, video_format=fmt)
+    with contextlib.ExitStack() as stack:
+        bar: dict = {}
+
+        def show(i: int, n: int) -> None:
+            if not bar:  # after the checks: a user error stays one line
+                prog = stack.enter_context(Progress(*_progress().columns, console=err_console, transient=True))
+                bar.update(prog=prog, task=prog.add_task(f"writing {kind}", total=n))
+            bar["prog"].update(bar["task"], completed=i, total=n)
+
+        res = materialize(cfg, progress=show)
+    pv = res.provenance
+    console.print(f"wrote {res.videos} {kind} video(s) of split {pv['split']} to [bold]{res.out}[/]"
+                  + (f" ({res.resumed} kept from an earlier run)" if res.resumed else ""))
+    skipped = {k: v for k, v in res.skipped.items() if v}
+    if skipped:
+        console.print("[yellow]skipped[/] " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items())
+                      + (f"; e.g. {pv['videos']['unreadable'][0]['error']}" if pv["videos"]["unreadable"] else ""))
+    console.print(f"manifest: {res.manifest_path} (use it with --data {res.out}); provenance: {res.provenance_path}")
 
 
 def _triple_opt(flag: str, value: str | None) -> tuple[float, float, float] | None:

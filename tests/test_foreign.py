@@ -1,4 +1,4 @@
-"""Checkpoints from other codebases: foreign state_dicts (--arch) and TorchScript archives."""
+"""Checkpoints from other codebases: foreign state_dicts (--arch), TorchScript and torch.export archives."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_torchscript_small3d_probe_cli(tmp_path):
     torch.jit.save(traced, str(path), _extra_files={"bebias.json": json.dumps({"input": {"stride": 1}})})
     assert is_torchscript(path)
     m, meta = load_foreign(path, None)
-    assert meta["kind"] == "torchscript" and meta["input"] == {"stride": 1}
+    assert meta["kind"] == "archive" and meta["input"] == {"stride": 1}
     out = tmp_path / "probe"
     data = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
     res = _bebias("probe", str(path), "--data", data, "--max-videos", "3", "--frames", "4", "--size", "32",
@@ -111,3 +111,69 @@ def test_torchscript_small3d_probe_cli(tmp_path):
     torch.jit.save(traced, str(path))
     res = _bebias("probe", str(path), "--data", data, "--out", str(out / "x"))
     assert res.returncode == 2 and "--frames" in res.stderr
+
+
+def _export(tmp_path, batch: int | None, extra: dict | None = None):
+    torch.manual_seed(0)
+    model = VideoClassifier(build_backbone("small3d"), 3).eval()
+    x = torch.randn(2 if batch is None else batch, 3, 4, 32, 32)
+    dyn = ({0: torch.export.Dim("batch", min=1)},) if batch is None else None
+    ep = torch.export.export(model, (x,), dynamic_shapes=dyn)
+    path = tmp_path / "model.pt2"
+    torch.export.save(ep, str(path), extra_files=extra)
+    return model, path
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+def test_torch_export_archive_loads_with_its_input_spec(tmp_path, batch):
+    model, path = _export(tmp_path, batch, {"bebias.json": json.dumps({"input": {"stride": 2}})})
+    m, meta = load_foreign(path, None)
+    assert meta["kind"] == "archive" and meta["foreign"]["layout"] == "torch.export"
+    assert meta["input"] == {"frames": 4, "size": 32, "stride": 2}  # static T, H = W from the program
+    x = torch.randn(5, 3, 4, 32, 32)  # 5: not a multiple of a static batch of 2 -> chunked and padded
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_torch_export_probe_cli(tmp_path):
+    _, path = _export(tmp_path, 2)
+    out = tmp_path / "probe"
+    data = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
+    res = _bebias("probe", str(path), "--data", data, "--max-videos", "3", "--static-frame", "--out", str(out),
+                  "--device", "cpu")
+    assert res.returncode == 0, res.stderr[-2000:]
+    pv = json.loads((out / "metrics.json").read_text())["provenance"]
+    assert pv["foreign"]["layout"] == "torch.export" and pv["input"]["frames"] == 4 and pv["input"]["size"] == 32
+
+
+class _Boom:
+    """Unpickling this runs code (it would create the marker file)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_torch_export_archive_with_pickled_code_is_refused(tmp_path):
+    import io
+    import zipfile
+
+    _, path = _export(tmp_path, 2)
+    marker = tmp_path / "executed"
+    evil = tmp_path / "evil.pt2"
+    buf = io.BytesIO()
+    torch.save(_Boom(str(marker)), buf)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith("sample_inputs/model.pt"):
+                data = buf.getvalue()
+            dst.writestr(info, data)
+    with pytest.raises(BebiasError, match="refused"):
+        load_foreign(evil, None)
+    assert not marker.exists()
+    res = _bebias("probe", str(evil), "--out", str(tmp_path / "p"))
+    assert res.returncode == 2 and "refused" in res.stderr and "Traceback" not in res.stderr
+    assert not marker.exists()

@@ -275,3 +275,25 @@ def test_not_a_checkpoint_is_a_user_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(BebiasError, match="x.pth"):
         run_probe(ProbeConfig(str(bad), data=DATA, out=str(tmp_path / "o")))
+
+
+def test_torchrun_shards_the_videos_and_gathers_the_same_outputs(tmp_path, classifier):
+    import shutil
+
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.path.exists(torchrun):
+        pytest.skip("torchrun not installed")
+    args = ["probe", classifier, "--data", DATA, "--swap-backgrounds", "--shuffle", "--background-only",
+            "--device", "cpu"]
+    single = bebias(*args, "--out", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "BEBIAS_DIST_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bebias", *args,
+                        "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("background reliance") == 1  # one table, from rank 0
+    for name in ("partial.rank0-of-2.npz", "partial.rank1-of-2.npz"):  # each rank resumes its own share
+        assert (tmp_path / "two" / name).exists()
+    one, two = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    assert two == one
+    assert (tmp_path / "two" / "predictions.csv").read_text() == (tmp_path / "one" / "predictions.csv").read_text()

@@ -1,4 +1,5 @@
-"""Weights from other codebases: foreign state_dicts for a known arch, and TorchScript models.
+"""Weights from other codebases: foreign state_dicts for a known arch, TorchScript and
+``torch.export`` models.
 
 :func:`adapt_state_dict` turns a state_dict saved by another codebase into bebias's
 backbone (+ optional linear head) layout, for one of :data:`~bebias.models.backbones.ARCHS`:
@@ -17,13 +18,21 @@ backbone (+ optional linear head) layout, for one of :data:`~bebias.models.backb
   absent from checkpoints of PyTorch < 0.4.1, are filled in; the report says so.)
 
 :func:`load_foreign` reads a file: a foreign state_dict (``torch.load(weights_only=True)``:
-pickled code is refused) or a TorchScript archive, a model taking a normalised clip
-``(B, 3, T, H, W)`` and returning logits ``(B, K)``; an archive may carry its input spec in
-an extra file ``bebias.json`` (``{"input": {...}, "classes": [...]}``).
+pickled code is refused) or a whole-model archive -- TorchScript (``torch.jit.save``) or
+``torch.export`` (``torch.export.save``, ``.pt2``) -- taking a normalised clip
+``(B, 3, T, H, W)`` and returning logits ``(B, K)``. An archive may carry its input spec in
+an extra file ``bebias.json`` (``{"input": {...}, "classes": [...]}``); an exported program
+with static frame and spatial sizes gives ``frames`` and ``size`` by itself.
+
+``torch.export.load`` falls back to unpickling arbitrary objects when a payload is not a
+plain tensor, so :func:`load_foreign` first checks every pickled payload of a ``.pt2``
+archive with ``torch.load(weights_only=True)`` and refuses custom objects: an archive that
+carries code is refused before anything in it runs.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -34,8 +43,8 @@ from torch import Tensor, nn
 
 from bebias.errors import BebiasError
 
-__all__ = ["CONTAINER_KEYS", "PREFIXES", "ScriptedClassifier", "adapt_state_dict", "is_torchscript",
-           "load_foreign"]
+__all__ = ["CONTAINER_KEYS", "PREFIXES", "ArchiveClassifier", "adapt_state_dict", "archive_layout",
+           "is_torchscript", "load_foreign"]
 
 #: dict entries that hold the weights, tried in this order (nested containers are unwrapped)
 CONTAINER_KEYS: tuple[str, ...] = ("state_dict", "model_state_dict", "model_state", "model", "net", "network")
@@ -198,19 +207,133 @@ def is_torchscript(path: str | os.PathLike) -> bool:
     return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
 
 
-class ScriptedClassifier(nn.Module):
-    """A TorchScript model ``(B, 3, T, H, W)`` normalised clip -> logits ``(B, K)``."""
+def _is_pt2(p: str) -> bool:
+    """Whether ``p`` is a ``torch.export.save`` archive (a zip with ``<name>/archive_format`` = ``pt2``)."""
+    if not os.path.isfile(p) or not zipfile.is_zipfile(p):
+        return False
+    try:
+        with zipfile.ZipFile(p) as z:
+            fmt = [n for n in z.namelist() if n.endswith("/archive_format") or n == "archive_format"]
+            return bool(fmt) and z.read(fmt[0]).strip() == b"pt2"
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
 
-    def __init__(self, module: torch.jit.ScriptModule) -> None:
+
+def archive_layout(path: str | os.PathLike) -> str | None:
+    """``"torchscript"`` or ``"torch.export"`` for a whole-model archive, else None."""
+    p = os.fspath(path)
+    if _is_pt2(p):
+        return _load_exported(p)
+    if is_torchscript(p):
+        return "torchscript"
+    return "torch.export" if _is_pt2(p) else None
+
+
+class ArchiveClassifier(nn.Module):
+    """A whole model from an archive: normalised clip ``(B, 3, T, H, W)`` -> logits ``(B, K)``.
+
+    ``batch``: the batch size an exported program was traced with when it is static; other
+    batch sizes are then run in chunks of it (the last one zero-padded, its extra rows dropped).
+    """
+
+    def __init__(self, module: nn.Module, layout: str, batch: int | None = None) -> None:
         super().__init__()
-        self.module = module
+        self.module, self.layout, self.batch = module, layout, batch
+
+    def train(self, mode: bool = True) -> "ArchiveClassifier":
+        # an archive is frozen in the mode it was saved in (exported programs refuse .train())
+        self.training = mode
+        return self
 
     def forward(self, clip: Tensor) -> Tensor:
-        out = self.module(clip)
+        if self.batch is None or clip.shape[0] == self.batch:
+            out = self.module(clip)
+        else:
+            parts = []
+            for s in range(0, clip.shape[0], self.batch):
+                x = clip[s:s + self.batch]
+                n = x.shape[0]
+                if n < self.batch:
+                    x = torch.cat([x, x.new_zeros((self.batch - n, *x.shape[1:]))])
+                parts.append(self.module(x)[:n])
+            out = torch.cat(parts)
         if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != clip.shape[0]:
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise BebiasError(f"the TorchScript model must return logits (B, num_classes); got {got}")
+            raise BebiasError(f"the {self.layout} model must return logits (B, num_classes); got {got}")
         return out
+
+
+def _check_pt2_payloads(p: str) -> None:
+    """Refuse a ``.pt2`` archive whose pickled payloads are more than tensors (see module doc)."""
+    import torch
+
+    with zipfile.ZipFile(p) as z:
+        names = z.namelist()
+        raw: set[str] = set()  # tensor payloads stored as bytes: nothing to unpickle
+        for cfg_name in [n for n in names if n.endswith("_config.json") and "/data/" in n]:
+            try:
+                config = json.loads(z.read(cfg_name)).get("config", {})
+            except (ValueError, AttributeError):
+                raise BebiasError(f"malformed {cfg_name} in the torch.export archive", p) from None
+            folder = cfg_name.rsplit("/", 1)[0]
+            for entry in config.values():
+                name = f"{folder}/{entry.get('path_name', '')}"
+                if "custom_obj" in entry.get("path_name", ""):
+                    raise BebiasError("the torch.export archive carries custom (script) objects, which load "
+                                      "through pickle; refused, nothing in it was run", p)
+                if not entry.get("use_pickle", False):
+                    raw.add(name)
+        for n in names:
+            if n in raw or n.endswith((".json", "/archive_format", "/archive_version", "/version", "/byteorder",
+                                       "/serialization_id")):
+                continue
+            if "custom_obj" in n:
+                raise BebiasError("the torch.export archive carries custom (script) objects, which load "
+                                  "through pickle; refused, nothing in it was run", p)
+            data = z.read(n)
+            if not data.startswith((b"PK\x03\x04", b"\x80")):
+                continue
+            try:
+                torch.load(io.BytesIO(data), weights_only=True)
+            except Exception as e:  # noqa: BLE001 - the unpickler's refusal, whatever its class
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise BebiasError(f"the torch.export archive's {n} holds pickled objects that are not plain "
+                                  f"tensors ({first[:120]}); refused, nothing in it was run", p) from None
+
+
+def _load_exported(p: str) -> tuple[nn.Module, dict[str, Any]]:
+    _check_pt2_payloads(p)
+    extra = {"bebias.json": ""}
+    try:
+        ep = torch.export.load(p, extra_files=extra)
+    except BebiasError:
+        raise
+    except Exception as e:  # noqa: BLE001 - many kinds from a bad archive
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BebiasError(f"not a loadable torch.export archive ({first[:160]})", p) from None
+    inputs = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
+    if len(inputs) != 1 or not hasattr(inputs[0].meta.get("val"), "shape") or inputs[0].meta["val"].dim() != 5:
+        raise BebiasError("the exported program must take one (B, 3, T, H, W) clip", p)
+    shape = [d if isinstance(d, int) else None for d in inputs[0].meta["val"].shape]
+    meta: dict[str, Any] = {"kind": "archive", "arch": "torch.export", "foreign": {"layout": "torch.export"}}
+    spec: dict[str, Any] = {}
+    if shape[2] is not None:
+        spec["frames"] = shape[2]
+    if shape[3] is not None and shape[3] == shape[4]:
+        spec["size"] = shape[3]
+    if spec:
+        meta["input"] = spec
+    if shape[0] is not None:
+        meta["foreign"]["static_batch"] = shape[0]
+    if extra["bebias.json"]:
+        try:
+            given = _meta_from(json.loads(extra["bebias.json"]))
+        except (ValueError, TypeError):
+            raise BebiasError("malformed extra file bebias.json in the torch.export archive", p) from None
+        if "input" in given:
+            given["input"] = {**spec, **given["input"]}
+        meta.update(given)
+    return ArchiveClassifier(ep.module(), "torch.export", shape[0]).eval(), meta
 
 
 _SPEC_KEYS = ("frames", "stride", "size", "mean", "std")
@@ -235,8 +358,8 @@ def _meta_from(obj: Any) -> dict[str, Any]:
 def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None) -> tuple[nn.Module, dict[str, Any]]:
     """A foreign file -> (model in eval mode, meta).
 
-    - TorchScript archive: a :class:`ScriptedClassifier` (``arch`` is ignored);
-      ``meta["kind"] = "torchscript"``.
+    - TorchScript or ``torch.export`` archive: an :class:`ArchiveClassifier` (``arch`` is
+      ignored); ``meta["kind"] = "archive"``, ``meta["foreign"]["layout"]`` says which.
     - state_dict: a :class:`~bebias.models.classifier.VideoClassifier` when it has a
       classification head (``meta["kind"] = "classifier"``, ``meta["num_classes"]``), else
       the bare backbone (``"pretrain"``). Needs ``arch``.
@@ -251,6 +374,8 @@ def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None) 
     from bebias.models.classifier import VideoClassifier
 
     p = os.fspath(path)
+    if _is_pt2(p):
+        return _load_exported(p)
     if is_torchscript(p):
         extra = {"bebias.json": ""}
         try:
@@ -258,13 +383,13 @@ def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None) 
         except Exception as e:  # noqa: BLE001 - many kinds from a bad archive
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BebiasError(f"not a loadable TorchScript archive ({first[:160]})", p) from None
-        meta: dict[str, Any] = {"kind": "torchscript", "arch": "torchscript", "foreign": {"layout": "torchscript"}}
+        meta: dict[str, Any] = {"kind": "archive", "arch": "torchscript", "foreign": {"layout": "torchscript"}}
         if extra["bebias.json"]:
             try:
                 meta.update(_meta_from(json.loads(extra["bebias.json"])))
             except (ValueError, TypeError):
                 raise BebiasError("malformed extra file bebias.json in the TorchScript archive", p) from None
-        return ScriptedClassifier(module).eval(), meta
+        return ArchiveClassifier(module, "torchscript").eval(), meta
     if not arch:
         raise BebiasError("not a bebias checkpoint: a state_dict from another codebase needs --arch "
                           "(r3d_18, s3d, ...) to know which network it holds", p)

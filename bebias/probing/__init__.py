@@ -8,6 +8,10 @@
 - :mod:`bebias.probing.metrics`   reliance metrics on per-video probabilities / features
 - :mod:`bebias.probing.run`       ``bebias probe``: variants of a split through a checkpoint,
   predictions.csv + metrics.json, resumable (:func:`run_probe`, suites in ``probes/*.toml``)
+- :mod:`bebias.probing.source`    the probe's data side (decode once, masks, plates, donors,
+  the variants of one video), shared by the probe and ``bebias testset``
+- :mod:`bebias.probing.materialize` ``bebias testset``: one variant of a split written to disk
+  (videos, masks, manifest.csv, provenance.json), bit-identical to the probe's frames
 """
 
 from bebias.probing.masks import METHODS, background_plate, camera_offsets, mask_iou, mask_is_usable, motion_masks

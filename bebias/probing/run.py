@@ -23,6 +23,11 @@ Outputs in ``out``: ``predictions.csv`` (one row per video x variant), ``metrics
 after chunks: an interrupted probe resumes from it; a finished one recomputes its metrics
 from it without running the model).
 
+Under torchrun (``torchrun --nproc_per_node N -m bebias probe ...``) each rank probes a
+contiguous share of the videos (resumable on its own ``partial.rank<r>-of-<N>.npz``); rank 0
+gathers the rows in the single-process order and writes the outputs, which are identical to
+a single-process run's.
+
 Background labels (``bg_label``): on the embedded benchmark the class whose usual scene the
 background is (family index == class index): the video's own family for variants that
 keep its background, the donor's family for swaps and cue conflicts. Elsewhere the
@@ -39,12 +44,10 @@ import os
 import time
 import tomllib
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from bebias.checkpoint import file_sha256
@@ -52,8 +55,9 @@ from bebias import __version__
 from bebias.atomic import atomic_path, write_json, write_text
 from bebias.errors import BebiasError
 from bebias.probing import metrics as M
-from bebias.probing.masks import mask_iou, mask_is_usable, motion_masks
-from bebias.probing.testsets import MASK_VARIANTS, VARIANTS, conflict_foreground, make_variant
+from bebias.probing.testsets import VARIANTS
+# the data side (clips, masks, plates, variants of one video) is shared with `bebias testset`
+from bebias.probing.source import MASK_SOURCES, NEEDS_MASK, ProbeSource, variant_seed, video_variants
 
 __all__ = [
     "ALL_VARIANTS", "FLAG_VARIANTS", "MASK_MODES", "ProbeSuite", "ProbeConfig", "ProbeResult", "load_suite",
@@ -62,8 +66,6 @@ __all__ = [
 
 #: every variant a probe can run, in the order rows are written ("original" is always run)
 ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, "conflict-foreground")
-#: variants that need the video's foreground mask (and a usable one)
-NEEDS_MASK: frozenset[str] = frozenset(MASK_VARIANTS | {"conflict-foreground"})
 #: the ``bebias probe`` switches -> variants
 FLAG_VARIANTS: dict[str, tuple[str, ...]] = {
     "swap_backgrounds": ("swap-background", "swap-background-static"),
@@ -78,8 +80,6 @@ FLAG_VARIANTS: dict[str, tuple[str, ...]] = {
 #: ``mask`` settings of a suite
 MASK_MODES: tuple[str, ...] = ("auto", "ground-truth", "diff", "mog2")
 SWAP_SOURCES: tuple[str, ...] = ("donor", "stripes", "images")
-#: mask sources as recorded (code = index; "" = the row's variant used no mask)
-MASK_SOURCES: tuple[str, ...] = ("", "ground-truth", "motion:diff", "motion:mog2")
 PARTIAL = "partial.npz"
 PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
@@ -243,7 +243,7 @@ class ProbeConfig:
         save_every: seconds between writes of ``partial.npz`` (it is always written after
             the last chunk and on an interrupt; 0 = after every chunk).
         arch: needed for a state_dict from another codebase (:mod:`bebias.models.foreign`);
-            a TorchScript archive (clip -> logits) needs none.
+            a TorchScript / torch.export archive (clip -> logits) needs none.
         input: overrides of the checkpoint's input spec (``frames``, ``stride``, ``size``,
             ``mean``, ``std``); a foreign checkpoint without one needs at least frames and size.
         classes: the model's class names in output order; the outputs are matched to the
@@ -288,12 +288,6 @@ class ProbeResult:
 # pure helpers
 # --------------------------------------------------------------------------------------
 
-def variant_seed(seed: int, index: int, key: str) -> list[int]:
-    """The seed of one (video, variant): ``SeedSequence([seed, index, crc32(key)])`` -> 4 words."""
-    return [int(w) for w in np.random.SeedSequence([int(seed), int(index), zlib.crc32(key.encode())])
-            .generate_state(4)]
-
-
 def select_videos(labels: Sequence[int], max_videos: int = 0) -> list[int]:
     """Indices of the videos to probe: all of them, or ``max_videos`` class-balanced ones
     (round robin over the classes in index order: the first video of every class, then the
@@ -327,124 +321,6 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
-
-
-def _resize_to(img: np.ndarray, h: int, w: int, nearest: bool = False) -> np.ndarray:
-    if img.shape[:2] == (h, w):
-        return img
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
-    return cv2.resize(img, (w, h), interpolation=interp)
-
-
-# --------------------------------------------------------------------------------------
-# the data side: clips, masks, background plates, labels of backgrounds
-# --------------------------------------------------------------------------------------
-
-@dataclass
-class _Video:
-    clip: np.ndarray  # (T, H, W, 3) uint8
-    mask: np.ndarray | None  # (T, H, W) bool; None when no variant needs one and there is no ground truth
-    source: str  # MASK_SOURCES entry ("" = none)
-    usable: bool
-    gt: np.ndarray | None
-
-
-class _Source:
-    """One split of ``--data`` as the probe needs it; caches a few decoded videos (donors)."""
-
-    def __init__(self, data, spec, suite: ProbeSuite, need_mask: bool = True, cache: int = 32) -> None:
-        from bebias.data.decoders import parse_synth_path
-
-        self.data, self.spec, self.suite, self.need_mask = data, spec, suite, need_mask
-        self.records = data.videos.records
-        self.kind = "synthetic" if data.synth is not None else (
-            "benchmark" if data.meta and all(r.meta.get("mask_path") for r in self.records) else "dataset")
-        self.root = data.description if self.kind == "benchmark" else None
-        self._parse = parse_synth_path
-        self._cache: OrderedDict[int, _Video] = OrderedDict()
-        self._size = cache
-        self.labels = np.array([r.label for r in self.records], np.int64)
-        if self.kind == "dataset":
-            self.family = np.full(len(self.records), -1, np.int64)
-        else:
-            self.family = np.array([int(r.meta["family"]) for r in self.records], np.int64)
-
-    @property
-    def has_gt(self) -> bool:
-        return self.kind != "dataset"
-
-    @property
-    def is_benchmark(self) -> bool:
-        return self.kind != "dataset"
-
-    def bg_key(self, i: int) -> int:
-        """The class the video's own background points to (benchmark: its family), else its class."""
-        return int(self.family[i]) if self.is_benchmark else int(self.labels[i])
-
-    def own_bg(self, i: int) -> int:
-        return int(self.family[i]) if self.is_benchmark else -1
-
-    def _path(self, p: str) -> str:
-        return p if os.path.isabs(p) else os.path.join(self.root, p)
-
-    def gt_masks(self, i: int, idx: np.ndarray) -> np.ndarray | None:
-        rec = self.records[i]
-        if self.kind == "synthetic":
-            return self.data.decoder.masks(rec, idx)
-        if self.kind == "benchmark":
-            from bebias.data.synth_disk import load_masks
-
-            m = load_masks(self._path(rec.meta["mask_path"]))
-            start = rec.start or 0
-            return m[[start + int(k) for k in idx]]
-        return None
-
-    def video(self, i: int) -> _Video:
-        """Decode the centre clip once (cached) and get its mask. Raises BebiasError if unreadable."""
-        if i in self._cache:
-            self._cache.move_to_end(i)
-            return self._cache[i]
-        from bebias.data.sampling import center_clip
-
-        rec = self.records[i]
-        idx = center_clip(self.data.decoder.num_frames(rec), self.spec.frames, self.spec.stride)
-        clip = np.ascontiguousarray(self.data.decoder.read(rec, idx))
-        gt = self.gt_masks(i, idx)
-        mode = self.suite.mask
-        if gt is not None and mode in ("auto", "ground-truth"):
-            mask, source = gt, "ground-truth"
-        elif not self.need_mask:  # no variant uses it: spare the motion masks
-            mask, source = None, ""
-        else:
-            method = self.suite.motion_method if mode in ("auto", "ground-truth") else mode
-            mask = motion_masks(clip, method) if len(clip) >= 2 else np.zeros(clip.shape[:3], bool)
-            source = f"motion:{method}"
-        usable = mask is not None and mask_is_usable(mask, self.suite.min_mask_fraction, self.suite.max_mask_fraction)
-        v = _Video(clip, mask, source, usable, gt)
-        self._cache[i] = v
-        while len(self._cache) > self._size:
-            self._cache.popitem(last=False)
-        return v
-
-    def plate(self, i: int, h: int, w: int) -> np.ndarray:
-        """The clean background of video i at (h, w): recorded on the benchmark, else the
-        temporal median of its clip outside its (usable) mask."""
-        rec = self.records[i]
-        if self.kind == "synthetic":
-            split, k = self._parse(rec.path)
-            bg = self.data.synth.video(split, k).background
-        elif self.kind == "benchmark":
-            path = self._path(rec.meta["background_path"])
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
-            if img is None:
-                raise BebiasError("cannot read the background plate", path)
-            bg = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        else:
-            from bebias.probing.masks import background_plate
-
-            v = self.video(i)
-            bg = background_plate(v.clip, v.mask if v.usable else None)  # unusable: the plain temporal median
-        return np.ascontiguousarray(_resize_to(bg, h, w))
 
 
 # --------------------------------------------------------------------------------------
@@ -503,14 +379,14 @@ class _Reorder:
 
 def _open_model(cfg: ProbeConfig, device) -> tuple[dict, str, Any, Any]:
     """-> (checkpoint metadata, kind, backbone, head or None) for a bebias checkpoint, a
-    foreign state_dict (``cfg.arch``) or a TorchScript archive."""
+    foreign state_dict (``cfg.arch``) or a TorchScript / torch.export archive."""
     import torch
 
     from bebias.checkpoint import FORMAT, load_file
-    from bebias.models.foreign import is_torchscript, load_foreign
+    from bebias.models.foreign import archive_layout, load_foreign
 
     path = cfg.checkpoint
-    raw = None if is_torchscript(path) else load_file(path)
+    raw = None if archive_layout(path) else load_file(path)
     if isinstance(raw, dict) and raw.get("format") == FORMAT:
         if cfg.arch and str(cfg.arch).strip().lower() != raw.get("arch"):
             raise BebiasError(f"checkpoint architecture is {raw.get('arch')!r}, but --arch is {cfg.arch!r}", path)
@@ -519,7 +395,7 @@ def _open_model(cfg: ProbeConfig, device) -> tuple[dict, str, Any, Any]:
     model, meta = load_foreign(path, cfg.arch, raw=raw)
     ck = {"kind": meta["kind"], "arch": meta["arch"], "method": "foreign", "input": meta.get("input"),
           "classes": meta.get("classes"), "foreign": meta["foreign"]}
-    if meta["kind"] == "torchscript":  # the whole model: "features" are its logits
+    if meta["kind"] == "archive":  # TorchScript / torch.export: the whole model, "features" are its logits
         ck["kind"] = "classifier"
         return ck, "classifier", model.to(device), torch.nn.Identity()
     if meta["kind"] == "classifier":
@@ -549,7 +425,8 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
         raise BebiasError(f"--seed must be >= 0, got {cfg.seed}")
     variants = ["original"] + [v for v in ALL_VARIANTS[1:] if v in suite.variants]
 
-    device = runtime.pick_device(cfg.device)
+    # under torchrun every rank probes a contiguous share of the videos; rank 0 gathers them
+    rank, world, device = runtime.distributed(runtime.pick_device(cfg.device))
     runtime.autocast(device, cfg.precision)  # validates the precision
     ck, kind, backbone, head = _open_model(cfg, device)
     foreign = ck.get("foreign")
@@ -565,7 +442,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
         raise BebiasError(f"bad input spec {spec_d} ({e})", cfg.checkpoint) from None
     if spec.frames < 1 or spec.stride < 1 or spec.size < 1 or len(spec.mean) != 3 or len(spec.std) != 3:
         raise BebiasError(f"bad input spec {spec.to_dict()}: frames, stride, size >= 1 and 3 means/stds")
-    if foreign is not None and foreign.get("layout") == "torchscript":
+    if foreign is not None and foreign.get("layout") in ("torchscript", "torch.export"):
         try:
             with torch.no_grad():
                 ck["num_classes"] = int(backbone(torch.zeros(1, 3, spec.frames, spec.size, spec.size,
@@ -574,7 +451,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
             raise
         except Exception as e:  # noqa: BLE001 - whatever the scripted model raises
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BebiasError(f"the TorchScript model fails on a (1, 3, {spec.frames}, {spec.size}, {spec.size}) "
+            raise BebiasError(f"the {foreign['layout']} model fails on a (1, 3, {spec.frames}, {spec.size}, {spec.size}) "
                               f"clip ({first[:160]})", cfg.checkpoint) from None
     ck_cfg = ck.get("config", {}) or {}
     data_arg = cfg.data or ck_cfg.get("data") or "synthetic"
@@ -603,7 +480,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     if kind == "pretrain" and suite.gallery == split:
         raise BebiasError(f"representation-level probing classifies by kNN against the {suite.gallery!r} split; "
                           "probe another split (or set gallery in the suite)")
-    src = _Source(data, spec, suite, need_mask=any(v in NEEDS_MASK for v in variants))
+    src = ProbeSource(data, spec, suite, need_mask=any(v in NEEDS_MASK for v in variants))
     if suite.mask == "ground-truth" and not src.has_gt:
         raise BebiasError("the suite asks for ground-truth masks but --data records none (use mask = 'auto')",
                           cfg.suite_path)
@@ -626,10 +503,12 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
                               "suite": suite.to_dict()}, sort_keys=True)
 
     os.makedirs(cfg.out, exist_ok=True)
-    partial_path = os.path.join(cfg.out, PARTIAL)
+    partial_path = os.path.join(cfg.out, PARTIAL if world == 1 else f"partial.rank{rank}-of-{world}.npz")
     rows, vids, state, discarded = _load_partial(partial_path, fingerprint)
     resumed = len(vids["index"])
-    chunks = [selected[s:s + suite.chunk] for s in range(0, len(selected), suite.chunk)]
+    share = selected[len(selected) * rank // world:len(selected) * (rank + 1) // world]  # this rank's videos
+    mine = len(share)
+    chunks = [share[s:s + suite.chunk] for s in range(0, mine, suite.chunk)]
     tf = eval_transform(spec)
 
     def forward(batch: list[torch.Tensor]) -> None:
@@ -643,12 +522,12 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
 
     last_save = time.monotonic()
     if progress:
-        progress(min(state["chunks_done"] * suite.chunk, len(selected)), len(selected))
+        progress(min(state["chunks_done"] * suite.chunk, mine), mine)
     try:
         for c in range(state["chunks_done"], len(chunks)):
             pending: list[torch.Tensor] = []
             for i in chunks[c]:
-                for frames, meta in _video_variants(i, src, selected, variants, suite, cfg.seed, vids, state):
+                for frames, meta in video_variants(i, src, selected, variants, suite, cfg.seed, vids, state):
                     rows.video.append(i)
                     rows.variant.append(_CODE[meta["variant"]])
                     rows.bg.append(meta["bg"])
@@ -666,17 +545,28 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
                 _save_partial(partial_path, fingerprint, rows, vids, state)
                 last_save = time.monotonic()
             if progress:
-                progress(min((c + 1) * suite.chunk, len(selected)), len(selected))
+                progress(min((c + 1) * suite.chunk, mine), mine)
     except BaseException as e:
         # keep the finished chunks (drop the rows of the one in progress), then stop
         _truncate(rows, vids, state)
         _save_partial(partial_path, fingerprint, rows, vids, state)
         if isinstance(e, KeyboardInterrupt):
-            done = min(state["chunks_done"] * suite.chunk, len(selected))
-            raise BebiasError(f"interrupted after {done}/{len(selected)} videos; run the same command again to "
+            done = min(state["chunks_done"] * suite.chunk, mine)
+            raise BebiasError(f"interrupted after {done}/{mine} videos; run the same command again to "
                               "resume", cfg.out) from None
         raise
 
+    if world > 1:
+        import torch.distributed as dist
+
+        shards: list = [None] * world
+        dist.all_gather_object(shards, (rows, vids, state["excluded"]))
+        if rank != 0:  # rank 0 computes and writes the metrics of all videos
+            got = [None]
+            dist.broadcast_object_list(got, src=0)
+            return ProbeResult(cfg.out, os.path.join(cfg.out, METRICS), os.path.join(cfg.out, PREDICTIONS), got[0],
+                               len(vids["index"]), resumed, discarded)
+        rows, vids, state["excluded"] = _merge_shards(shards)
     feats = _stack(rows.feats, np.float32)
     if head is not None:
         probs = _stack(rows.out, np.float64, K)
@@ -718,97 +608,25 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     write_text(pred_path, _predictions_csv(arrays, src))
     met_path = os.path.join(cfg.out, METRICS)
     write_json(met_path, metrics)
+    if world > 1:
+        dist.broadcast_object_list([metrics], src=0)
     return ProbeResult(cfg.out, met_path, pred_path, metrics, len(vids["index"]), resumed, discarded)
 
 
-def _video_variants(i: int, src: _Source, selected: list[int], variants: list[str], suite: ProbeSuite, seed: int,
-                    vids: dict, state: dict):
-    """Yield (frames, meta) for every variant of video i, from ONE decode; record the video."""
-    try:
-        v = src.video(i)
-    except BebiasError as e:
-        vids["failed_index"].append(i)
-        vids["failed_error"].append(str(e))
-        return
-    T, H, W = v.clip.shape[:3]
-    iou = float("nan")
-    if v.gt is not None:
-        motion = v.mask if v.source.startswith("motion:") else (
-            motion_masks(v.clip, suite.motion_method) if T >= 2 else np.zeros((T, H, W), bool))
-        iou = mask_iou(motion, v.gt)
-    vids["index"].append(i)
-    vids["source"].append(MASK_SOURCES.index(v.source))
-    vids["usable"].append(bool(v.usable))
-    vids["iou"].append(iou)
-    vids["fraction"].append(float(v.mask.mean()) if v.mask is not None else float("nan"))
-    y = int(src.labels[i])
-    donors: dict[str, int | None] = {}
-
-    def donor(key: str, need_mask: bool) -> int | None:
-        if key in donors:
-            return donors[key]
-        cands = [j for j in selected if j != i and src.bg_key(j) != y] or [j for j in selected if j != i]
-        rng = np.random.default_rng(variant_seed(seed, i, f"donor:{key}"))
-        found = None
-        for p in rng.permutation(len(cands)):
-            j = cands[int(p)]
-            try:
-                if need_mask:
-                    if not src.video(j).usable:
-                        continue
-                else:
-                    src.plate(j, H, W)
-            except BebiasError:
-                continue
-            found = j
-            break
-        donors[key] = found
-        return found
-
-    for name in variants:
-        meta = {"variant": name, "bg": src.own_bg(i), "source": "", "donor": -1}
-        if name in NEEDS_MASK:
-            if not v.usable:
-                _count(state, name, "mask_unusable")
-                continue
-            meta["source"] = v.source
-        if name in ("swap-background", "swap-background-static"):
-            vseed = variant_seed(seed, i, "swap-background")  # SCUBA and SCUFO share the background
-            if suite.swap_background == "donor":
-                j = donor("swap", need_mask=False)
-                if j is None:
-                    _count(state, name, "no_donor")
-                    continue
-                out = make_variant(name, v.clip, v.mask, seed=vseed,
-                                   donor={"background": src.plate(j, H, W), "index": j, "label": src.bg_key(j)})
-                meta["bg"], meta["donor"] = src.bg_key(j), j
-            else:
-                out = make_variant(name, v.clip, v.mask, seed=vseed,
-                                   images=list(suite.images) if suite.swap_background == "images" else None)
-                meta["bg"] = -1
-        elif name == "conflict-foreground":
-            j = donor("conflict-foreground", need_mask=True)
-            if j is None:
-                _count(state, name, "no_donor")
-                continue
-            b = src.video(j)
-            clip_b, mask_b = b.clip, b.mask
-            if clip_b.shape[1:3] != (H, W):
-                clip_b = np.stack([_resize_to(f, H, W) for f in clip_b])
-                mask_b = np.stack([_resize_to(m.astype(np.uint8), H, W, nearest=True) > 0 for m in mask_b])
-            out = conflict_foreground(v.clip, v.mask, clip_b, mask_b, variant_seed(seed, i, name))
-            meta["bg"], meta["donor"] = src.bg_key(j), j
-        else:
-            out = make_variant(name, v.clip, v.mask if name in NEEDS_MASK else None,
-                               seed=variant_seed(seed, i, name), lam=suite.be_lambda)
-            if name.startswith("foreground-only"):
-                meta["bg"] = -1  # the background is gone
-        yield out["frames"], meta
-
-
-def _count(state: dict, variant: str, reason: str) -> None:
-    state["excluded"].setdefault(variant, {}).setdefault(reason, 0)
-    state["excluded"][variant][reason] += 1
+def _merge_shards(shards: list[tuple[_Rows, dict, dict]]) -> tuple[_Rows, dict, dict]:
+    """The ranks' (rows, videos, exclusion counts), in rank order = the single-process order
+    (each rank probed a contiguous share of the videos)."""
+    rows, vids, excluded = _Rows(), {k: [] for k in shards[0][1]}, {}
+    for r, v, ex in shards:
+        for f in fields(_Rows):
+            getattr(rows, f.name).extend(getattr(r, f.name))
+        for k in vids:
+            vids[k].extend(v[k])
+        for variant, reasons in ex.items():
+            for reason, n in reasons.items():
+                excluded.setdefault(variant, {}).setdefault(reason, 0)
+                excluded[variant][reason] += n
+    return rows, vids, excluded
 
 
 # --------------------------------------------------------------------------------------
@@ -1010,7 +828,7 @@ def compute_metrics(rows: dict[str, np.ndarray], classes: Sequence[str], suite: 
     return out
 
 
-def _videos_block(vids: dict, selected: list[int], src: _Source, suite: ProbeSuite) -> dict:
+def _videos_block(vids: dict, selected: list[int], src: ProbeSource, suite: ProbeSuite) -> dict:
     usable = np.asarray(vids["usable"], bool)
     has_mask = np.asarray(vids["source"], np.int64) > 0
     iou = np.asarray(vids["iou"], np.float64)
@@ -1035,7 +853,7 @@ def _videos_block(vids: dict, selected: list[int], src: _Source, suite: ProbeSui
     }
 
 
-def _predictions_csv(rows: dict[str, np.ndarray], src: _Source) -> str:
+def _predictions_csv(rows: dict[str, np.ndarray], src: ProbeSource) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["index", "path", "variant", "label", "bg_label", "pred", "p_label", "p_bg", "mask_source"])

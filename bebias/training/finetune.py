@@ -170,10 +170,10 @@ def load_classifier(path: str, device: torch.device | str = "cpu",
     """
     if arch is not None:
         from bebias.checkpoint import FORMAT, load_file
-        from bebias.models.foreign import is_torchscript, load_foreign
+        from bebias.models.foreign import archive_layout, load_foreign
 
-        if is_torchscript(path):
-            raise BebiasError("a TorchScript archive is a whole model, not a backbone + head; probe it with "
+        if archive_layout(path):
+            raise BebiasError(f"a {archive_layout(path)} archive is a whole model, not a backbone + head; probe it with "
                               "`bebias probe` (no --arch)", path)
         raw = load_file(path)
         if not (isinstance(raw, dict) and raw.get("format") == FORMAT):

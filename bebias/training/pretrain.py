@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 
 from bebias import distract
 from bebias.atomic import write_json
@@ -96,25 +95,10 @@ def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator)
     return distract.background_erasing(x, cfg.be_lambda_max, per_clip=cfg.be_per_clip, generator=generator)[0]
 
 
-def _distributed() -> tuple[int, int, int]:
-    """(rank, world, local_rank); initialises the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, 0
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("BEBIAS_DIST_BACKEND") != "gloo" else "gloo"
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
-
-
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[dict], None] | None = None,
              data: Data | None = None) -> RunResult:
     """Pre-train as configured (single process, or one rank of a torchrun job)."""
-    rank, world, local_rank = _distributed()
-    device = runtime.pick_device(cfg.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
+    rank, world, device = runtime.distributed(runtime.pick_device(cfg.device))
     runtime.autocast(device, cfg.precision)  # validates --precision early
     data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
                              annotations=cfg.annotations, frame_template=cfg.frame_template)

@@ -1,5 +1,5 @@
-"""What every training run shares: device and precision, seeding, RNG state capture (for
-exact resume), a metrics log, and the data loader."""
+"""What every training run shares: device and precision, torchrun process groups, seeding,
+RNG state capture (for exact resume), a metrics log, and the data loader."""
 
 from __future__ import annotations
 
@@ -26,6 +26,24 @@ def pick_device(device: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BebiasError(f"--device {device} asked for, but no CUDA GPU is available")
     return dev
+
+
+def distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, this process's device). Under torchrun (``WORLD_SIZE`` > 1) it
+    initialises the process group -- nccl on CUDA, gloo on CPU or with
+    ``BEBIAS_DIST_BACKEND=gloo`` -- and moves a CUDA device to ``LOCAL_RANK``'s GPU."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        nccl = device.type == "cuda" and os.environ.get("BEBIAS_DIST_BACKEND") != "gloo"
+        dist.init_process_group("nccl" if nccl else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

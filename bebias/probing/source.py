@@ -1,0 +1,289 @@
+"""The data side of a probe: decoded clips, their masks, background plates and the variants
+generated from them -- shared by ``bebias probe`` (:mod:`bebias.probing.run`) and
+``bebias testset`` (:mod:`bebias.probing.materialize`), so that a materialised test set
+holds exactly the frames the probe feeds a model.
+
+* :class:`ProbeSource`: one split of ``--data``; decodes the centre clip of a video ONCE
+  (cached), gets its foreground mask (ground truth where the data has one, else motion
+  masks) and the clean background plates of donors;
+* :func:`video_variants`: every requested variant of one video from that one decode,
+  seeded by :func:`variant_seed`, with the donor choices of the probe.
+
+Arrays: clips ``(T, H, W, 3)`` uint8 RGB, masks ``(T, H, W)`` bool, plates ``(H, W, 3)`` uint8.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from bebias.errors import BebiasError
+from bebias.probing.masks import mask_iou, mask_is_usable, motion_masks
+from bebias.probing.testsets import MASK_VARIANTS, conflict_foreground, make_variant
+
+if TYPE_CHECKING:  # run.py imports this module: no import cycle at run time
+    from bebias.probing.run import ProbeSuite
+
+__all__ = [
+    "NEEDS_MASK", "MASK_SOURCES", "ProbeVideo", "ProbeSource", "variant_seed", "resize_to", "video_variants",
+    "new_video_log", "count_excluded",
+]
+
+#: variants that need the video's foreground mask (and a usable one)
+NEEDS_MASK: frozenset[str] = frozenset(MASK_VARIANTS | {"conflict-foreground"})
+#: mask sources as recorded (code = index; "" = the row's variant used no mask)
+MASK_SOURCES: tuple[str, ...] = ("", "ground-truth", "motion:diff", "motion:mog2")
+
+
+def variant_seed(seed: int, index: int, key: str) -> list[int]:
+    """The seed of one (video, variant): ``SeedSequence([seed, index, crc32(key)])`` -> 4 words."""
+    return [int(w) for w in np.random.SeedSequence([int(seed), int(index), zlib.crc32(key.encode())])
+            .generate_state(4)]
+
+
+def resize_to(img: np.ndarray, h: int, w: int, nearest: bool = False) -> np.ndarray:
+    """An (H, W[, C]) image at (h, w): INTER_AREA, or INTER_NEAREST for masks; unchanged if the size matches."""
+    if img.shape[:2] == (h, w):
+        return img
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return cv2.resize(img, (w, h), interpolation=interp)
+
+
+@dataclass
+class ProbeVideo:
+    """One decoded clip and its mask."""
+
+    clip: np.ndarray  # (T, H, W, 3) uint8
+    mask: np.ndarray | None  # (T, H, W) bool; None when no variant needs one and there is no ground truth
+    source: str  # MASK_SOURCES entry ("" = none)
+    usable: bool
+    gt: np.ndarray | None  # (T, H, W) bool ground truth, where the data has one
+
+
+class ProbeSource:
+    """One split of ``--data`` as the probe needs it; caches a few decoded videos (donors).
+
+    Args:
+        data: a :class:`bebias.data.open.Data`.
+        spec: anything with ``frames`` and ``stride`` (a :class:`~bebias.data.transforms.ClipSpec`):
+            the centre clip of that geometry is decoded, at the video's native size.
+        suite: the :class:`~bebias.probing.run.ProbeSuite` (its mask settings are used).
+        need_mask: False spares the motion masks where there is no ground truth.
+        cache: decoded videos kept.
+    """
+
+    def __init__(self, data, spec, suite: ProbeSuite, need_mask: bool = True, cache: int = 32) -> None:
+        from bebias.data.decoders import parse_synth_path
+
+        self.data, self.spec, self.suite, self.need_mask = data, spec, suite, need_mask
+        self.records = data.videos.records
+        self.kind = "synthetic" if data.synth is not None else (
+            "benchmark" if data.meta and all(r.meta.get("mask_path") for r in self.records) else "dataset")
+        self.root = data.description if self.kind == "benchmark" else None
+        self._parse = parse_synth_path
+        self._cache: OrderedDict[int, ProbeVideo] = OrderedDict()
+        self._size = cache
+        self.labels = np.array([r.label for r in self.records], np.int64)
+        if self.kind == "dataset":
+            self.family = np.full(len(self.records), -1, np.int64)
+        else:
+            self.family = np.array([int(r.meta["family"]) for r in self.records], np.int64)
+
+    @property
+    def has_gt(self) -> bool:
+        return self.kind != "dataset"
+
+    @property
+    def is_benchmark(self) -> bool:
+        return self.kind != "dataset"
+
+    def bg_key(self, i: int) -> int:
+        """The class the video's own background points to (benchmark: its family), else its class."""
+        return int(self.family[i]) if self.is_benchmark else int(self.labels[i])
+
+    def own_bg(self, i: int) -> int:
+        return int(self.family[i]) if self.is_benchmark else -1
+
+    def _path(self, p: str) -> str:
+        return p if os.path.isabs(p) else os.path.join(self.root, p)
+
+    def gt_masks(self, i: int, idx: np.ndarray) -> np.ndarray | None:
+        """(len(idx), H, W) bool ground-truth masks of video i's frames idx; None without ground truth."""
+        rec = self.records[i]
+        if self.kind == "synthetic":
+            return self.data.decoder.masks(rec, idx)
+        if self.kind == "benchmark":
+            from bebias.data.synth_disk import load_masks
+
+            m = load_masks(self._path(rec.meta["mask_path"]))
+            start = rec.start or 0
+            return m[[start + int(k) for k in idx]]
+        return None
+
+    def video(self, i: int) -> ProbeVideo:
+        """Decode the centre clip once (cached) and get its mask. Raises BebiasError if unreadable."""
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        from bebias.data.sampling import center_clip
+
+        rec = self.records[i]
+        idx = center_clip(self.data.decoder.num_frames(rec), self.spec.frames, self.spec.stride)
+        clip = np.ascontiguousarray(self.data.decoder.read(rec, idx))
+        gt = self.gt_masks(i, idx)
+        mode = self.suite.mask
+        if gt is not None and mode in ("auto", "ground-truth"):
+            mask, source = gt, "ground-truth"
+        elif not self.need_mask:  # no variant uses it: spare the motion masks
+            mask, source = None, ""
+        else:
+            method = self.suite.motion_method if mode in ("auto", "ground-truth") else mode
+            mask = motion_masks(clip, method) if len(clip) >= 2 else np.zeros(clip.shape[:3], bool)
+            source = f"motion:{method}"
+        usable = mask is not None and mask_is_usable(mask, self.suite.min_mask_fraction, self.suite.max_mask_fraction)
+        v = ProbeVideo(clip, mask, source, usable, gt)
+        self._cache[i] = v
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return v
+
+    def plate(self, i: int, h: int, w: int) -> np.ndarray:
+        """The clean background of video i at (h, w), (h, w, 3) uint8: recorded on the
+        benchmark, else the temporal median of its clip outside its (usable) mask."""
+        rec = self.records[i]
+        if self.kind == "synthetic":
+            split, k = self._parse(rec.path)
+            bg = self.data.synth.video(split, k).background
+        elif self.kind == "benchmark":
+            path = self._path(rec.meta["background_path"])
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                raise BebiasError("cannot read the background plate", path)
+            bg = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        else:
+            from bebias.probing.masks import background_plate
+
+            v = self.video(i)
+            bg = background_plate(v.clip, v.mask if v.usable else None)  # unusable: the plain temporal median
+        return np.ascontiguousarray(resize_to(bg, h, w))
+
+
+def new_video_log() -> tuple[dict, dict]:
+    """Empty ``(vids, state)`` for :func:`video_variants`: what it records per video
+    (``vids``: index, mask source code, usable, IoU vs ground truth, foreground fraction,
+    failed_index / failed_error) and per variant (``state["excluded"]``: variant -> reason -> count)."""
+    vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "failed_index": [],
+            "failed_error": []}
+    return vids, {"excluded": {}}
+
+
+def video_variants(i: int, src: ProbeSource, selected: Sequence[int], variants: Sequence[str], suite: ProbeSuite,
+                   seed: int, vids: dict, state: dict, *, pass_masks: bool = False
+                   ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """Yield ``(frames, meta)`` for every variant of video i, from ONE decode; record the video.
+
+    ``frames``: (T, H, W, 3) uint8. ``meta``: ``variant``, ``bg`` (background class, -1
+    unknown), ``source`` (mask source, "" for a variant that uses none), ``donor`` (video
+    index, -1 none) and ``mask``: (T, H, W) bool, where the original foreground is in
+    ``frames``, or None (removed or unknown). A variant that needs no mask gets none (as in
+    the probe) unless ``pass_masks``: then the video's usable mask is passed through it
+    (re-indexed like the frames; the frames are the same either way).
+
+    An unreadable video is recorded in ``vids["failed_*"]`` and yields nothing; a variant
+    left out (mask unusable, no donor) is counted in ``state["excluded"]``.
+    """
+    try:
+        v = src.video(i)
+    except BebiasError as e:
+        vids["failed_index"].append(i)
+        vids["failed_error"].append(str(e))
+        return
+    T, H, W = v.clip.shape[:3]
+    iou = float("nan")
+    if v.gt is not None:
+        motion = v.mask if v.source.startswith("motion:") else (
+            motion_masks(v.clip, suite.motion_method) if T >= 2 else np.zeros((T, H, W), bool))
+        iou = mask_iou(motion, v.gt)
+    vids["index"].append(i)
+    vids["source"].append(MASK_SOURCES.index(v.source))
+    vids["usable"].append(bool(v.usable))
+    vids["iou"].append(iou)
+    vids["fraction"].append(float(v.mask.mean()) if v.mask is not None else float("nan"))
+    y = int(src.labels[i])
+    donors: dict[str, int | None] = {}
+    passed = v.mask if (pass_masks and v.usable) else None  # for the variants that need no mask
+
+    def donor(key: str, need_mask: bool) -> int | None:
+        if key in donors:
+            return donors[key]
+        cands = [j for j in selected if j != i and src.bg_key(j) != y] or [j for j in selected if j != i]
+        rng = np.random.default_rng(variant_seed(seed, i, f"donor:{key}"))
+        found = None
+        for p in rng.permutation(len(cands)):
+            j = cands[int(p)]
+            try:
+                if need_mask:
+                    if not src.video(j).usable:
+                        continue
+                else:
+                    src.plate(j, H, W)
+            except BebiasError:
+                continue
+            found = j
+            break
+        donors[key] = found
+        return found
+
+    for name in variants:
+        meta = {"variant": name, "bg": src.own_bg(i), "source": "", "donor": -1}
+        if name in NEEDS_MASK:
+            if not v.usable:
+                count_excluded(state, name, "mask_unusable")
+                continue
+            meta["source"] = v.source
+        if name in ("swap-background", "swap-background-static"):
+            vseed = variant_seed(seed, i, "swap-background")  # SCUBA and SCUFO share the background
+            if suite.swap_background == "donor":
+                j = donor("swap", need_mask=False)
+                if j is None:
+                    count_excluded(state, name, "no_donor")
+                    continue
+                out = make_variant(name, v.clip, v.mask, seed=vseed,
+                                   donor={"background": src.plate(j, H, W), "index": j, "label": src.bg_key(j)})
+                meta["bg"], meta["donor"] = src.bg_key(j), j
+            else:
+                out = make_variant(name, v.clip, v.mask, seed=vseed,
+                                   images=list(suite.images) if suite.swap_background == "images" else None)
+                meta["bg"] = -1
+        elif name == "conflict-foreground":
+            j = donor("conflict-foreground", need_mask=True)
+            if j is None:
+                count_excluded(state, name, "no_donor")
+                continue
+            b = src.video(j)
+            clip_b, mask_b = b.clip, b.mask
+            if clip_b.shape[1:3] != (H, W):
+                clip_b = np.stack([resize_to(f, H, W) for f in clip_b])
+                mask_b = np.stack([resize_to(m.astype(np.uint8), H, W, nearest=True) > 0 for m in mask_b])
+            out = conflict_foreground(v.clip, v.mask, clip_b, mask_b, variant_seed(seed, i, name))
+            meta["bg"], meta["donor"] = src.bg_key(j), j
+        else:
+            out = make_variant(name, v.clip, v.mask if name in NEEDS_MASK else passed,
+                               seed=variant_seed(seed, i, name), lam=suite.be_lambda)
+            if name.startswith("foreground-only"):
+                meta["bg"] = -1  # the background is gone
+        meta["mask"] = out["mask"]
+        yield out["frames"], meta
+
+
+def count_excluded(state: dict, variant: str, reason: str) -> None:
+    """Count a variant of one video left out, by reason (``state["excluded"][variant][reason]``)."""
+    state["excluded"].setdefault(variant, {}).setdefault(reason, 0)
+    state["excluded"][variant][reason] += 1
