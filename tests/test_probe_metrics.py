@@ -394,6 +394,17 @@ def test_kowal_identical_and_independent():
     assert math.isnan(kowal_shared_score(np.ones((3, 2)), np.ones((3, 2))))  # no variance
 
 
+def test_motion_vs_background_sharing_hand_computed():
+    z = [[0.0], [2.0]]
+    # same motion: the kowal case above, 0.6. Same background (3, 1): pooled (0, 2, 3, 1), mu 1.5,
+    # Var 1.25, E[(a - mu)(b - mu)] = ((-1.5)(1.5) + (0.5)(-0.5)) / 2 = -1.25 -> -1
+    r = motion_vs_background_sharing(z, [[1.0], [3.0]], [[3.0], [1.0]], **B)
+    assert r["n"] == 2
+    assert r["motion"]["value"] == pytest.approx(0.6)
+    assert r["background"]["value"] == pytest.approx(-1.0)
+    assert r["difference"]["value"] == pytest.approx(1.6)
+
+
 def test_motion_vs_background_sharing():
     rng = np.random.default_rng(1)
     z = rng.normal(size=(400, 6))
@@ -407,3 +418,63 @@ def test_motion_vs_background_sharing():
     assert d["value"] == pytest.approx(r["motion"]["value"] - r["background"]["value"])
     assert d["ci_low"] > 0.5 and contains(d)
     assert r["n"] == 400
+
+
+# --------------------------------------------------------------------------------------
+# the probe's assembly of the metrics (bebias.probing.run.compute_metrics)
+# --------------------------------------------------------------------------------------
+
+def test_compute_metrics_headline_hand_computed():
+    """Rows in any order, paired by video; a variant missing for a video (an unusable mask)
+    leaves that video out of the paired numbers that need it, and only those."""
+    from bebias.probing.run import ALL_VARIANTS, ProbeSuite, compute_metrics
+
+    y = [0, 1, 2, 0]
+    family = [1, 2, 0, 1]  # a conflict split: the scene never belongs to the label
+    donor = [1, 2, 0, 2]   # the swaps' background classes, != y
+    table = {  # variant -> (decisions per video, background class per video); None = not run
+        "original": ([0, 1, 2, 1], family),
+        "swap-background": ([1, 1, 0, 2], donor),
+        "swap-background-static": ([1, 0, 2, 2], donor),
+        "static-frame": ([0, 0, 0, 0], family),
+        "background-only": ([1, 1, 2, None], family),  # video 3: no usable mask
+        "shuffle": ([0, 2, 2, 1], family),
+    }
+    rows = [(v, name, pred[v], bg[v]) for name, (pred, bg) in table.items() for v in range(4) if pred[v] is not None]
+    order = np.random.default_rng(0).permutation(len(rows))
+    rows = [rows[i] for i in order]
+    arrays = {"video": np.array([r[0] for r in rows]), "variant": np.array([ALL_VARIANTS.index(r[1]) for r in rows]),
+              "label": np.array([y[r[0]] for r in rows]), "bg": np.array([r[3] for r in rows]),
+              "probs": onehot([r[2] for r in rows]), "feats": np.zeros((len(rows), 0))}
+    m = compute_metrics(arrays, ["a", "b", "c"], ProbeSuite(n_boot=200))
+    h = m["headline"]
+    assert h["original_top1"] == pytest.approx(3 / 4)
+    # SCUBA right and SCUFO wrong: SCUBA is right on video 1 only, where SCUFO says 0 -> 1/4
+    assert h["contrasted_accuracy"] == pytest.approx(1 / 4)
+    assert h["static_frame_accuracy"] == pytest.approx(2 / 4)     # videos 0 and 3 (label 0)
+    assert h["background_only_accuracy"] == pytest.approx(2 / 3)  # on the 3 videos that have it
+    assert h["shuffle_sensitivity"] == pytest.approx(1 / 4)       # video 1 changed
+    assert h["swap_background_follow"] == pytest.approx(3 / 4)    # videos 0, 2, 3 follow the donor
+    # the headline on the videos that have original, background-only and swap: 0, 1, 2 with
+    # o = 0 1 2, b = 1 1 2, s = 1 1 0, y = 0 1 2, y_bg = 1 2 0
+    # sufficiency: p_o = 2/3, p_e = (1*0 + 1*2 + 1*1)/9 = 1/3 -> kappa 1/2
+    # necessity: p_o = 1/3, p_e = (1*1 + 1*2 + 1*0)/9 = 1/3 -> kappa 0 -> 1
+    # dominance: s = y_bg on videos 0, 2; s = y on video 1 -> 2/3
+    rel = m["background_reliance"]
+    assert rel["variants"] == ["original", "background-only", "swap-background"] and rel["n"] == 3
+    assert rel["components"]["sufficiency"]["value"] == pytest.approx(1 / 2)
+    assert rel["components"]["necessity"]["value"] == pytest.approx(1.0)
+    assert rel["components"]["dominance"]["value"] == pytest.approx(2 / 3)
+    assert h["background_reliance"] == pytest.approx((1 / 2 + 1 + 2 / 3) / 3)  # 13/18
+    # per variant: accuracy on its own videos, drop paired with the same videos' originals
+    assert m["accuracy"]["background-only"]["n"] == 3
+    assert m["drop"]["static-frame"]["value"] == pytest.approx(3 / 4 - 2 / 4)
+    assert m["drop"]["background-only"]["value"] == pytest.approx(1 - 2 / 3)  # originals 0-2 all right
+    assert m["agreement"]["shuffle"]["agreement"]["value"] == pytest.approx(3 / 4)
+    # the originals as a cue conflict against their own scene: video 3 follows it (1 = family)
+    assert m["conflict"]["original"]["background_follow"]["value"] == pytest.approx(1 / 4)
+    assert m["similarity"] == {}  # no features
+    # the order of the rows does not matter
+    back = np.argsort(order)
+    again = compute_metrics({k: v[back] for k, v in arrays.items()}, ["a", "b", "c"], ProbeSuite(n_boot=200))
+    assert again["headline"] == h
