@@ -11,7 +11,8 @@ in one run and on the same clips:
 - loader+transform: the same with the evaluation transform (resize, centre crop, float,
           normalise) on top, reported for scale: model-side preprocessing, not decoding.
 
-Target: loader clips/s >= 0.9 x raw clips/s. Usage: ``python bench/bench_loader.py``.
+Target: loader clips/s >= 0.9 x raw clips/s. Timings are meaningful only on an otherwise idle
+machine (``loadavg`` is recorded). Usage: ``python bench/bench_loader.py``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     a = ap.parse_args()
     torch.set_num_threads(1)
+    load_start = os.getloadavg()
     spec = ClipSpec(frames=a.clip, stride=1, size=a.size)
     with tempfile.TemporaryDirectory() as root:
         paths = make_videos(root, a.videos, a.frames, a.size) * a.passes
@@ -111,6 +113,7 @@ def main() -> None:
            "raw_opencv_clips_per_s": round(raw, 1), "loader_1_worker_clips_per_s": round(ld, 1),
            "ratio": round(ld / raw, 3), "target": 0.9,
            "loader_with_eval_transform_clips_per_s": round(full, 1), "ratio_with_transform": round(full / raw, 3), "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+           "loadavg_start": [round(x, 2) for x in load_start], "loadavg_end": [round(x, 2) for x in os.getloadavg()],
            "torch": torch.__version__, "opencv": cv2.__version__}
     print(json.dumps(res, indent=2))
     if a.out:

@@ -277,6 +277,17 @@ def test_not_a_checkpoint_is_a_user_error(tmp_path):
         run_probe(ProbeConfig(str(bad), data=DATA, out=str(tmp_path / "o")))
 
 
+def _close(a, b, tol: float = 1e-5) -> bool:
+    """Equal JSON trees, floats up to ``tol``."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return abs(a - b) <= tol
+    return a == b
+
+
 def test_torchrun_shards_the_videos_and_gathers_the_same_outputs(tmp_path, classifier):
     import shutil
 
@@ -295,5 +306,13 @@ def test_torchrun_shards_the_videos_and_gathers_the_same_outputs(tmp_path, class
     for name in ("partial.rank0-of-2.npz", "partial.rank1-of-2.npz"):  # each rank resumes its own share
         assert (tmp_path / "two" / name).exists()
     one, two = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
-    assert two == one
-    assert (tmp_path / "two" / "predictions.csv").read_text() == (tmp_path / "one" / "predictions.csv").read_text()
+    assert _close(two, one)
+    # the same rows in the same order; probabilities equal up to float rounding (other batch
+    # compositions and thread counts may sum a convolution in another order)
+    r1, r2 = read_rows(tmp_path / "one" / "predictions.csv"), read_rows(tmp_path / "two" / "predictions.csv")
+    assert len(r1) == len(r2)
+    for a, b in zip(r1, r2):
+        assert {k: v for k, v in a.items() if not k.startswith("p_")} == {k: v for k, v in b.items()
+                                                                          if not k.startswith("p_")}
+        for k in ("p_label", "p_bg"):
+            assert (a[k] == b[k] == "") or abs(float(a[k]) - float(b[k])) < 1e-4

@@ -77,7 +77,8 @@ class ClipDataset(Dataset):
             idx = sampling.uniform_clips(n, T, s, self.num_clips)
             flat = self.decoder.read(rec, idx.reshape(-1))  # one decode for all clips: (N*T, H, W, 3)
             frames = flat.reshape(*idx.shape, *flat.shape[1:])
-            item["clip"] = torch.stack([self.transform(f) for f in frames])
+            clips = [self.transform(f) for f in frames]
+            item["clip"] = clips[0].unsqueeze(0) if len(clips) == 1 else torch.stack(clips)  # (N,3,T,H,W)
             return item
         idx = sampling.random_clip(n, T, s, rng)
         if self.intra_negative:

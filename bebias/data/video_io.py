@@ -370,7 +370,11 @@ def _read_file_frames(path: str, idx: np.ndarray) -> np.ndarray:
         raise _out_of_range(path, idx, probe_video(path).num_frames)
     wanted = set(idx.tolist())
     lo, hi = min(wanted), max(wanted)
-    frames: dict[int, np.ndarray] = {}
+    # each decoded frame is converted straight into its slot(s) of the output (no stack copy)
+    slots: dict[int, list[int]] = {}
+    for k, i in enumerate(idx.tolist()):
+        slots.setdefault(i, []).append(k)
+    out: np.ndarray | None = None
     failed: int | None = None
     with _capture(path) as cap:
         header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -396,7 +400,15 @@ def _read_file_frames(path: str, idx: np.ndarray) -> np.ndarray:
                 ok, bgr = cap.retrieve()
                 if not ok or bgr is None:
                     raise VideoReadError(f"frame {pos} failed to decode", path)
-                frames[pos] = _to_rgb(bgr)
+                if out is None:
+                    out = np.empty((len(idx), *bgr.shape[:2], 3), np.uint8)
+                elif bgr.shape[:2] != out.shape[1:3]:
+                    raise VideoReadError(f"frame {pos} is {bgr.shape[1]}x{bgr.shape[0]}, the first was "
+                                         f"{out.shape[2]}x{out.shape[1]}", path)
+                first, *rest = slots[pos]
+                cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[first])
+                for k in rest:  # a looped short video asks for the same frame again
+                    out[k] = out[first]
             pos += 1
     if failed is not None:  # ran out of frames: index past the true end, or corruption
         n = _count_by_grabbing(path)
@@ -405,7 +417,8 @@ def _read_file_frames(path: str, idx: np.ndarray) -> np.ndarray:
                 raise VideoReadError("video contains no decodable frames", path)
             raise _out_of_range(path, idx, n)
         raise VideoReadError(f"frame {failed} failed to decode", path)
-    return np.stack([frames[i] for i in idx.tolist()])
+    assert out is not None  # hi was decoded
+    return out
 
 
 def _read_file_all(path: str) -> np.ndarray:
