@@ -18,11 +18,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 setup: $(VENV)/.installed
 
 # pre-train MoCo+BE on the embedded benchmark, linear-probe it on labels that carry no
-# background information, evaluate on in-distribution and background-conflict videos
+# background information, evaluate on in-distribution and background-conflict videos,
+# and probe how much its decisions depend on the background
 demo: setup
 	$(BIN)/bebias train --out runs/train
 	$(BIN)/bebias finetune runs/train/model.pth --linear --split train-unbiased --out runs/linear
 	$(BIN)/bebias eval runs/linear/model.pth
+	$(BIN)/bebias probe runs/linear/model.pth --suite quick --out runs/probe
 
 test: setup
 	$(BIN)/python -m pytest
@@ -30,6 +32,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/bench_loader.py --out reports/bench/loader.json
 	$(BIN)/python bench/bench_train.py --out reports/bench/train.json
+	$(BIN)/python bench/bench_probe.py --out reports/bench/probe.json
 
 clean:
 	rm -rf $(VENV) runs

@@ -8,6 +8,7 @@ in one run and on the same clips:
 - loader: ``ClipDataset`` (centre clip, ``FileDecoder``: header frame count, clip sampling,
           decoding, uint8 (T,H,W,3) tensors) through a ``DataLoader`` with ONE worker
           process, batch 8: the data layer's cost over raw decoding;
+- loader, 0 workers: the same in the main process (the data layer's own cost, no hand-off);
 - loader+transform: the same with the evaluation transform (resize, centre crop, float,
           normalise) on top, reported for scale: model-side preprocessing, not decoding.
 
@@ -95,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         paths = make_videos(root, a.videos, a.frames, a.size) * a.passes
         clip = center_clip(a.frames, a.clip, 1)
-        raw_t, load_t, full_t = [], [], []
+        raw_t, load_t, inproc_t, full_t = [], [], [], []
         for _ in range(a.repeats):  # interleaved so drift hits all alike
             t = time.perf_counter()
             assert raw_opencv(paths, clip) == len(paths)
@@ -103,6 +104,9 @@ def main() -> None:
             t = time.perf_counter()
             assert loader(paths, spec, workers=1) == len(paths)
             load_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            assert loader(paths, spec, workers=0) == len(paths)
+            inproc_t.append(time.perf_counter() - t)
             t = time.perf_counter()
             assert loader(paths, spec, workers=1, transform=eval_transform(spec)) == len(paths)
             full_t.append(time.perf_counter() - t)
@@ -112,6 +116,8 @@ def main() -> None:
     res = {"videos": a.videos, "clips_per_pass": len(paths), "video": f"{a.frames}x{a.size}x{a.size} mp4v", "clip": a.clip,
            "raw_opencv_clips_per_s": round(raw, 1), "loader_1_worker_clips_per_s": round(ld, 1),
            "ratio": round(ld / raw, 3), "target": 0.9,
+           "loader_0_workers_clips_per_s": round(len(paths) / min(inproc_t), 1),
+           "ratio_0_workers": round(len(paths) / min(inproc_t) / raw, 3),
            "loader_with_eval_transform_clips_per_s": round(full, 1), "ratio_with_transform": round(full / raw, 3), "machine": f"{platform.machine()} {os.cpu_count()} cpus",
            "loadavg_start": [round(x, 2) for x in load_start], "loadavg_end": [round(x, 2) for x in os.getloadavg()],
            "torch": torch.__version__, "opencv": cv2.__version__}
