@@ -75,6 +75,14 @@ def synth_videos(bench: SynthBenchmark, split: str) -> LabeledVideos:
     return LabeledVideos(recs, cfg.class_names, name=f"synthetic/{split}")
 
 
+def is_benchmark(data: str, dataset: str | None = None) -> bool:
+    """Whether ``--data`` is the embedded benchmark: in memory (``synthetic[:...]``) or a
+    directory written by ``bebias data synth`` (whose splits are iid / conflict, not test)."""
+    if data == "synthetic" or data.startswith("synthetic:"):
+        return True
+    return dataset is None and os.path.isdir(data) and synth_disk.is_synth_dir(data)
+
+
 def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | None = None, fold: int = 1,
               annotations: str | None = None, frame_template: str | None = None,
               bench: SynthBenchmark | None = None) -> Data:

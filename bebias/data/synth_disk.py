@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -56,8 +57,7 @@ def _write_one(args: tuple[SynthConfig, VideoSpec, str, str]) -> None:
         video_io.write_frame_folder(vid, v.frames, template="frame{:06d}.png", start_index=1)
     else:
         video_io.write_video(vid, v.frames, fps=25.0)
-    with atomic_path(os.path.join(out, rel["mask_path"])) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, masks=v.masks)
+    save_masks(os.path.join(out, rel["mask_path"]), v.masks)
     with atomic_path(os.path.join(out, rel["background_path"])) as tmp:
         if not cv2.imwrite(tmp, v.background[:, :, ::-1]):
             raise BebiasError("cannot write the background plate", tmp)
@@ -136,8 +136,19 @@ def read_meta(path: str) -> dict:
     return meta
 
 
+def save_masks(path: str, masks: np.ndarray) -> None:
+    """Write (T, H, W) bool masks as a compressed ``.npz`` (key ``masks``), atomically and
+    byte-for-byte reproducibly (a fixed zip timestamp, unlike ``np.savez_compressed``).
+    Read back with :func:`load_masks` (or ``np.load(path)["masks"]``)."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo("masks.npy", date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w", force_zip64=True) as f:
+            np.lib.format.write_array(f, np.ascontiguousarray(masks, dtype=bool), allow_pickle=False)
+
+
 def load_masks(path: str) -> np.ndarray:
-    """(T, H, W) bool masks from a ``.npz`` written by :func:`write_benchmark`."""
+    """(T, H, W) bool masks from a ``.npz`` written by :func:`save_masks`."""
     try:
         with np.load(path) as z:
             return z["masks"].astype(bool)

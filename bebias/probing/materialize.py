@@ -34,7 +34,6 @@ import io
 import json
 import math
 import os
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,12 +41,13 @@ from typing import Any
 import numpy as np
 
 from bebias import __version__
-from bebias.atomic import atomic_path, write_json, write_text
+from bebias.atomic import write_json, write_text
 from bebias.errors import BebiasError
 from bebias.probing.run import ALL_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, select_videos
+from bebias.data.synth_disk import save_masks
 from bebias.probing.source import MASK_SOURCES, ProbeSource, new_video_log, resize_to, video_variants
 
-__all__ = ["KINDS", "FORMATS", "TestsetConfig", "TestsetResult", "image_files", "materialize", "save_masks"]
+__all__ = ["KINDS", "FORMATS", "TestsetConfig", "TestsetResult", "image_files", "materialize"]
 
 #: what ``kind`` may be: any probe variant, and "original" (the matched clean set)
 KINDS: tuple[str, ...] = ALL_VARIANTS
@@ -146,17 +146,6 @@ def image_files(path: str) -> tuple[str, ...]:
     return files
 
 
-def save_masks(path: str, masks: np.ndarray) -> None:
-    """Write (T, H, W) bool masks as a compressed ``.npz`` (key ``masks``), atomically and
-    byte-for-byte reproducibly (a fixed zip timestamp, unlike ``np.savez_compressed``).
-    Read back with ``np.load(path)["masks"]`` or :func:`bebias.data.synth_disk.load_masks`."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        info = zipfile.ZipInfo("masks.npy", date_time=(1980, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with zf.open(info, "w", force_zip64=True) as f:
-            np.lib.format.write_array(f, np.ascontiguousarray(masks, dtype=bool), allow_pickle=False)
-
-
 def _resized(frames: np.ndarray, mask: np.ndarray | None, size: int | None
              ) -> tuple[np.ndarray, np.ndarray | None]:
     """(T, H, W, 3) uint8 frames and (T, H, W) bool mask with the short side at ``size``."""
@@ -238,6 +227,7 @@ def _suite(cfg: TestsetConfig) -> ProbeSuite:
             "images": tuple(cfg.images) if cfg.images is not None else None, "be_lambda": cfg.be_lambda}
     s = replace(s, variants=() if cfg.kind == "original" else (cfg.kind,),
                 **{k: v for k, v in over.items() if v is not None})
+    # the same checks as ProbeSuite.validate, worded for the flags a user of this command typed
     if s.mask not in MASK_MODES:
         raise BebiasError(f"--mask must be one of {', '.join(MASK_MODES)}, got {s.mask!r}")
     if s.swap_background not in SWAP_SOURCES:
@@ -255,8 +245,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
     (layout in the module docstring); resumes an interrupted run. User errors are
     :class:`BebiasError`; unreadable videos and videos without a usable mask (for a variant
     that needs one) or without a donor are skipped, counted and listed, never fatal."""
-    from bebias.data.open import open_data
-    from bebias.data.synth_disk import is_synth_dir
+    from bebias.data.open import is_benchmark, open_data
 
     if cfg.kind not in KINDS:
         raise BebiasError(f"unknown --kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
@@ -269,9 +258,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
     suite = _suite(cfg)
 
     data_arg = cfg.data or "synthetic"
-    is_bench = data_arg == "synthetic" or data_arg.startswith("synthetic:") or (
-        not cfg.dataset and os.path.isdir(data_arg) and is_synth_dir(data_arg))
-    split = cfg.split or ("conflict" if is_bench else "test")
+    split = cfg.split or ("conflict" if is_benchmark(data_arg, cfg.dataset) else "test")
     data = open_data(data_arg, split=split, dataset=cfg.dataset, fold=cfg.fold)
     if len(data.videos) == 0:
         raise BebiasError(f"no videos in split {split!r}", data_arg)

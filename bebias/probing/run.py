@@ -410,8 +410,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     ``cfg.out/partial.npz`` when it holds results of the same probe."""
     import torch
 
-    from bebias.data.open import open_data
-    from bebias.data.synth_disk import is_synth_dir
+    from bebias.data.open import is_benchmark, open_data
     from bebias.data.transforms import ClipSpec, eval_transform
     from bebias.training import runtime
 
@@ -457,8 +456,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     data_arg = cfg.data or ck_cfg.get("data") or "synthetic"
     dataset = cfg.dataset if cfg.dataset is not None else (ck_cfg.get("dataset") if data_arg == ck_cfg.get("data")
                                                            else None)
-    is_bench = data_arg == "synthetic" or data_arg.startswith("synthetic:") or (not dataset and os.path.isdir(data_arg) and is_synth_dir(data_arg))
-    split = cfg.split or ("conflict" if is_bench else "test")
+    split = cfg.split or ("conflict" if is_benchmark(data_arg, dataset) else "test")
     data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold)
     classes = list(data.videos.classes)
     K = len(classes)

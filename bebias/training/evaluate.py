@@ -107,7 +107,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                         gallery: str = "train", batch_size: int = 32, device: str = "auto",
                         workers: int = 1) -> dict:
     """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict."""
-    from bebias.data.open import open_data, parse_synth_spec
+    from bebias.data.open import is_benchmark, open_data, parse_synth_spec
     from bebias.data.synth import SynthBenchmark
     from bebias.errors import BebiasError
     from bebias.training.finetune import load_classifier
@@ -120,8 +120,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     spec = ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["input"].items()})
     # one in-memory benchmark shared by all splits (its render cache too)
     bench = SynthBenchmark(parse_synth_spec(data)) if data.startswith("synthetic") else None
-    is_bench = bench is not None or (not dataset and _is_bench_dir(data))
-    names = (splits or ("iid,conflict" if is_bench else "test")).split(",")
+    names = (splits or ("iid,conflict" if is_benchmark(data, dataset) else "test")).split(",")
     out: dict = {"checkpoint": ckpt, "checkpoint_sha256": file_sha256(ckpt), "data": data, "clips": num_clips,
                  "arch": meta["arch"], "splits": {}}
     gal_feats = None
@@ -146,13 +145,5 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
             r["retrieval"] = retrieval_recall(q.probs, q.labels, gal_feats.probs, gal_feats.labels)
         out["splits"][name.strip()] = r
     return out
-
-
-def _is_bench_dir(path: str) -> bool:
-    import os
-
-    from bebias.data.synth_disk import is_synth_dir
-
-    return os.path.isdir(path) and is_synth_dir(path)
 
 
