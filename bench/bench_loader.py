@@ -6,8 +6,9 @@ in one run and on the same clips:
 - raw:    ``cv2.VideoCapture`` + sequential ``read()`` of every frame up to the end of the
           clip, BGR->RGB, nothing else (the floor any loader must pay);
 - loader: ``ClipDataset`` (centre clip, ``FileDecoder``: header frame count, clip sampling,
-          decoding, uint8 (T,H,W,3) tensors) through a ``DataLoader`` with ONE worker
-          process, batch 8: the data layer's cost over raw decoding;
+          decoding, uint8 (T,H,W,3) tensors) through the trainers' ``DataLoader``
+          (``runtime.make_loader``) with ONE worker process, batch 8: the data layer's cost
+          over raw decoding;
 - loader, 0 workers: the same in the main process (the data layer's own cost, no hand-off);
 - loader+transform: the same with the evaluation transform (resize, centre crop, float,
           normalise) on top, reported for scale: model-side preprocessing, not decoding.
@@ -28,15 +29,15 @@ import time
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from bebias.data.dataset import ClipDataset, collate_clips
+from bebias.data.dataset import ClipDataset
 from bebias.data.decoders import FileDecoder
 from bebias.data.records import LabeledVideos, VideoRecord
 from bebias.data.sampling import center_clip
 from bebias.data.synth import SynthConfig, render_video, split_specs
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.data.video_io import write_video
+from bebias.training.runtime import make_loader
 
 
 def make_videos(root: str, n: int, frames: int, size: int) -> list[str]:
@@ -73,7 +74,7 @@ def loader(paths: list[str], spec: ClipSpec, workers: int, transform=_uint8) -> 
     ds = ClipDataset(LabeledVideos([VideoRecord(p, 0) for p in paths], ["x"]), FileDecoder(), spec,
                      transform, mode="test", num_clips=1)
     done = 0
-    for batch in DataLoader(ds, batch_size=8, num_workers=workers, collate_fn=collate_clips):
+    for batch in make_loader(ds, 8, shuffle=False, seed=0, epoch=0, workers=workers, drop_last=False):
         done += len(batch.get("label", []))
     return done
 

@@ -68,10 +68,11 @@ measures. ``--threads N`` calls ``torch.set_num_threads(N)`` before everything (
 measurements); the default leaves torch's default, as ``bebias train`` does.
 
 Work at the defaults: the benchmark's 2048 train videos rendered in one process, then
-5 + 30 end-to-end steps and 3 x (5 + 30) bare steps of batch 32 (about 1/3 of them fp32):
-expected to take a few minutes on 2 idle cores, within 5.
+5 + 60 end-to-end steps and 3 x (5 + 60) bare steps of batch 32 (about 1/3 of them fp32):
+about 2.5 minutes on 2 idle cores. (60 rather than 30 timed steps: on this shared 2-core
+machine single 30-step readings of the efficiency spread over about +-0.03.)
 
-Usage: ``python bench/bench_train.py [--steps 30 --warmup 5 --repeats 5] [--out result.json]``;
+Usage: ``python bench/bench_train.py [--steps 60 --warmup 5 --repeats 5] [--out result.json]``;
 smoke test: ``python bench/bench_train.py --steps 3 --warmup 1 --batch-size 4``.
 """
 
@@ -292,7 +293,7 @@ def main() -> None:
     d = PretrainConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=30,
+    ap.add_argument("--steps", type=int, default=60,
                     help="timed steps of the end-to-end run, and of each bare variant (split into --repeats blocks)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps before the timed ones (>= 1)")
     ap.add_argument("--repeats", type=int, default=5, help="interleaved timed blocks per bare variant")

@@ -109,3 +109,20 @@ def test_real_h264_clip_through_the_loader(tmp_path):
     train = ClipDataset(d.videos, d.decoder, spec16, train_transform(spec16))[0]
     assert train["clip"].shape == (3, 16, 112, 112) and torch.isfinite(train["clip"]).all()
     assert train["clip"].std() > 0.1  # real content, not a blank frame
+
+
+def test_worker_batches_equal_in_process_batches():
+    """Through the trainers' loader, one worker process returns the same batches as none
+    (the Batch crosses the process boundary with label/index by value, clips via shared memory)."""
+    from bebias.training.runtime import make_loader
+
+    d = open_data("synthetic:classes=4,videos_per_class=4,test_videos_per_class=2,frames=12,size=32")
+    ds = ClipDataset(d.videos, d.decoder, SPEC, train_transform(SPEC, hflip=False, normalize=False), views=2,
+                     intra_negative=True, seed=3)
+    runs = [list(make_loader(ds, 4, shuffle=True, seed=1, epoch=0, workers=w, drop_last=True)) for w in (0, 1)]
+    assert len(runs[0]) == len(runs[1]) == 4
+    for a, b in zip(*runs):
+        assert set(a) == set(b) == {"clip", "label", "index", "negative", "failed"}
+        assert a["clip"].dtype == torch.uint8 and a["clip"].shape == (4, 2, 3, 8, 32, 32)
+        for k in ("clip", "label", "index", "negative"):
+            assert torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype

@@ -104,14 +104,38 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(tensors, out=out)
 
 
-def collate_clips(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+class Batch(dict):
+    """A collated batch (a plain ``dict`` to its users) that crosses the DataLoader's
+    process boundary cheaply.
+
+    PyTorch sends every tensor a worker returns through its own shared-memory segment,
+    whose file descriptor the main process fetches over a fresh socket connection to the
+    worker (about 0.7 ms each, and worker CPU time). ``label`` and ``index`` are a few
+    bytes, so they travel by value; only the clip tensors go through shared memory.
+    """
+
+    _BY_VALUE = ("label", "index")
+
+    def __reduce__(self):
+        big = {k: v for k, v in self.items() if k not in self._BY_VALUE}
+        small = {k: self[k].tolist() for k in self._BY_VALUE if k in self}
+        return _rebuild_batch, (big, small)
+
+
+def _rebuild_batch(big: dict[str, Any], small: dict[str, list[int]]) -> Batch:
+    b = Batch(big)
+    b.update({k: torch.tensor(v, dtype=torch.int64) for k, v in small.items()})
+    return b
+
+
+def collate_clips(batch: Sequence[dict[str, Any]]) -> Batch:
     """Stack the readable items; report the unreadable ones under ``failed``.
 
     Returns ``clip`` (B, ...), ``label`` (B,) int64, ``index`` (B,) int64, optionally
     ``negative``, and ``failed``: list of (index, path, error) — possibly with B = 0.
     """
     ok = [b for b in batch if "error" not in b]
-    out: dict[str, Any] = {"failed": [(b["index"], b["path"], b["error"]) for b in batch if "error" in b]}
+    out = Batch(failed=[(b["index"], b["path"], b["error"]) for b in batch if "error" in b])
     if ok:
         out["clip"] = _stack([b["clip"] for b in ok])
         out["label"] = torch.tensor([b["label"] for b in ok], dtype=torch.int64)

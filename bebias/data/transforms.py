@@ -8,6 +8,7 @@ of a clip (a per-frame jitter would itself be a motion cue).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -56,88 +57,187 @@ class _Pipeline:
         return out.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
 
 
-def adjust_hue(video: torch.Tensor, factor: float) -> torch.Tensor:
-    """Rotate the hue of a uint8 clip (T, 3, H, W) by ``factor`` turns (in [-0.5, 0.5]).
+# ITU-R 601 luma weights as torchvision uses them (rgb_to_grayscale, contrast, saturation)
+_LUMA = np.array([0.2989, 0.587, 0.114], np.float32)
+_TO_GRAY = np.tile(_LUMA, (3, 1))  # 3x3: every output channel = luma
 
-    OpenCV's 8-bit full-range HSV (hue in 0..255, so the shift wraps around exactly), the
-    whole clip as one image: about 12x faster than ``torchvision``'s float HSV round trip on
-    small clips, where that one op took most of a training item's augmentation time, and
-    within 0.25 grey levels of it on average (at most 4, from 8-bit S and V).
-    """
-    T, _, H, W = video.shape
-    rgb = video.as_subclass(torch.Tensor).permute(0, 2, 3, 1).reshape(T * H, W, 3).contiguous().numpy()
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL)
+
+def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:
+    """``x * factor``, saturated to [0, 255]. ``img``: uint8 (N, W, 3) (frames stacked along N)."""
+    return cv2.convertScaleAbs(img, alpha=factor)
+
+
+def adjust_contrast(img: np.ndarray, factor: float, frames: int) -> np.ndarray:
+    """Blend each frame with its mean luma: ``factor * x + (1 - factor) * mean`` (torchvision's
+    contrast for videos, whose mean is per frame). ``img``: uint8 (T*H, W, 3)."""
+    per_frame = img.reshape(frames, -1, 1, 3)  # each frame an (H*W) x 1 three-channel image
+    means = np.array([cv2.mean(f)[:3] for f in per_frame], np.float32) @ _LUMA  # (T,) mean luma per frame
+    # per frame the op is a map of the 256 grey levels: one lookup table each
+    levels = factor * np.arange(256, dtype=np.float32)[None] + ((1.0 - factor) * means)[:, None]
+    luts = np.clip(np.rint(levels), 0, 255).astype(np.uint8)  # (T, 256)
+    out = np.empty_like(per_frame)
+    for t in range(frames):
+        cv2.LUT(per_frame[t], luts[t], dst=out[t])
+    return out.reshape(img.shape)
+
+
+def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
+    """Blend each pixel with its luma: ``factor * x + (1 - factor) * luma(x)`` (one 3x3 colour
+    matrix). ``img``: uint8 (N, W, 3)."""
+    return cv2.transform(img, factor * np.eye(3, dtype=np.float32) + (1.0 - factor) * _TO_GRAY)
+
+
+def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
+    """Rotate the hue by ``factor`` turns (in [-0.5, 0.5]) in OpenCV's 8-bit full-range HSV
+    (hue in 0..255, so the shift wraps around exactly). ``img``: uint8 (N, W, 3) RGB."""
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL)
     hsv[..., 0] += np.uint8(round(factor * 256) % 256)  # uint8 arithmetic wraps: a rotation
-    out = torch.from_numpy(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)).reshape(T, H, W, 3).permute(0, 3, 1, 2)
-    return tv_tensors.wrap(out.contiguous(), like=video) if isinstance(video, tv_tensors.Video) else out.contiguous()
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
+
+
+def to_grayscale(img: np.ndarray) -> np.ndarray:
+    """Luma in all three channels. ``img``: uint8 (N, W, 3)."""
+    return cv2.transform(img, _TO_GRAY)
 
 
 class ColorJitter:
-    """``v2.ColorJitter`` for uint8 clips (T, 3, H, W), one draw per clip: brightness, contrast
-    and saturation by torchvision's functional ops, hue by :func:`adjust_hue`; factors drawn
-    as ``v2.ColorJitter`` draws them (uniform in [1 - x, 1 + x], hue in [-h, h]), applied in
-    a random order, from torch's global RNG."""
+    """``v2.ColorJitter`` for a uint8 clip, one draw per clip: factors uniform in
+    [1 - x, 1 + x] (hue in [-h, h]) as ``v2.ColorJitter`` draws them, applied in a random
+    order. The clip is (T*H, W, 3): frames stacked as one image, so each op is one OpenCV
+    call over the whole clip.
+
+    ``__call__`` takes its randomness as ``u``: 8 uniforms in [0, 1) (4 that order the ops,
+    4 for the factors), so the caller decides where they come from.
+    """
+
+    DRAWS = 8
 
     def __init__(self, brightness: float, contrast: float, saturation: float, hue: float) -> None:
         self.ranges = [(max(0.0, 1 - brightness), 1 + brightness), (max(0.0, 1 - contrast), 1 + contrast),
                        (max(0.0, 1 - saturation), 1 + saturation), (-hue, hue)]
-        self.ops = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, adjust_hue]
 
-    def __call__(self, video: torch.Tensor) -> torch.Tensor:
-        order = torch.randperm(4).tolist()
-        factors = [float(torch.empty(1).uniform_(lo, hi)) for lo, hi in self.ranges]
+    def __call__(self, img: np.ndarray, frames: int, u: Sequence[float]) -> np.ndarray:
+        order = sorted(range(4), key=lambda k: u[k])  # a uniformly random permutation
         for i in order:
             lo, hi = self.ranges[i]
-            if hi - lo > 0:
-                video = self.ops[i](video, factors[i])
-        return video
+            if hi - lo <= 0:
+                continue
+            f = lo + (hi - lo) * u[4 + i]
+            if i == 0:
+                img = adjust_brightness(img, f)
+            elif i == 1:
+                img = adjust_contrast(img, f, frames)
+            elif i == 2:
+                img = adjust_saturation(img, f)
+            else:
+                img = adjust_hue(img, f)
+        return img
+
+
+#: uniforms one random resized crop consumes: 10 attempts x (area, log aspect, top, left)
+CROP_DRAWS = 40
+
+
+def random_resized_crop_box(height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
+                            u: Sequence[float]) -> tuple[int, int, int, int]:
+    """``v2.RandomResizedCrop``'s box draw as a pure function of ``CROP_DRAWS`` uniforms ``u``.
+
+    Up to 10 attempts: area fraction ~ U(scale), aspect ratio log-uniform in ``ratio``; the
+    first box that fits is placed uniformly; else the centre crop clamped to ``ratio``.
+    Returns (top, left, box height, box width) in pixels.
+    """
+    area = height * width
+    lr0, lr1 = math.log(ratio[0]), math.log(ratio[1])
+    for k in range(10):
+        a, r, ut, ul = u[4 * k: 4 * k + 4]
+        target = area * (scale[0] + (scale[1] - scale[0]) * a)
+        aspect = math.exp(lr0 + (lr1 - lr0) * r)
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return min(int(ut * (height - h + 1)), height - h), min(int(ul * (width - w + 1)), width - w), h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def resized_crop(frames: np.ndarray, top: int, left: int, height: int, width: int, size: int) -> np.ndarray:
+    """Crop every frame of uint8 (T, H, W, 3) to the box and resize it to uint8 (T, size, size, 3)
+    with PyTorch's antialiased bilinear kernel (torchvision's resize; its uint8 path is faster
+    than OpenCV's area resampling and does not alias when shrinking, unlike OpenCV's bilinear)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames[:, top:top + height, left:left + width]))
+    x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="bilinear",
+                                        antialias=True, align_corners=False)
+    return x.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 class TrainTransform:
-    """The training augmentation of one clip: numpy (T, H, W, 3) uint8 -> float32 (3, T, size, size).
+    """The training augmentation of one clip: numpy (T, H, W, 3) uint8 -> float32 (3, T, size, size),
+    or with ``normalize=False`` uint8 (3, T, size, size) to normalise later with :func:`normalize`.
 
-    Random resized crop (``v2.RandomResizedCrop``'s parameter draw), optional horizontal
-    flip, colour jitter (:class:`ColorJitter`) with probability ``p_jitter``, grayscale with
-    probability ``p_gray``, then ``(x / 255 - mean) / std``: one draw of each per clip,
-    from torch's global RNG. It calls torchvision's functional kernels on plain tensors
-    rather than composing ``v2`` transform objects: on the small clips CPU pre-training
-    uses (8 x 32 x 32), the containers' per-call dispatch cost more than the pixel work,
-    and the data worker competes with the model for the same cores.
+    Random resized crop (:func:`random_resized_crop_box`, torchvision's draw), optional
+    horizontal flip, colour jitter (:class:`ColorJitter`) with probability ``p_jitter``,
+    grayscale with probability ``p_gray``, then ``(x / 255 - mean) / std``: one draw of each
+    per clip, so every frame gets the same. All its randomness is ONE ``torch.rand`` call
+    on torch's global generator (which the dataset seeds per item).
+
+    The colour work runs in OpenCV on the uint8 clip, each op one call over all frames:
+    with the crop, about 4x faster than composing torchvision's tensor kernels on the
+    small clips CPU pre-training uses (8 x 32 x 32), which matters because the data worker
+    competes with the model for the same cores (the trainers also leave the normalisation to
+    the training step, on the whole batch on its device: a quarter of the bytes cross the
+    worker boundary, and on a GPU it is free). The colour ops agree with torchvision's to
+    about one grey level (OpenCV rounds where torchvision truncates; tests/test_transforms.py).
     """
 
     def __init__(self, spec: ClipSpec, *, scale: tuple[float, float] = (0.3, 1.0), hflip: bool = True,
                  jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
-                 p_gray: float = 0.2) -> None:
-        self.size, self.hflip, self.p_jitter, self.p_gray = spec.size, hflip, p_jitter, p_gray
-        self.crop = v2.RandomResizedCrop(spec.size, scale=scale, antialias=True)
+                 p_gray: float = 0.2, ratio: tuple[float, float] = (3 / 4, 4 / 3), normalize: bool = True) -> None:
+        self.spec, self.size, self.hflip, self.p_jitter, self.p_gray = spec, spec.size, hflip, p_jitter, p_gray
+        self.scale, self.ratio, self.normalize = scale, ratio, normalize
         self.jitter = ColorJitter(*jitter)
-        # (x / 255 - mean) / std = x * a + b, per channel
-        self.a = (1.0 / (255.0 * torch.tensor(spec.std))).view(3, 1, 1, 1)
-        self.b = (-torch.tensor(spec.mean) / torch.tensor(spec.std)).view(3, 1, 1, 1)
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
-        c = self.crop.make_params([x])
-        x = F.resized_crop(x, c["top"], c["left"], c["height"], c["width"], [self.size, self.size], antialias=True)
-        if self.hflip and torch.rand(1).item() < 0.5:
-            x = F.horizontal_flip(x)
-        if self.p_jitter > 0 and torch.rand(1).item() < self.p_jitter:
-            x = self.jitter(x)
-        if self.p_gray > 0 and torch.rand(1).item() < self.p_gray:
-            x = F.rgb_to_grayscale(x, num_output_channels=3)
-        return torch.addcmul(self.b, x.permute(1, 0, 2, 3).contiguous().float(), self.a)  # (3, T, size, size)
+        T, H, W, _ = frames.shape
+        u = torch.rand(CROP_DRAWS + 3 + ColorJitter.DRAWS, dtype=torch.float64).tolist()
+        top, left, h, w = random_resized_crop_box(H, W, self.scale, self.ratio, u[:CROP_DRAWS])
+        flip, jit, gray = u[CROP_DRAWS: CROP_DRAWS + 3]
+        img = resized_crop(frames, top, left, h, w, self.size).reshape(T * self.size, self.size, 3)
+        if self.hflip and flip < 0.5:
+            img = cv2.flip(img, 1)  # mirrors each row, so each frame
+        if jit < self.p_jitter:
+            img = self.jitter(img, T, u[CROP_DRAWS + 3:])
+        if gray < self.p_gray:
+            img = to_grayscale(img)
+        x = torch.from_numpy(np.ascontiguousarray(img)).view(T, self.size, self.size, 3).permute(3, 0, 1, 2)
+        return normalize(x, self.spec) if self.normalize else x.contiguous()  # (3, T, size, size)
+
+
+def normalize(clips: torch.Tensor, spec: ClipSpec) -> torch.Tensor:
+    """uint8 (or [0, 255] float) clips (..., 3, T, H, W) -> float32 ``(x / 255 - mean) / std``,
+    on the clips' device."""
+    std = torch.tensor(spec.std, device=clips.device)
+    a = (1.0 / (255.0 * std)).view(3, 1, 1, 1)
+    b = (-torch.tensor(spec.mean, device=clips.device) / std).view(3, 1, 1, 1)
+    return torch.addcmul(b, clips.float(), a)
 
 
 def train_transform(spec: ClipSpec, *, scale: tuple[float, float] = (0.3, 1.0), hflip: bool = True,
                     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
-                    p_gray: float = 0.2) -> ClipTransform:
+                    p_gray: float = 0.2, normalize: bool = True) -> ClipTransform:
     """Random resized crop, optional horizontal flip, colour jitter and grayscale, normalise
     (:class:`TrainTransform`); one draw of each per clip, so every frame gets the same.
 
     ``hflip`` must be off when left/right is part of the label (the embedded benchmark's
     "left"/"right" and rotation classes; Something-Something-style data).
     """
-    return TrainTransform(spec, scale=scale, hflip=hflip, jitter=jitter, p_jitter=p_jitter, p_gray=p_gray)
+    return TrainTransform(spec, scale=scale, hflip=hflip, jitter=jitter, p_jitter=p_jitter, p_gray=p_gray,
+                          normalize=normalize)
 
 
 def eval_transform(spec: ClipSpec, resize: int | None = None) -> ClipTransform:

@@ -21,7 +21,7 @@ from bebias.atomic import write_json
 from bebias.checkpoint import load_checkpoint, save_checkpoint
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data, open_data
-from bebias.data.transforms import train_transform
+from bebias.data.transforms import normalize, train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
@@ -115,7 +115,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
     ds = ClipDataset(data.videos, data.decoder, spec,
                      train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip,
                                      p_jitter=0.8 if cfg.color_jitter else 0.0,
-                                     p_gray=0.2 if cfg.color_jitter else 0.0), seed=cfg.seed)
+                                     p_gray=0.2 if cfg.color_jitter else 0.0, normalize=False), seed=cfg.seed)
     if data.synth is not None:
         data.synth.prerender(cfg.split, workers=max(cfg.workers, 1))
     steps_per_epoch = len(ds) // cfg.batch_size or 1
@@ -140,7 +140,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
         save_checkpoint(last_path, classifier_payload(model, cfg, classes, **loop.snapshot(state, opt)))
 
     def step_fn(batch: dict, step: int) -> float:
-        x, y = batch["clip"].to(device, non_blocking=True), batch["label"].to(device)
+        x, y = normalize(batch["clip"].to(device, non_blocking=True), spec), batch["label"].to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
         with runtime.autocast(device, cfg.precision):

@@ -32,7 +32,7 @@ from bebias.atomic import write_json
 from bebias.checkpoint import save_checkpoint
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data, open_data
-from bebias.data.transforms import train_transform
+from bebias.data.transforms import normalize, train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
@@ -107,8 +107,9 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
                           f"({cfg.batch_size} x {world} processes)", cfg.data)
     hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
     spec = cfg.clip_spec
-    ds = ClipDataset(data.videos, data.decoder, spec, train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip),
-                     views=2, intra_negative=cfg.use_intra_negative, seed=cfg.seed)
+    # uint8 clips; normalised in step_fn, batched on the device
+    tf = train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip, normalize=False)
+    ds = ClipDataset(data.videos, data.decoder, spec, tf, views=2, intra_negative=cfg.use_intra_negative, seed=cfg.seed)
     if data.synth is not None:
         data.synth.prerender(cfg.split, workers=max(cfg.workers, 1))
     total = cfg.max_steps or cfg.epochs * max(len(ds) // (cfg.batch_size * world), 1)
@@ -145,10 +146,10 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
             save_checkpoint(last_path, payload(**loop.snapshot(state, opt)))
 
     def step_fn(batch: dict, step: int) -> float:
-        views = batch["clip"].to(device, non_blocking=True)  # (B, 2, 3, T, H, W)
+        views = normalize(batch["clip"].to(device, non_blocking=True), spec)  # uint8 -> float (B, 2, 3, T, H, W)
         g = torch.Generator().manual_seed(cfg.seed * 7919 + step * world + rank)  # BE draws: resume-exact
         x_q = make_query(views[:, 0], cfg, g)
-        x_neg = batch["negative"].to(device) if cfg.use_intra_negative else None
+        x_neg = normalize(batch["negative"].to(device), spec) if cfg.use_intra_negative else None
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
         with runtime.autocast(device, cfg.precision):

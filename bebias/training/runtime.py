@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -121,6 +122,28 @@ class MetricsLog:
             f.write(json.dumps(row) + "\n")
 
 
+class _Loader(DataLoader):
+    """A DataLoader whose worker processes run OpenCV single-threaded, as PyTorch makes its
+    own threads in workers: OpenCV's pool would otherwise spread each worker's augmentation
+    over every core and preempt the model's intra-op threads (about 4% of end-to-end
+    training speed on 2 cores; bench/bench_train.py).
+
+    The setting is made in the parent just while the workers fork, and inherited: calling
+    ``cv2.setNumThreads`` inside a forked child whose parent had an active OpenCV pool
+    deadlocks (found by tests/test_dataset.py).
+    """
+
+    def __iter__(self):
+        if self.num_workers == 0:
+            return super().__iter__()
+        saved = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            return super().__iter__()  # the workers start (fork) here
+        finally:
+            cv2.setNumThreads(saved)
+
+
 def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int, workers: int,
                 drop_last: bool, start_batch: int = 0, rank: int = 0, world: int = 1) -> DataLoader:
     """A DataLoader whose order is a function of (seed, epoch) only, starting at batch
@@ -137,6 +160,6 @@ def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch
     if drop_last:
         order = order[: n // (batch_size * world) * batch_size * world]
     order = order[rank::world][start_batch * batch_size:]
-    return DataLoader(ds, batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=collate_clips,
-                      drop_last=drop_last,
-                      multiprocessing_context="fork" if workers > 0 and os.name == "posix" else None)
+    return _Loader(ds, batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=collate_clips,
+                   drop_last=drop_last,
+                   multiprocessing_context="fork" if workers > 0 and os.name == "posix" else None)
