@@ -43,7 +43,9 @@ FramesOpt = Annotated[Optional[int], typer.Option(help="Frames per clip.")]
 StrideOpt = Annotated[Optional[int], typer.Option(help="Frame stride.")]
 SizeOpt = Annotated[Optional[int], typer.Option(help="Crop size, pixels.")]
 DeviceOpt = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")]
-WorkersOpt = Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    help="DataLoader worker processes (default: 0 on CPU, where torch's threads already use every core; up to 4 "
+         "on CUDA).")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Seed: same seed, same run.")]
 
 
@@ -136,7 +138,7 @@ def data_calibrate(
     seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0",
     epochs: Annotated[int, typer.Option()] = 14,
     precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "bf16",
-    workers: Annotated[int, typer.Option()] = 1,
+    workers: WorkersOpt = None,
 ) -> None:
     """Check that the benchmark can tell models apart: a supervised small model trained on
     train-unbiased (motion learnable?) and on train at several biases (graded bias?)."""
@@ -348,7 +350,7 @@ def eval_cmd(
     gallery: Annotated[str, typer.Option(help="Gallery split for --knn.")] = "train",
     batch_size: Annotated[int, typer.Option()] = 32,
     device: Annotated[str, typer.Option()] = "auto",
-    workers: Annotated[int, typer.Option()] = 1,
+    workers: WorkersOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Write results JSON here (default: next to CKPT).")] = None,
 ) -> None:
     """Top-1 / top-5 / mean-class accuracy (multi-clip), background-follow rate where the data

@@ -5,8 +5,9 @@ in one run and on the same clips:
 
 - raw:    ``cv2.VideoCapture`` + sequential ``read()`` of every frame up to the end of the
           clip, BGR->RGB, nothing else (the floor any loader must pay);
-- loader: ``ClipDataset`` (centre clip, ``FileDecoder``: header frame count, clip sampling,
-          decoding, uint8 (T,H,W,3) tensors) through the trainers' ``DataLoader``
+- loader: ``ClipDataset`` with ``transform=None`` (centre clip, ``FileDecoder``: header
+          frame count, clip sampling, decoding into the batch's shared memory, uint8
+          (T,H,W,3) tensors) through the trainers' ``DataLoader``
           (``runtime.make_loader``) with ONE worker process, batch 8: the data layer's cost
           over raw decoding;
 - loader, 0 workers: the same in the main process (the data layer's own cost, no hand-off);
@@ -66,11 +67,7 @@ def raw_opencv(paths: list[str], clip: np.ndarray) -> int:
     return done
 
 
-def _uint8(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(frames)
-
-
-def loader(paths: list[str], spec: ClipSpec, workers: int, transform=_uint8) -> int:
+def loader(paths: list[str], spec: ClipSpec, workers: int, transform=None) -> int:
     ds = ClipDataset(LabeledVideos([VideoRecord(p, 0) for p in paths], ["x"]), FileDecoder(), spec,
                      transform, mode="test", num_clips=1)
     done = 0

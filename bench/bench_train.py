@@ -2,7 +2,8 @@
 
 Everything runs in ONE process on the default pre-training configuration
 (``PretrainConfig()``: small3d, 8 frames stride 2, 32 px, batch 32, method ``be`` with the
-intra-video negative, bf16, 1 DataLoader worker), on the ``train`` split of ``--data``
+intra-video negative, bf16, DataLoader workers as ``runtime.resolve_workers`` picks them for
+this machine: 0 on a CPU whose cores torch's threads occupy), on the ``train`` split of ``--data``
 (default: the embedded benchmark, rendered into memory before anything is timed).
 ``--batch-size``, ``--precision``, ``--workers`` and ``--data`` override those defaults.
 
@@ -22,6 +23,10 @@ Measured, in this order:
    (64 steps at the defaults); ``epoch_boundaries_in_window`` says how many did.
    For reference, ``e2e_clips_per_s_metrics_jsonl`` is the last ``clips_per_s`` the run
    wrote to its ``metrics.jsonl`` (cumulative from its first step: warm-up included).
+
+   The same run is then repeated with the other of 0 / 1 workers
+   (``e2e_clips_per_s_with_N_workers``, ``efficiency_with_N_workers``), so the choice of
+   the default is measured, not assumed.
 
 2. **Bare model step** on in-memory random tensors of the same shapes (views
    (B,2,3,T,H,W), negative (B,3,T,H,W), float32, already on the device), no data loading:
@@ -299,7 +304,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved timed blocks per bare variant")
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--precision", choices=("bf16", "fp32"), default=d.precision)
-    ap.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers of the end-to-end run")
+    ap.add_argument("--workers", type=int, default=d.workers,
+                    help="DataLoader workers of the end-to-end run (default: bebias's own choice for this machine, "
+                         "runtime.resolve_workers; the other of 0/1 is measured too, for comparison)")
     ap.add_argument("--data", default=d.data, help="--data of the run (its train split); default: the benchmark")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads for the whole benchmark (default: torch's default)")
@@ -330,8 +337,13 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     log(f"end-to-end pretrain(): {a.warmup} warm-up + {a.steps} timed steps, batch {cfg.batch_size}")
+    workers = runtime.resolve_workers(cfg.workers, device)
+    cfg = dataclasses.replace(cfg, workers=workers)
     e2e = end_to_end(cfg, data, a.warmup, a.steps)
     rss_peak = maxrss_mib()
+    alt_workers = 1 if workers == 0 else 0
+    log(f"end-to-end again with {alt_workers} worker(s), for comparison")
+    alt = end_to_end(dataclasses.replace(cfg, workers=alt_workers), data, a.warmup, a.steps)
     cuda_peak = round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None
 
     bare = bare_steps(cfg, device, a.warmup, block, a.repeats)
@@ -345,6 +357,8 @@ def main() -> None:
         "steps": a.steps, "warmup": a.warmup, "repeats": a.repeats, "bare_block_steps": block,
         "e2e_clips_per_s": round(e2e["clips_per_s"], 2),
         "e2e_s_per_step": round(e2e["s_per_step"], 4),
+        f"e2e_clips_per_s_with_{alt_workers}_workers": round(alt["clips_per_s"], 2),
+        f"efficiency_with_{alt_workers}_workers": round(alt["clips_per_s"] * model.s_per_step / B, 3),
         "e2e_clips_per_s_metrics_jsonl": e2e["metrics_jsonl_clips_per_s"],
         "e2e_final_loss": round(e2e["final_loss"], 4) if e2e["final_loss"] == e2e["final_loss"] else None,
         "e2e_skipped_steps": e2e["skipped_steps"],

@@ -126,3 +126,51 @@ def test_worker_batches_equal_in_process_batches():
         assert a["clip"].dtype == torch.uint8 and a["clip"].shape == (4, 2, 3, 8, 32, 32)
         for k in ("clip", "label", "index", "negative"):
             assert torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype
+
+
+def _raw_files(tmp_path, sizes):
+    rng = np.random.default_rng(0)
+    recs = []
+    for k, (n, hw) in enumerate(sizes):
+        p = tmp_path / f"v{k}.mkv"
+        video_io.write_video(str(p), rng.integers(0, 255, (n, hw, hw, 3), dtype=np.uint8))
+        recs.append(VideoRecord(str(p), k % 2))
+    return recs
+
+
+def test_raw_clips_in_a_worker_are_decoded_into_the_batch_buffer(tmp_path):
+    """transform=None: uint8 frames; with one worker the batches equal in-process decoding,
+    also around an unreadable video (skipped and listed)."""
+    import pytest
+
+    from bebias.errors import BebiasError
+    from bebias.training.runtime import make_loader
+
+    recs = _raw_files(tmp_path, [(20, 32)] * 7)
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    recs.insert(4, VideoRecord(str(tmp_path / "bad.mp4"), 0))
+    ds = ClipDataset(LabeledVideos(recs, ["a", "b"]), FileDecoder(), SPEC, None, mode="test", num_clips=2)
+    item = ds[0]
+    assert item["clip"].dtype == torch.uint8 and item["clip"].shape == (2, 8, 32, 32, 3)
+    assert np.array_equal(item["clip"][0].numpy(), video_io.read_frames(recs[0].path, range(0, 8)))
+    batches = [list(make_loader(ds, 3, shuffle=False, seed=0, epoch=0, workers=w, drop_last=False)) for w in (0, 1)]
+    for a, b in zip(*batches):
+        assert a["failed"] == b["failed"]
+        assert torch.equal(a["clip"], b["clip"]) and torch.equal(a["index"], b["index"])
+    assert [len(b["failed"]) for b in batches[1]] == [0, 1, 0]
+    mixed = ClipDataset(LabeledVideos(_raw_files(tmp_path, [(20, 32), (20, 48)]), ["a", "b"]), FileDecoder(), SPEC,
+                        None, mode="test")
+    with pytest.raises(BebiasError, match="different sizes"):
+        collate_clips([mixed[0], mixed[1]])
+
+
+def test_collate_hands_over_a_whole_buffer_without_copying():
+    from bebias.data.dataset import _rows_of_one_buffer, _shared_empty
+
+    buf = _shared_empty((3, 2, 4), torch.uint8)
+    assert buf.is_shared() and buf.shape == (3, 2, 4)
+    whole = _rows_of_one_buffer([buf[0], buf[1], buf[2]])
+    assert whole is not None and whole.data_ptr() == buf.data_ptr() and whole.shape == (3, 2, 4)
+    assert _rows_of_one_buffer([buf[0], buf[2]]) is None  # a gap (a skipped video): stacked instead
+    assert _rows_of_one_buffer([buf[1], buf[0], buf[2]]) is None
+    assert _rows_of_one_buffer([torch.zeros(2, 4, dtype=torch.uint8)] * 3) is None

@@ -34,6 +34,40 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path):
         assert torch.equal(va, vb), k
 
 
+def test_resume_with_another_number_of_workers_equals_uninterrupted(tmp_path):
+    """Workers change speed, never results: interrupted in-process, resumed with a worker process."""
+    full = finetune(_cfg(tmp_path, "a"))
+
+    def interrupt(row):
+        if row["step"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(BebiasError, match="interrupted at step 2"):
+        finetune(_cfg(tmp_path, "b"), progress=interrupt)
+    cfg = _cfg(tmp_path, "b")
+    cfg.workers = 1
+    resumed = finetune(cfg, resume=True)
+    a, _ = load_classifier(full.model_path)
+    b, _ = load_classifier(resumed.model_path)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_default_workers_leave_the_cores_to_torch_on_cpu(monkeypatch):
+    from bebias.training.runtime import resolve_workers
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_workers(3, cpu) == 3
+    with pytest.raises(BebiasError, match="--workers"):
+        resolve_workers(-1, cpu)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert resolve_workers(None, cpu) == 0  # torch's threads use every core
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
+    assert resolve_workers(None, cpu) == 2  # only the spare cores
+    assert resolve_workers(None, cuda) == 4 and resolve_workers(None, cuda, world=4) == 1
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     finetune(_cfg(tmp_path, "a"))
     with pytest.raises(BebiasError, match="different config"):

@@ -30,19 +30,25 @@ class ClipDataset(Dataset):
     video at another start (BE's intra-video negative).
     ``mode="test"``: ``num_clips`` evenly spaced clips (1 = the centre clip).
 
-    Items are dicts: ``clip`` float32 (3,T,H,W) — or (V,3,T,H,W) for ``views > 1``, or
-    (N,3,T,H,W) in test mode — ``label`` int, ``index`` int, optionally ``negative``
-    (3,T,H,W); or, for an unreadable video, ``{"index": i, "path": ..., "error": message}``.
+    Items are dicts: ``clip`` (3,T,H,W) as the transform returns it — or (V,3,T,H,W) for
+    ``views > 1``, or (N,3,T,H,W) in test mode — ``label`` int, ``index`` int, optionally
+    ``negative`` (3,T,H,W); or, for an unreadable video, ``{"index": i, "path": ...,
+    "error": message}``. With ``transform=None`` clips are the raw decoded frames, uint8
+    (T,H,W,3) (test mode: (N,T,H,W,3)), e.g. to augment them batched on a GPU; in a
+    DataLoader worker they are decoded straight into the batch's shared memory
+    (:meth:`__getitems__`).
 
     Randomness is a function of ``(seed, epoch, index)`` only, so results do not depend on
     the number of DataLoader workers or on the order items are requested.
     """
 
-    def __init__(self, videos: LabeledVideos, decoder: Decoder, spec: ClipSpec, transform: ClipTransform, *,
+    def __init__(self, videos: LabeledVideos, decoder: Decoder, spec: ClipSpec, transform: ClipTransform | None, *,
                  mode: str = "train", views: int = 1, num_clips: int = 1, intra_negative: bool = False,
                  seed: int = 0) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if transform is None and views > 1:
+            raise ValueError("views > 1 needs a (random) transform: raw views would be identical")
         self.videos, self.decoder, self.spec, self.transform = videos, decoder, spec, transform
         self.mode, self.views, self.num_clips, self.intra_negative = mode, views, num_clips, intra_negative
         self.seed, self.epoch = seed, 0
@@ -54,6 +60,42 @@ class ClipDataset(Dataset):
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._get(index)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """A batch's items (PyTorch's DataLoader calls this with the indices of one batch).
+
+        Raw clips (``transform=None``) in a worker process are decoded straight into one
+        shared-memory buffer of the whole batch, which :func:`collate_clips` hands over
+        without copying: stacking them into shared memory would otherwise cost about a
+        tenth of the decoding (bench/bench_loader.py).
+        """
+        if self.transform is not None or self.intra_negative or torch.utils.data.get_worker_info() is None:
+            return [self._get(i) for i in indices]
+        items: list[dict[str, Any]] = []
+        buf: torch.Tensor | None = None
+        for k, i in enumerate(indices):
+            item = None
+            if buf is not None:
+                try:
+                    item = self._get(i, out=buf[k].numpy())
+                except ValueError:  # frames of another size than the batch's first: decode apart
+                    pass
+                else:
+                    if "clip" in item:
+                        if item["clip"].data_ptr() != buf[k].data_ptr():  # a decoder that ignored out
+                            buf[k].copy_(item["clip"])
+                        item["clip"] = buf[k]  # the row itself, so collate recognises the buffer
+            if item is None:
+                item = self._get(i)
+                if buf is None and "clip" in item:
+                    buf = _shared_empty((len(indices), *item["clip"].shape), item["clip"].dtype)
+                    buf[k].copy_(item["clip"])
+                    item["clip"] = buf[k]
+            items.append(item)
+        return items
+
+    def _get(self, index: int, out: np.ndarray | None = None) -> dict[str, Any]:
         rec = self.videos.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         # the transforms draw from torch's global CPU generator: seed it for this item and
@@ -63,44 +105,78 @@ class ClipDataset(Dataset):
         saved = gen.get_state()
         gen.manual_seed(int(rng.integers(2**62)))
         try:
-            return self._item(index, rec, rng)
+            return self._item(index, rec, rng, out)
         except BebiasError as e:
             return {"index": index, "path": rec.path, "error": str(e)}
         finally:
             gen.set_state(saved)
 
-    def _item(self, index: int, rec, rng: np.random.Generator) -> dict[str, Any]:
+    def _item(self, index: int, rec, rng: np.random.Generator, out: np.ndarray | None) -> dict[str, Any]:
+        """``out``: where the raw clip goes (``transform=None``, no intra negative), shaped
+        like it ((N,T,H,W,3) in test mode, (T,H,W,3) in train mode)."""
         n = self.decoder.num_frames(rec)
         T, s = self.spec.frames, self.spec.stride
         item: dict[str, Any] = {"index": index, "label": rec.label}
         if self.mode == "test":
             idx = sampling.uniform_clips(n, T, s, self.num_clips)
-            flat = self.decoder.read(rec, idx.reshape(-1))  # one decode for all clips: (N*T, H, W, 3)
+            flat_out = None if out is None else out.reshape(-1, *out.shape[2:])
+            flat = self.decoder.read(rec, idx.reshape(-1), out=flat_out)  # one decode for all clips: (N*T, H, W, 3)
             frames = flat.reshape(*idx.shape, *flat.shape[1:])
+            if self.transform is None:
+                item["clip"] = torch.from_numpy(frames)  # (N, T, H, W, 3) uint8
+                return item
             clips = [self.transform(f) for f in frames]
             item["clip"] = clips[0].unsqueeze(0) if len(clips) == 1 else torch.stack(clips)  # (N,3,T,H,W)
             return item
+        tf = self.transform or torch.from_numpy
         idx = sampling.random_clip(n, T, s, rng)
         if self.intra_negative:
             neg = sampling.shifted_clip(n, T, s, int(idx[0]), rng)
             both = self.decoder.read(rec, np.concatenate([idx, neg]))
             frames, neg_frames = both[:T], both[T:]
-            item["negative"] = self.transform(neg_frames)
+            item["negative"] = tf(neg_frames)
         else:
-            frames = self.decoder.read(rec, idx)
-        clips = [self.transform(frames) for _ in range(self.views)]
+            frames = self.decoder.read(rec, idx, out=out)
+        clips = [tf(frames) for _ in range(self.views)]
         item["clip"] = clips[0] if self.views == 1 else torch.stack(clips)
         return item
 
 
+def _shared_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised CPU tensor in shared memory (no copy, unlike ``share_memory_()``)."""
+    numel = int(np.prod(shape))
+    storage = torch.UntypedStorage._new_shared(numel * torch.empty(0, dtype=dtype).element_size())
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+
+
+def _rows_of_one_buffer(tensors: list[torch.Tensor]) -> torch.Tensor | None:
+    """If ``tensors`` are exactly the rows 0..B-1 of one contiguous buffer (as
+    :meth:`ClipDataset.__getitems__` decodes them), that (B, ...) buffer; else None."""
+    first = tensors[0]
+    st, n = first.untyped_storage(), first.numel()
+    if not first.is_contiguous() or st.nbytes() != len(tensors) * n * first.element_size():
+        return None
+    for k, t in enumerate(tensors):
+        if (t.untyped_storage().data_ptr() != st.data_ptr() or t.storage_offset() != k * n
+                or t.shape != first.shape or not t.is_contiguous()):
+            return None
+    return first.new_empty(0).set_(st, 0, (len(tensors), *first.shape))
+
+
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     """torch.stack; inside a DataLoader worker, straight into shared memory (as PyTorch's
-    default_collate does) so the batch is not copied again to cross the process boundary."""
+    default_collate does) so the batch is not copied again to cross the process boundary;
+    rows already decoded into one shared buffer are handed over as they are."""
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:  # only raw (untransformed) clips can differ
+        raise BebiasError(f"clips of different sizes {sorted(shapes)} cannot be batched: raw clips "
+                          "(transform=None) need videos of one frame size, or batch size 1")
     if torch.utils.data.get_worker_info() is None:
         return torch.stack(tensors)
-    first = tensors[0]
-    storage = first._typed_storage()._new_shared(len(tensors) * first.numel(), device=first.device)
-    out = first.new(storage).resize_(len(tensors), *first.shape)
+    whole = _rows_of_one_buffer(tensors)
+    if whole is not None and whole.is_shared():
+        return whole
+    out = _shared_empty((len(tensors), *tensors[0].shape), tensors[0].dtype)
     return torch.stack(tensors, out=out)
 
 

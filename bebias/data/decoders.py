@@ -23,8 +23,10 @@ class Decoder(Protocol):
     def num_frames(self, rec: VideoRecord) -> int:
         """Usable frames of the video (after the record's start/end)."""
 
-    def read(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray:
-        """(len(indices), H, W, 3) uint8 RGB; indices are relative to the record's start."""
+    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """(len(indices), H, W, 3) uint8 RGB; indices are relative to the record's start.
+        With ``out`` (uint8, that shape) the frames are decoded into it and it is returned;
+        ``ValueError`` if the video's frames have another size."""
 
 
 def _window(rec: VideoRecord, total: int) -> tuple[int, int]:
@@ -58,10 +60,10 @@ class FileDecoder:
         start, end = _window(rec, self._total(rec))
         return end - start
 
-    def read(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray:
+    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         start, _ = _window(rec, self._total(rec))
         try:
-            return video_io.read_frames(rec.path, [start + int(i) for i in indices], self.template)
+            return video_io.read_frames(rec.path, [start + int(i) for i in indices], self.template, out)
         except video_io.VideoReadError:
             if rec.path in self._exact:
                 raise
@@ -69,7 +71,7 @@ class FileDecoder:
             self._exact.add(rec.path)
             n = self.num_frames(rec)
             start, _ = _window(rec, self._total(rec))
-            return video_io.read_frames(rec.path, [start + int(i) % n for i in indices], self.template)
+            return video_io.read_frames(rec.path, [start + int(i) % n for i in indices], self.template, out)
 
 
 def synth_path(split: str, index: int) -> str:
@@ -93,10 +95,16 @@ class SynthDecoder:
         start, end = _window(rec, self.bench.cfg.frames)
         return end - start
 
-    def read(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray:
+    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         start, _ = _window(rec, self.bench.cfg.frames)
         split, i = parse_synth_path(rec.path)
-        return self.bench.video(split, i).frames[[start + int(k) for k in indices]]
+        frames = self.bench.video(split, i).frames
+        idx = [start + int(k) for k in indices]
+        if out is None:
+            return frames[idx]
+        if out.shape != (len(idx), *frames.shape[1:]) or out.dtype != np.uint8:
+            raise ValueError(f"out is {out.dtype} {out.shape}, the frames are uint8 {(len(idx), *frames.shape[1:])}")
+        return np.take(frames, idx, axis=0, out=out)
 
     def masks(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray:
         """(len(indices), H, W) bool ground-truth foreground masks."""

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as F
 
 #: Kinetics-400 statistics, as used by torchvision's video models.
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)

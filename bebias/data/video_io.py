@@ -264,7 +264,7 @@ def _imread_rgb(file: str) -> np.ndarray:
     return _to_rgb(img)
 
 
-def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray) -> np.ndarray:
+def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= ff.num_frames):
         raise _out_of_range(ff.path, idx, ff.num_frames)
     if not idx.size:
@@ -279,7 +279,9 @@ def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray) -> np.ndarray:
                 f"frame size {f.shape[1]}x{f.shape[0]} differs from {shape[1]}x{shape[0]}",
                 ff.file(i),
             )
-    return np.stack([frames[int(i)] for i in idx])
+    if out is not None:
+        _check_out(out, (len(idx), *shape))
+    return np.stack([frames[int(i)] for i in idx], out=out)
 
 
 # --------------------------------------------------------------------------- video files
@@ -362,7 +364,12 @@ def _probe_file(path: str) -> VideoInfo:
     return VideoInfo(n, float(fps) if np.isfinite(fps) and fps > 0 else None, h, w)
 
 
-def _read_file_frames(path: str, idx: np.ndarray) -> np.ndarray:
+def _check_out(out: np.ndarray, shape: tuple[int, ...]) -> None:
+    if out.shape != shape or out.dtype != np.uint8:
+        raise ValueError(f"out is {out.dtype} {out.shape}, the frames are uint8 {shape}")
+
+
+def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if not idx.size:
         info = _probe_file(path)
         return np.zeros((0, info.height, info.width, 3), np.uint8)
@@ -374,7 +381,7 @@ def _read_file_frames(path: str, idx: np.ndarray) -> np.ndarray:
     slots: dict[int, list[int]] = {}
     for k, i in enumerate(idx.tolist()):
         slots.setdefault(i, []).append(k)
-    out: np.ndarray | None = None
+    given = out
     failed: int | None = None
     with _capture(path) as cap:
         header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -402,7 +409,9 @@ def _read_file_frames(path: str, idx: np.ndarray) -> np.ndarray:
                     raise VideoReadError(f"frame {pos} failed to decode", path)
                 if out is None:
                     out = np.empty((len(idx), *bgr.shape[:2], 3), np.uint8)
-                elif bgr.shape[:2] != out.shape[1:3]:
+                elif given is not None and pos == lo:
+                    _check_out(out, (len(idx), *bgr.shape[:2], 3))
+                if bgr.shape[:2] != out.shape[1:3]:
                     raise VideoReadError(f"frame {pos} is {bgr.shape[1]}x{bgr.shape[0]}, the first was "
                                          f"{out.shape[2]}x{out.shape[1]}", path)
                 first, *rest = slots[pos]
@@ -507,7 +516,7 @@ def read_video(path: str | os.PathLike, template: str | None = None) -> np.ndarr
 
 
 def read_frames(
-    path: str | os.PathLike, indices: Sequence[int], template: str | None = None
+    path: str | os.PathLike, indices: Sequence[int], template: str | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Decode only the frames at ``indices`` (0-based).
 
@@ -521,9 +530,12 @@ def read_frames(
         path: video file or frame folder.
         indices: frame indices in ``[0, num_frames)``.
         template: frame-folder template, None to auto-detect; ignored for files.
+        out: optional uint8 ``(len(indices), H, W, 3)`` array to decode into (e.g. a slot
+            of a shared-memory batch); ``ValueError`` if the video's frames have another size.
 
     Returns:
-        ``(len(indices), H, W, 3)`` uint8 RGB array, in the order of ``indices``.
+        ``(len(indices), H, W, 3)`` uint8 RGB array, in the order of ``indices`` (``out``
+        where given).
 
     Raises:
         VideoReadError: missing/unreadable video, index out of range, a frame that fails
@@ -533,8 +545,8 @@ def read_frames(
     idx = _as_indices(indices)
     _check_exists(path)
     if os.path.isdir(path):
-        return _read_folder_frames(_open_folder(path, template), idx)
-    return _read_file_frames(path, idx)
+        return _read_folder_frames(_open_folder(path, template), idx, out)
+    return _read_file_frames(path, idx, out)
 
 
 def _check_frames(frames: np.ndarray) -> None:

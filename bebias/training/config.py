@@ -47,7 +47,7 @@ class RunConfig:
     warmup: float = 0.1  # fraction of steps with linearly rising LR, then cosine decay
     precision: str = "fp32"
     device: str = "auto"
-    workers: int = 1
+    workers: int | None = None  # DataLoader processes; None: runtime.resolve_workers decides
     seed: int = 0
     out: str = "runs/run"
 

@@ -105,7 +105,7 @@ def background_follow(pred: np.ndarray, families: np.ndarray) -> float:
 def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | None = None,
                         splits: str | None = None, fold: int = 1, num_clips: int = 1, knn: bool = False,
                         gallery: str = "train", batch_size: int = 32, device: str = "auto",
-                        workers: int = 1) -> dict:
+                        workers: int | None = None) -> dict:
     """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict."""
     from bebias.data.open import is_benchmark, open_data, parse_synth_spec
     from bebias.data.synth import SynthBenchmark
@@ -113,6 +113,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     from bebias.training.finetune import load_classifier
 
     dev = runtime.pick_device(device)
+    workers = runtime.resolve_workers(workers, dev)
     model, meta = load_classifier(ckpt, dev)
     cfg = meta.get("config", {})
     data = data or cfg.get("data", "synthetic")

@@ -104,6 +104,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
              progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
     """Train a classifier as configured; see the module docstring for the outputs."""
     device = runtime.pick_device(cfg.device)
+    workers = runtime.resolve_workers(cfg.workers, device)
     runtime.autocast(device, cfg.precision)  # validates --precision early
     data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
                              annotations=cfg.annotations, frame_template=cfg.frame_template)
@@ -117,7 +118,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
                                      p_jitter=0.8 if cfg.color_jitter else 0.0,
                                      p_gray=0.2 if cfg.color_jitter else 0.0, normalize=False), seed=cfg.seed)
     if data.synth is not None:
-        data.synth.prerender(cfg.split, workers=max(cfg.workers, 1))
+        data.synth.prerender(cfg.split, workers=max(workers, 1))
     steps_per_epoch = len(ds) // cfg.batch_size or 1
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     os.makedirs(cfg.out, exist_ok=True)
@@ -153,7 +154,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
         return loss.item()
 
     model.train()
-    loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=cfg.workers, state=state,
+    loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=workers, state=state,
              step_fn=step_fn, save=save, log=log, progress=progress)
     model_path = os.path.join(cfg.out, "model.pth")
     save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=state.step))

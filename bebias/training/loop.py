@@ -106,7 +106,9 @@ def resume_checkpoint(last_path: str, config: dict) -> dict | None:
     if not os.path.exists(last_path):
         return None
     st = load_checkpoint(last_path)
-    if st.get("config") != config:
+    # the number of data workers changes speed, never results (randomness is per item)
+    same = {k: v for k, v in (st.get("config") or {}).items() if k != "workers"}
+    if same != {k: v for k, v in config.items() if k != "workers"}:
         raise BebiasError("--resume: the run in this directory has a different config; use another --out",
                           last_path)
     return st

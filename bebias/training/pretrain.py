@@ -99,6 +99,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
              data: Data | None = None) -> RunResult:
     """Pre-train as configured (single process, or one rank of a torchrun job)."""
     rank, world, device = runtime.distributed(runtime.pick_device(cfg.device))
+    workers = runtime.resolve_workers(cfg.workers, device, world)
     runtime.autocast(device, cfg.precision)  # validates --precision early
     data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
                              annotations=cfg.annotations, frame_template=cfg.frame_template)
@@ -111,7 +112,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
     tf = train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip, normalize=False)
     ds = ClipDataset(data.videos, data.decoder, spec, tf, views=2, intra_negative=cfg.use_intra_negative, seed=cfg.seed)
     if data.synth is not None:
-        data.synth.prerender(cfg.split, workers=max(cfg.workers, 1))
+        data.synth.prerender(cfg.split, workers=max(workers, 1))
     total = cfg.max_steps or cfg.epochs * max(len(ds) // (cfg.batch_size * world), 1)
     last_path = os.path.join(cfg.out, "last.pth")
     os.makedirs(cfg.out, exist_ok=True)
@@ -162,7 +163,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
         return loss.item()
 
     moco.train()
-    loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=cfg.workers, state=state,
+    loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=workers, state=state,
              step_fn=step_fn, save=save, log=log,
              progress=progress, rank=rank, world=world)
     model_path = os.path.join(cfg.out, "model.pth")
