@@ -75,23 +75,18 @@ class ClipDataset(Dataset):
         items: list[dict[str, Any]] = []
         buf: torch.Tensor | None = None
         for k, i in enumerate(indices):
-            item = None
-            if buf is not None:
-                try:
-                    item = self._get(i, out=buf[k].numpy())
-                except ValueError:  # frames of another size than the batch's first: decode apart
-                    pass
-                else:
-                    if "clip" in item:
-                        if item["clip"].data_ptr() != buf[k].data_ptr():  # a decoder that ignored out
-                            buf[k].copy_(item["clip"])
-                        item["clip"] = buf[k]  # the row itself, so collate recognises the buffer
-            if item is None:
+            try:
+                item = self._get(i, out=None if buf is None else buf[k].numpy())
+            except ValueError:  # another frame size than the batch's first: kept apart, collate reports it
                 item = self._get(i)
-                if buf is None and "clip" in item:
-                    buf = _shared_empty((len(indices), *item["clip"].shape), item["clip"].dtype)
-                    buf[k].copy_(item["clip"])
-                    item["clip"] = buf[k]
+            clip = item.get("clip")
+            if clip is not None:
+                if buf is None:
+                    buf = _shared_empty((len(indices), *clip.shape), clip.dtype)
+                if clip.shape == buf.shape[1:]:
+                    if clip.data_ptr() != buf[k].data_ptr():  # the first item, or a decoder that ignored out
+                        buf[k].copy_(clip)
+                    item["clip"] = buf[k]  # the row itself, so collate recognises the buffer
             items.append(item)
         return items
 
