@@ -6,10 +6,10 @@ in one run and on the same clips:
 - raw:    ``cv2.VideoCapture`` + sequential ``read()`` of every frame up to the end of the
           clip, BGR->RGB, nothing else (the floor any loader must pay);
 - loader: ``ClipDataset`` with ``transform=None`` (centre clip, ``FileDecoder``: header
-          frame count, clip sampling, decoding into the batch's shared memory, uint8
-          (T,H,W,3) tensors) through the trainers' ``DataLoader``
+          frame count, clip sampling, decoding straight into the batch's recycled
+          shared-memory slab, uint8 (T,H,W,3) tensors) through the trainers' ``DataLoader``
           (``runtime.make_loader``) with ONE worker process, batch 8: the data layer's cost
-          over raw decoding;
+          over raw decoding, hand-off to the main process included;
 - loader, 0 workers: the same in the main process (the data layer's own cost, no hand-off);
 - loader+transform: the same with the evaluation transform (resize, centre crop, float,
           normalise) on top, reported for scale: model-side preprocessing, not decoding.
@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=64, help="frames per video")
     ap.add_argument("--size", type=int, default=112)
     ap.add_argument("--clip", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--passes", type=int, default=4,
                     help="each video is listed this many times, so the DataLoader's one-off worker start-up is "
                          "amortised over an epoch-sized run as in training")

@@ -5,7 +5,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from bebias.data import video_io
-from bebias.data.dataset import ClipDataset, FailureLog, collate_clips
+from bebias.data.batches import collate_clips
+from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.decoders import FileDecoder
 from bebias.data.open import open_data
 from bebias.data.records import LabeledVideos, VideoRecord
@@ -164,13 +165,13 @@ def test_raw_clips_in_a_worker_are_decoded_into_the_batch_buffer(tmp_path):
         collate_clips([mixed[0], mixed[1]])
 
 
-def test_collate_hands_over_a_whole_buffer_without_copying():
-    from bebias.data.dataset import _rows_of_one_buffer, _shared_empty
+def test_collate_hands_over_consecutive_rows_without_copying():
+    from bebias.data.batches import _consecutive_rows
 
-    buf = _shared_empty((3, 2, 4), torch.uint8)
-    assert buf.is_shared() and buf.shape == (3, 2, 4)
-    whole = _rows_of_one_buffer([buf[0], buf[1], buf[2]])
+    buf = torch.empty(4, 2, 4, dtype=torch.uint8)
+    whole = _consecutive_rows([buf[0], buf[1], buf[2]])  # the first rows of a bigger buffer (the last item failed)
     assert whole is not None and whole.data_ptr() == buf.data_ptr() and whole.shape == (3, 2, 4)
-    assert _rows_of_one_buffer([buf[0], buf[2]]) is None  # a gap (a skipped video): stacked instead
-    assert _rows_of_one_buffer([buf[1], buf[0], buf[2]]) is None
-    assert _rows_of_one_buffer([torch.zeros(2, 4, dtype=torch.uint8)] * 3) is None
+    assert _consecutive_rows([buf[1], buf[2]]).data_ptr() == buf[1].data_ptr()
+    assert _consecutive_rows([buf[0], buf[2]]) is None  # a gap (a skipped video): stacked instead
+    assert _consecutive_rows([buf[1], buf[0], buf[2]]) is None
+    assert _consecutive_rows([torch.zeros(2, 4, dtype=torch.uint8)] * 3) is None

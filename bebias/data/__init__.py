@@ -6,5 +6,6 @@
 - :mod:`bebias.data.sampling`   which frame indices make a clip (train / test)
 - :mod:`bebias.data.transforms` clip transforms on (T,C,H,W) tensors (torchvision v2)
 - :mod:`bebias.data.dataset`    the torch Dataset gluing the stages, skipping bad samples
+- :mod:`bebias.data.batches`    collation; batches from worker processes in recycled shared memory
 - :mod:`bebias.data.synth`      the embedded biased-motion benchmark
 """

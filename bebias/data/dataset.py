@@ -1,13 +1,13 @@
 """The torch ``Dataset`` that composes the stages: record -> clip indices -> decode -> transform.
 
 Unreadable videos never crash a run: ``__getitem__`` returns an error entry instead of a
-clip, :func:`collate_clips` drops it from the batch and reports it, and
+clip, :func:`bebias.data.batches.collate_clips` drops it from the batch and reports it, and
 :class:`FailureLog` accumulates what was skipped so the run can list it at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +34,8 @@ class ClipDataset(Dataset):
     ``views > 1``, or (N,3,T,H,W) in test mode — ``label`` int, ``index`` int, optionally
     ``negative`` (3,T,H,W); or, for an unreadable video, ``{"index": i, "path": ...,
     "error": message}``. With ``transform=None`` clips are the raw decoded frames, uint8
-    (T,H,W,3) (test mode: (N,T,H,W,3)), e.g. to augment them batched on a GPU; in a
-    DataLoader worker they are decoded straight into the batch's shared memory
-    (:meth:`__getitems__`).
+    (T,H,W,3) (test mode: (N,T,H,W,3)), e.g. to augment them batched on a GPU; a batch
+    of them is decoded straight into the batch's memory (:meth:`items`).
 
     Randomness is a function of ``(seed, epoch, index)`` only, so results do not depend on
     the number of DataLoader workers or on the order items are requested.
@@ -62,31 +61,32 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self._get(index)
 
-    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        """A batch's items (PyTorch's DataLoader calls this with the indices of one batch).
+    def items(self, indices: Sequence[int], alloc: Callable[[tuple[int, ...], torch.dtype], torch.Tensor] | None = None
+              ) -> list[dict[str, Any]]:
+        """The items at ``indices`` (one batch's).
 
-        Raw clips (``transform=None``) in a worker process are decoded straight into one
-        shared-memory buffer of the whole batch, which :func:`collate_clips` hands over
-        without copying: stacking them into shared memory would otherwise cost about a
-        tenth of the decoding (bench/bench_loader.py).
+        Raw clips (``transform=None``, no intra negative) are decoded straight into the rows
+        of one ``alloc((len(indices), *clip.shape), torch.uint8)`` buffer, so collating them
+        copies nothing (see :mod:`bebias.data.batches`); ``alloc`` defaults to ``torch.empty``.
         """
-        if self.transform is not None or self.intra_negative or torch.utils.data.get_worker_info() is None:
+        if self.transform is not None or self.intra_negative:
             return [self._get(i) for i in indices]
         items: list[dict[str, Any]] = []
-        buf: torch.Tensor | None = None
+        rows: torch.Tensor | None = None
         for k, i in enumerate(indices):
             try:
-                item = self._get(i, out=None if buf is None else buf[k].numpy())
+                item = self._get(i, out=None if rows is None else rows[k].numpy())
             except ValueError:  # another frame size than the batch's first: kept apart, collate reports it
                 item = self._get(i)
             clip = item.get("clip")
             if clip is not None:
-                if buf is None:
-                    buf = _shared_empty((len(indices), *clip.shape), clip.dtype)
-                if clip.shape == buf.shape[1:]:
-                    if clip.data_ptr() != buf[k].data_ptr():  # the first item, or a decoder that ignored out
-                        buf[k].copy_(clip)
-                    item["clip"] = buf[k]  # the row itself, so collate recognises the buffer
+                if rows is None:
+                    shape = (len(indices), *clip.shape)
+                    rows = alloc(shape, clip.dtype) if alloc is not None else torch.empty(shape, dtype=clip.dtype)
+                if clip.shape == rows.shape[1:]:
+                    if clip.data_ptr() != rows[k].data_ptr():  # the first item, or a decoder that ignored out
+                        rows[k].copy_(clip)
+                    item["clip"] = rows[k]  # the row itself, so collate recognises the buffer
             items.append(item)
         return items
 
@@ -135,85 +135,6 @@ class ClipDataset(Dataset):
         clips = [tf(frames) for _ in range(self.views)]
         item["clip"] = clips[0] if self.views == 1 else torch.stack(clips)
         return item
-
-
-def _shared_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised CPU tensor in shared memory (no copy, unlike ``share_memory_()``)."""
-    numel = int(np.prod(shape))
-    storage = torch.UntypedStorage._new_shared(numel * torch.empty(0, dtype=dtype).element_size())
-    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
-
-
-def _rows_of_one_buffer(tensors: list[torch.Tensor]) -> torch.Tensor | None:
-    """If ``tensors`` are exactly the rows 0..B-1 of one contiguous buffer (as
-    :meth:`ClipDataset.__getitems__` decodes them), that (B, ...) buffer; else None."""
-    first = tensors[0]
-    st, n = first.untyped_storage(), first.numel()
-    if not first.is_contiguous() or st.nbytes() != len(tensors) * n * first.element_size():
-        return None
-    for k, t in enumerate(tensors):
-        if (t.untyped_storage().data_ptr() != st.data_ptr() or t.storage_offset() != k * n
-                or t.shape != first.shape or not t.is_contiguous()):
-            return None
-    return first.new_empty(0).set_(st, 0, (len(tensors), *first.shape))
-
-
-def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """torch.stack; inside a DataLoader worker, straight into shared memory (as PyTorch's
-    default_collate does) so the batch is not copied again to cross the process boundary;
-    rows already decoded into one shared buffer are handed over as they are."""
-    shapes = {tuple(t.shape) for t in tensors}
-    if len(shapes) > 1:  # only raw (untransformed) clips can differ
-        raise BebiasError(f"clips of different sizes {sorted(shapes)} cannot be batched: raw clips "
-                          "(transform=None) need videos of one frame size, or batch size 1")
-    if torch.utils.data.get_worker_info() is None:
-        return torch.stack(tensors)
-    whole = _rows_of_one_buffer(tensors)
-    if whole is not None and whole.is_shared():
-        return whole
-    out = _shared_empty((len(tensors), *tensors[0].shape), tensors[0].dtype)
-    return torch.stack(tensors, out=out)
-
-
-class Batch(dict):
-    """A collated batch (a plain ``dict`` to its users) that crosses the DataLoader's
-    process boundary cheaply.
-
-    PyTorch sends every tensor a worker returns through its own shared-memory segment,
-    whose file descriptor the main process fetches over a fresh socket connection to the
-    worker (about 0.7 ms each, and worker CPU time). ``label`` and ``index`` are a few
-    bytes, so they travel by value; only the clip tensors go through shared memory.
-    """
-
-    _BY_VALUE = ("label", "index")
-
-    def __reduce__(self):
-        big = {k: v for k, v in self.items() if k not in self._BY_VALUE}
-        small = {k: self[k].tolist() for k in self._BY_VALUE if k in self}
-        return _rebuild_batch, (big, small)
-
-
-def _rebuild_batch(big: dict[str, Any], small: dict[str, list[int]]) -> Batch:
-    b = Batch(big)
-    b.update({k: torch.tensor(v, dtype=torch.int64) for k, v in small.items()})
-    return b
-
-
-def collate_clips(batch: Sequence[dict[str, Any]]) -> Batch:
-    """Stack the readable items; report the unreadable ones under ``failed``.
-
-    Returns ``clip`` (B, ...), ``label`` (B,) int64, ``index`` (B,) int64, optionally
-    ``negative``, and ``failed``: list of (index, path, error) — possibly with B = 0.
-    """
-    ok = [b for b in batch if "error" not in b]
-    out = Batch(failed=[(b["index"], b["path"], b["error"]) for b in batch if "error" in b])
-    if ok:
-        out["clip"] = _stack([b["clip"] for b in ok])
-        out["label"] = torch.tensor([b["label"] for b in ok], dtype=torch.int64)
-        out["index"] = torch.tensor([b["index"] for b in ok], dtype=torch.int64)
-        if "negative" in ok[0]:
-            out["negative"] = _stack([b["negative"] for b in ok])
-    return out
 
 
 @dataclass

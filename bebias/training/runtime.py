@@ -13,9 +13,10 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from bebias.data.dataset import collate_clips
+from bebias.data.batches import BatchRequests, ClipBatches, SlabPool, unbatched
+from bebias.data.dataset import ClipDataset
 from bebias.errors import BebiasError
 
 
@@ -144,19 +145,29 @@ def resolve_workers(workers: int | None, device: torch.device, world: int = 1) -
 
 
 class _Loader(DataLoader):
-    """A DataLoader whose worker processes run OpenCV single-threaded, as PyTorch makes its
-    own threads in workers: OpenCV's pool would otherwise spread each worker's augmentation
-    over every core and preempt the model's intra-op threads (about 4% of end-to-end
-    training speed on 2 cores; bench/bench_train.py).
+    """The trainers' DataLoader over :class:`ClipBatches`. With worker processes:
 
-    The setting is made in the parent just while the workers fork, and inherited: calling
-    ``cv2.setNumThreads`` inside a forked child whose parent had an active OpenCV pool
-    deadlocks (found by tests/test_dataset.py).
+    - batches come back through a :class:`SlabPool` made here, just before the workers
+      fork, and recycled (see :mod:`bebias.data.batches`: PyTorch's fresh shared memory per
+      batch cost about a tenth of decoding small clips);
+    - the workers run OpenCV single-threaded, as PyTorch makes its own threads in workers:
+      OpenCV's pool would otherwise spread each worker's augmentation over every core and
+      preempt the model's intra-op threads (about 4% of end-to-end training speed on 2
+      cores; bench/bench_train.py). The setting is made in the parent just while the
+      workers fork, and inherited: calling ``cv2.setNumThreads`` inside a forked child
+      whose parent had an active OpenCV pool deadlocks (found by tests/test_dataset.py).
     """
 
     def __iter__(self):
         if self.num_workers == 0:
             return super().__iter__()
+        batches: ClipBatches = self.dataset
+        batches.pool = None
+        if self.multiprocessing_context is not None and self.multiprocessing_context.get_start_method() == "fork":
+            # every request a worker holds (prefetch_factor each), the batch the caller
+            # holds and the one arriving: beyond that, batches go PyTorch's way
+            with contextlib.suppress(OSError):  # no memory for even the mappings: PyTorch's way
+                batches.pool = SlabPool((self.prefetch_factor or 2) * self.num_workers + 2)
         saved = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
@@ -165,10 +176,11 @@ class _Loader(DataLoader):
             cv2.setNumThreads(saved)
 
 
-def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int, workers: int,
+def make_loader(ds: ClipDataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int, workers: int,
                 drop_last: bool, start_batch: int = 0, rank: int = 0, world: int = 1) -> DataLoader:
-    """A DataLoader whose order is a function of (seed, epoch) only, starting at batch
-    ``start_batch`` of that order (a resumed run neither repeats nor re-decodes batches).
+    """A DataLoader of :class:`~bebias.data.batches.Batch` es whose order is a function of
+    (seed, epoch) only, starting at batch ``start_batch`` of that order (a resumed run
+    neither repeats nor re-decodes batches).
 
     Under DDP (``world > 1``) every rank draws the same global permutation and takes every
     ``world``-th item, so ranks see disjoint, equally sized shards.
@@ -181,6 +193,10 @@ def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch
     if drop_last:
         order = order[: n // (batch_size * world) * batch_size * world]
     order = order[rank::world][start_batch * batch_size:]
-    return _Loader(ds, batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=collate_clips,
-                   drop_last=drop_last,
+    chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if drop_last:
+        chunks = [c for c in chunks if len(c) == batch_size]
+    source = ClipBatches(ds)
+    return _Loader(source, batch_size=None, sampler=BatchRequests(chunks, source), num_workers=workers,
+                   collate_fn=unbatched,
                    multiprocessing_context="fork" if workers > 0 and os.name == "posix" else None)
