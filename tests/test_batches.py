@@ -4,6 +4,7 @@ import io
 import pickle
 from multiprocessing.reduction import ForkingPickler
 
+import pytest
 import torch
 
 from bebias.data.batches import Batch, SlabPool
@@ -67,12 +68,13 @@ def _streamed(ds, workers: int) -> tuple[list[dict], object]:
     return out, loader.dataset.pool
 
 
-def test_a_worker_recycles_slabs_and_its_batches_equal_in_process_ones():
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_recycle_slabs_and_their_batches_equal_in_process_ones(workers):
     d = open_data("synthetic:classes=4,videos_per_class=6,test_videos_per_class=2,frames=12,size=32")
     ds = ClipDataset(d.videos, d.decoder, SPEC, train_transform(SPEC, hflip=False, normalize=False), views=2,
                      intra_negative=True, seed=3)
     ref, _ = _streamed(ds, 0)
-    got, pool = _streamed(ds, 1)
+    got, pool = _streamed(ds, workers)
     assert len(ref) == len(got) == 8
     assert pool is not None and pool.taken > len(pool._maps)  # slabs were reused
     for a, b in zip(ref, got):

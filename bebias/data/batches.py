@@ -227,9 +227,6 @@ class ClipBatches(Dataset):
         self.ds = ds
         self.pool: SlabPool | None = None  # set by the loader, before its workers fork
 
-    def __len__(self) -> int:
-        return len(self.ds)
-
     def __getitem__(self, req: BatchRequest) -> Batch:
         if req.slab is not None and self.pool is not None:
             alloc = self.pool.arena(req.slab)
