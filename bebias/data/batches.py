@@ -48,12 +48,14 @@ def private_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
 def shared_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """A fresh uninitialised tensor in (PyTorch's) shared memory, without the copy of ``share_memory_()``."""
-    storage = torch.UntypedStorage._new_shared(math.prod(shape) * _itemsize(dtype))
+    storage = torch.UntypedStorage._new_shared(math.prod(shape) * dtype.itemsize)
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty(0, dtype=dtype).element_size()
+def default_alloc() -> Alloc:
+    """PyTorch's shared memory inside a DataLoader worker (as its ``default_collate``
+    does: the batch crosses without another copy), ordinary memory elsewhere."""
+    return shared_empty if get_worker_info() is not None else private_empty
 
 
 _POOLS: weakref.WeakValueDictionary[int, SlabPool] = weakref.WeakValueDictionary()
@@ -95,7 +97,7 @@ class SlabPool:
 
         def alloc(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
             nonlocal used
-            start, n = -(-used // _ALIGN) * _ALIGN, math.prod(shape) * _itemsize(dtype)
+            start, n = -(-used // _ALIGN) * _ALIGN, math.prod(shape) * dtype.itemsize
             if start + n > self.nbytes:
                 return shared_empty(shape, dtype)
             used = start + n
@@ -114,11 +116,11 @@ class SlabPool:
     def open(self, slab: int, placed: dict[str, tuple[int, tuple[int, ...], torch.dtype]]) -> dict[str, torch.Tensor]:
         """The tensors ``{key: (offset, shape, dtype)}`` of a batch a worker wrote into
         ``slab``; the slab is released when the last of them (or of their views) is freed."""
-        used = max(off + math.prod(shape) * _itemsize(dtype) for off, shape, dtype in placed.values())
+        used = max(off + math.prod(shape) * dtype.itemsize for off, shape, dtype in placed.values())
         lease = np.frombuffer(self._maps[slab], np.uint8, count=used)
         whole = torch.from_numpy(lease)  # its storage holds ``lease``, as does every view of it
         weakref.finalize(lease, self.release, slab)
-        return {k: whole[off:off + math.prod(shape) * _itemsize(dtype)].view(dtype).view(shape)
+        return {k: whole[off:off + math.prod(shape) * dtype.itemsize].view(dtype).view(shape)
                 for k, (off, shape, dtype) in placed.items()}
 
 
@@ -148,8 +150,8 @@ class Batch(dict):
         return _rebuild_batch, (big, small, self.slab, placed)
 
 
-def _rebuild_batch(big: dict[str, Any], small: dict[str, list[int]], slab: tuple[int, int] | None = None,
-                   placed: dict | None = None) -> Batch:
+def _rebuild_batch(big: dict[str, Any], small: dict[str, list[int]], slab: tuple[int, int] | None,
+                   placed: dict[str, tuple[int, tuple[int, ...], torch.dtype]]) -> Batch:
     b = Batch(big)
     b.update({k: torch.tensor(v, dtype=torch.int64) for k, v in small.items()})
     if slab is not None:
@@ -193,11 +195,9 @@ def collate_clips(batch: Sequence[dict[str, Any]], alloc: Alloc | None = None) -
 
     Returns ``clip`` (B, ...), ``label`` (B,) int64, ``index`` (B,) int64, optionally
     ``negative``, and ``failed``: list of (index, path, error) — possibly with B = 0.
-    ``alloc``: where the stacked tensors go; by default PyTorch's shared memory inside a
-    DataLoader worker (as its ``default_collate`` does), ordinary memory elsewhere.
+    ``alloc``: where the stacked tensors go (default: :func:`default_alloc`).
     """
-    if alloc is None:
-        alloc = shared_empty if get_worker_info() is not None else private_empty
+    alloc = alloc or default_alloc()
     ok = [b for b in batch if "error" not in b]
     out = Batch(failed=[(b["index"], b["path"], b["error"]) for b in batch if "error" in b])
     if ok:
@@ -228,12 +228,10 @@ class ClipBatches(Dataset):
         self.pool: SlabPool | None = None  # set by the loader, before its workers fork
 
     def __getitem__(self, req: BatchRequest) -> Batch:
-        if req.slab is not None and self.pool is not None:
-            alloc = self.pool.arena(req.slab)
-        else:
-            alloc = shared_empty if get_worker_info() is not None else private_empty
+        in_slab = req.slab is not None and self.pool is not None
+        alloc = self.pool.arena(req.slab) if in_slab else default_alloc()
         batch = collate_clips(self.ds.items(req.indices, alloc), alloc)
-        if req.slab is not None and self.pool is not None:
+        if in_slab:
             batch.slab = (self.pool.id, req.slab)
         return batch
 

@@ -102,8 +102,7 @@ class SynthDecoder:
         idx = [start + int(k) for k in indices]
         if out is None:
             return frames[idx]
-        if out.shape != (len(idx), *frames.shape[1:]) or out.dtype != np.uint8:
-            raise ValueError(f"out is {out.dtype} {out.shape}, the frames are uint8 {(len(idx), *frames.shape[1:])}")
+        video_io.check_out(out, (len(idx), *frames.shape[1:]))
         return np.take(frames, idx, axis=0, out=out)
 
     def masks(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray:

@@ -280,7 +280,7 @@ def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray, out: np.ndarray | Non
                 ff.file(i),
             )
     if out is not None:
-        _check_out(out, (len(idx), *shape))
+        check_out(out, (len(idx), *shape))
     return np.stack([frames[int(i)] for i in idx], out=out)
 
 
@@ -364,7 +364,8 @@ def _probe_file(path: str) -> VideoInfo:
     return VideoInfo(n, float(fps) if np.isfinite(fps) and fps > 0 else None, h, w)
 
 
-def _check_out(out: np.ndarray, shape: tuple[int, ...]) -> None:
+def check_out(out: np.ndarray, shape: tuple[int, ...]) -> None:
+    """``ValueError`` unless ``out`` can take uint8 frames of ``shape``."""
     if out.shape != shape or out.dtype != np.uint8:
         raise ValueError(f"out is {out.dtype} {out.shape}, the frames are uint8 {shape}")
 
@@ -381,7 +382,6 @@ def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None)
     slots: dict[int, list[int]] = {}
     for k, i in enumerate(idx.tolist()):
         slots.setdefault(i, []).append(k)
-    given = out
     failed: int | None = None
     with _capture(path) as cap:
         header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -409,8 +409,8 @@ def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None)
                     raise VideoReadError(f"frame {pos} failed to decode", path)
                 if out is None:
                     out = np.empty((len(idx), *bgr.shape[:2], 3), np.uint8)
-                elif given is not None and pos == lo:
-                    _check_out(out, (len(idx), *bgr.shape[:2], 3))
+                elif pos == lo:  # the first frame decoded: check the given array once
+                    check_out(out, (len(idx), *bgr.shape[:2], 3))
                 if bgr.shape[:2] != out.shape[1:3]:
                     raise VideoReadError(f"frame {pos} is {bgr.shape[1]}x{bgr.shape[0]}, the first was "
                                          f"{out.shape[2]}x{out.shape[1]}", path)
