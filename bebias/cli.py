@@ -251,6 +251,7 @@ def train_cmd(
     With no arguments: MoCo+BE on the embedded benchmark, CPU-sized (minutes).
     Multi-process: torchrun --nproc_per_node N -m bebias train ...
     """
+    from bebias.training import runtime
     from bebias.training.pretrain import PretrainConfig, pretrain
 
     flags = dict(data=data, dataset=dataset, split=split, arch=arch, method=method, be_lambda_max=be_lambda_max,
@@ -261,6 +262,7 @@ def train_cmd(
     cfg = PretrainConfig.from_dict(_merge(config, flags))
     with _step_bar(cfg.method) as show:
         res = pretrain(cfg, resume=resume, progress=show)
+    runtime.end_distributed()
     _report_run(res)
     console.print(f"next: bebias finetune {res.model_path} --linear --split train-unbiased")
 
@@ -426,6 +428,7 @@ def probe_cmd(
     """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
     and how much the model's decisions rest on the background: predictions.csv, metrics.json."""
     from bebias.probing.run import FLAG_VARIANTS, ProbeConfig, ProbeSuite, load_suite, run_probe
+    from bebias.training import runtime
 
     flags = dict(swap_backgrounds=swap_backgrounds, static_frame=static_frame, background_only=background_only,
                  foreground_only=foreground_only, shuffle=shuffle, reverse=reverse,
@@ -450,6 +453,7 @@ def probe_cmd(
             bar["prog"].update(bar["task"], completed=i, total=n)
 
         res = run_probe(cfg, progress=show if os.environ.get("RANK", "0") == "0" else None)
+    runtime.end_distributed()
     if os.environ.get("RANK", "0") == "0":  # torchrun: one table, from the rank that gathered
         _print_probe(res)
 

@@ -284,6 +284,7 @@ def test_state_dict_holds_queue_pointer_and_key_encoder():
 # ------------------------------------------------------------------ DDP (2 processes, gloo, CPU)
 
 _DDP_SCRIPT = textwrap.dedent('''
+    import gc
     import sys
     import torch
     import torch.distributed as dist
@@ -375,6 +376,10 @@ _DDP_SCRIPT = textwrap.dedent('''
             assert torch.allclose(model.queue[:, 8:10], k_all[B:].T)  # rank 1's first-direction keys
             check_synced(model, "after symmetric step")
             print(f"rank {rank} ok", flush=True)
+            # DDP holds the process group: alive past destroy_process_group, gloo's teardown
+            # moves to interpreter exit and can abort there (SIGABRT, ~1 run in 8)
+            del ddp, out, opt
+            gc.collect()
             dist.barrier()  # no rank tears gloo down while the other is still in a collective
         finally:
             dist.destroy_process_group()
