@@ -200,6 +200,16 @@ def data_info(
             raise typer.Exit(1)
 
 
+def _int_list(text: Optional[str], flag: str) -> Optional[list[int]]:
+    """'120,160' -> [120, 160] (None stays None: the config file's / default value)."""
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BebiasError(f"{flag} must be comma-separated integers, got {text!r}") from None
+
+
 def _merge(config: Optional[str], flags: dict) -> dict:
     """defaults <- config file (TOML/JSON) <- flags given on the command line (flags win)."""
     from bebias.training.config import config_from_file
@@ -227,6 +237,19 @@ def train_cmd(
     intra_negative: Annotated[Optional[bool], typer.Option("--intra-negative/--no-intra-negative",
                                                            help="Same-video clip at another start as an extra "
                                                                 "negative (default: on for be).")] = None,
+    other_negative: Annotated[Optional[bool], typer.Option("--other-negative/--no-other-negative",
+                                                           help="A clip of another video of the batch as the extra "
+                                                                "negative (the official MoCo baseline's; default "
+                                                                "off).")] = None,
+    augment: Annotated[Optional[str], typer.Option(help="default | official (FingerRec/BE's rotation ±10°, resize, "
+                                                        "random crop, colour jitter; no flip).")] = None,
+    lr_schedule: Annotated[Optional[str], typer.Option(help="cosine (warm-up + cosine, default) | step (x "
+                                                            "--lr-gamma at each of --lr-steps).")] = None,
+    lr_steps: Annotated[Optional[str], typer.Option(help="Step schedule: comma-separated epochs at which the LR "
+                                                         "decays (default 120,160).")] = None,
+    lr_gamma: Annotated[Optional[float], typer.Option(help="Step schedule: decay factor (default 0.1).")] = None,
+    warmup: Annotated[Optional[float], typer.Option(help="Fraction of steps with linearly rising LR (default "
+                                                         "0.05; the official recipe has none: 0).")] = None,
     queue_size: Annotated[Optional[int], typer.Option(help="MoCo queue length K.")] = None,
     momentum: Annotated[Optional[float], typer.Option(help="Key-encoder EMA momentum.")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature.")] = None,
@@ -255,7 +278,9 @@ def train_cmd(
     from bebias.training.pretrain import PretrainConfig, pretrain
 
     flags = dict(data=data, dataset=dataset, split=split, arch=arch, method=method, be_lambda_max=be_lambda_max,
-                 be_per_clip=be_per_clip, be_source=be_source, intra_negative=intra_negative, queue_size=queue_size,
+                 be_per_clip=be_per_clip, be_source=be_source, intra_negative=intra_negative,
+                 other_negative=other_negative, augment=augment, lr_schedule=lr_schedule,
+                 lr_steps=_int_list(lr_steps, "--lr-steps"), lr_gamma=lr_gamma, warmup=warmup, queue_size=queue_size,
                  momentum=momentum, temperature=temperature, mlp=mlp, symmetric=symmetric, epochs=epochs,
                  max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size,
                  precision=precision, device=device, workers=workers, seed=seed, out=out)

@@ -144,3 +144,110 @@ def test_flip_mirrors_every_frame():
     ref = plain(clip)
     kinds = {("same" if torch.equal(f, ref) else "flipped" if torch.equal(f, ref.flip(-1)) else "other") for f in flips}
     assert kinds == {"same", "flipped"}
+
+
+# ---- the official recipe's augmentation (--augment official) ----------------------------------
+
+def _official_reference(clip: np.ndarray, size: int, u: list[float]) -> np.ndarray:
+    """FingerRec/BE's pipeline (src/Contrastive/data/config.py:66-74) written with PIL as theirs
+    runs it, driven by the same uniforms as ``OfficialTransform``: PIL rotate, short side to
+    256/224 * size with PIL BILINEAR (skipped if already there), crop, then the ONE colour
+    op their ColorJitter loop keeps, as torchvision's PIL kernel. -> (T, size, size, 3) uint8."""
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    angle = 10 * (2 * u[0] - 1)
+    imgs = [Image.fromarray(f).rotate(angle) for f in clip]
+    w, h = imgs[0].size
+    r = tr.official_resize(size)
+    if min(w, h) != r:
+        nw, nh = (r, int(r * h / w)) if w < h else (int(r * w / h), r)
+        imgs = [im.resize((nw, nh), Image.BILINEAR) for im in imgs]
+    w, h = imgs[0].size
+    top, left = int(u[1] * (h - size + 1)), int(u[2] * (w - size + 1))
+    imgs = [im.crop((left, top, left + size, top + size)) for im in imgs]
+    op = min(int(u[3] * 4), 3)
+    lo, hi = [(0.5, 1.5), (0.5, 1.5), (0.75, 1.25), (-0.5, 0.5)][op]
+    f = lo + (hi - lo) * u[4]
+    fn = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue][op]
+    return np.stack([np.asarray(fn(im, f)) for im in imgs])
+
+
+@pytest.mark.parametrize("H, W, size", [(36, 48, 32), (40, 30, 32), (30, 44, 24)])
+def test_official_augmentation_matches_a_pil_rendition_of_theirs(H, W, size):
+    clip = _clip(7, T=3, H=H, W=W)
+    tf = tr.OfficialTransform(ClipSpec(frames=3, size=size), normalize=False)
+    ops = set()
+    for seed in range(16):
+        torch.manual_seed(seed)
+        u = torch.rand(tr.OfficialTransform.DRAWS, dtype=torch.float64).tolist()
+        ops.add(min(int(u[3] * 4), 3))
+        torch.manual_seed(seed)
+        ours = tf(clip).permute(1, 2, 3, 0).numpy().astype(int)  # (T, size, size, 3)
+        ref = _official_reference(clip, size, u).astype(int)
+        diff = np.abs(ours - ref)
+        # rounding (colour ops, antialias kernels; a nearest-rotation tie moves a pixel by one):
+        # about a grey level; PIL's 8-bit HSV differs a little more from OpenCV's
+        if min(int(u[3] * 4), 3) == 3:
+            assert diff.mean() < 2 and np.percentile(diff, 99) <= 12, (seed, diff.mean())
+        else:
+            assert diff.mean() < 0.8 and np.percentile(diff, 99) <= 2, (seed, diff.mean())
+    assert ops == {0, 1, 2, 3}
+
+
+def test_official_rotation_is_pil_rotate_and_its_window_is_exact():
+    from PIL import Image
+
+    clip = _clip(8, T=2, H=50, W=64)
+    for angle in (-10.0, -3.7, 0.0, 6.2, 10.0):
+        ours = tr.rotate_frames(clip, angle)
+        ref = np.stack([np.asarray(Image.fromarray(f).rotate(angle)) for f in clip])
+        assert (ours != ref).any(-1).mean() < 0.01  # nearest-neighbour rounding ties only
+        assert np.array_equal(tr.rotate_frames(clip, angle, 7, 5, 30, 40), ours[:, 7:37, 5:45])
+
+
+def test_official_augmentation_is_identical_across_frames_and_deterministic():
+    spec = ClipSpec(frames=6, size=32)
+    frame = _clip(9, T=1, H=40, W=52)
+    clip = np.repeat(frame, 6, axis=0)  # six equal frames: any per-frame draw would show
+    tf = train_transform(spec, augment="official")
+    assert isinstance(tf, tr.OfficialTransform)
+    for seed in range(12):
+        torch.manual_seed(seed)
+        out = tf(clip)
+        assert out.shape == (3, 6, 32, 32) and out.dtype == torch.float32
+        assert all(torch.equal(out[:, t], out[:, 0]) for t in range(6))
+        torch.manual_seed(seed)
+        assert torch.equal(out, tf(clip))
+    raw = tr.OfficialTransform(spec, normalize=False)(clip)
+    assert raw.shape == (3, 6, 32, 32) and raw.dtype == torch.uint8
+
+
+def test_official_augmentation_applies_exactly_one_colour_op(monkeypatch):
+    calls = []
+    for name in ("adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue"):
+        fn = getattr(tr, name)
+        monkeypatch.setattr(tr, name, lambda *a, _fn=fn, _n=name: (calls.append(_n), _fn(*a))[1])
+    tf = tr.OfficialTransform(ClipSpec(frames=2, size=16), normalize=False)
+    seen = set()
+    for seed in range(40):
+        calls.clear()
+        torch.manual_seed(seed)
+        tf(_clip(seed, T=2, H=20, W=20))
+        assert len(calls) == 1  # their loop keeps only the last op's result
+        seen.add(calls[0])
+    assert len(seen) == 4
+
+
+def test_official_resize_and_default_dispatch():
+    assert tr.official_resize(224) == 256 and tr.official_resize(112) == 128  # their config.py:57-61
+    spec = ClipSpec(frames=4, size=16)
+    assert type(train_transform(spec)) is tr.TrainTransform
+    assert type(train_transform(spec, augment="default")) is tr.TrainTransform
+    clip = _clip(3)
+    torch.manual_seed(2)
+    a = train_transform(spec)(clip)
+    torch.manual_seed(2)
+    assert torch.equal(a, train_transform(spec, augment="default")(clip))  # the default path is untouched
+    with pytest.raises(ValueError, match="augment"):
+        train_transform(spec, augment="simclr")

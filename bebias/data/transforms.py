@@ -217,6 +217,104 @@ class TrainTransform:
         return normalize(x, self.spec) if self.normalize else x.contiguous()  # (3, T, size, size)
 
 
+#: FingerRec/BE's colour jitter (brightness, contrast, saturation, hue): src/Contrastive/data/config.py:74
+OFFICIAL_JITTER = (0.5, 0.5, 0.25, 0.5)
+
+
+def official_resize(size: int) -> int:
+    """The short side FingerRec/BE resizes to before its random crop: 256 for 224 crops, 128
+    for 112 (src/Contrastive/data/config.py:57-61); other sizes in the same ratio 8/7."""
+    return int(round(size * 256 / 224))
+
+
+def rotate_frames(frames: np.ndarray, angle: float, top: int = 0, left: int = 0,
+                  height: int | None = None, width: int | None = None) -> np.ndarray:
+    """Rotate every frame of uint8 (T, H, W, 3) by ``angle`` degrees counter-clockwise about
+    its centre, as PIL's ``Image.rotate(angle)`` (nearest neighbour, same frame size, black
+    corners), and return the window ``[top:top+height, left:left+width]`` of the result,
+    (T, height, width, 3) (default: the whole frame). Computing only the window is exact
+    (nearest neighbour reads each output pixel on its own)."""
+    T, H, W, C = frames.shape
+    height, width = H if height is None else height, W if width is None else width
+    # output pixel -> source pixel (pixel centres at integers, so PIL's centre (W/2, H/2) is ((W-1)/2, (H-1)/2))
+    inv = cv2.invertAffineTransform(cv2.getRotationMatrix2D(((W - 1) / 2, (H - 1) / 2), angle, 1.0))
+    inv[:, 2] += inv[:, :2] @ np.array([left, top], np.float64)  # start at the window's corner
+    out = np.empty((T, height, width, C), np.uint8)
+    for t in range(T):
+        cv2.warpAffine(frames[t], inv, (width, height), dst=out[t],
+                       flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out
+
+
+class OfficialTransform:
+    """FingerRec/BE's training augmentation of one clip (src/Contrastive/data/config.py:66-79,
+    the classes in src/Contrastive/augment/video_transformations/video_transform_PIL_or_np.py),
+    numpy (T, H, W, 3) uint8 -> float32 (3, T, size, size), or uint8 with ``normalize=False``:
+
+    1. rotation by an angle ~ U(-``degrees``, ``degrees``) (PIL ``rotate``: nearest, black
+       corners), on the decoded frame;
+    2. short side resized to :func:`official_resize` (256 for 224 crops), the other side
+       ``int(256 * long / short)``, bilinear with antialiasing as PIL's; skipped when the
+       short side already has that length (their ``resize_clip``; their ``'nearest'``
+       default maps to PIL's BILINEAR);
+    3. a ``size`` x ``size`` crop at a uniformly random position;
+    4. colour jitter with ``jitter`` = (0.5, 0.5, 0.25, 0.5), factors drawn as theirs. Their
+       ``ColorJitter.__call__`` applies each op to the *original* frame and keeps the last
+       result (``jittered_img = func(img)`` in the loop over the shuffled ops), so exactly
+       ONE of brightness / contrast / saturation / hue, uniformly chosen, changes the clip:
+       that is what this does too (probability 1, no grayscale, no flip).
+
+    One draw of each per clip, so every frame gets the same. All randomness is ONE
+    ``torch.rand`` call on torch's global generator (which the dataset seeds per item).
+    The crop size and resize length scale with ``spec.size``; the colour ops are the ones
+    :class:`TrainTransform` uses (within a grey level of torchvision's PIL kernels).
+    """
+
+    DRAWS = 5  # angle, crop top, crop left, which colour op, its factor
+
+    def __init__(self, spec: ClipSpec, *, degrees: float = 10.0,
+                 jitter: tuple[float, float, float, float] = OFFICIAL_JITTER, normalize: bool = True) -> None:
+        self.spec, self.size, self.degrees, self.normalize = spec, spec.size, degrees, normalize
+        self.resize = official_resize(spec.size)
+        self.jitter = ColorJitter(*jitter)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        T, H, W, _ = frames.shape
+        S = self.size
+        u = torch.rand(self.DRAWS, dtype=torch.float64).tolist()
+        angle = self.degrees * (2 * u[0] - 1)
+        short = min(H, W)
+        if short == self.resize:  # no resize: rotate only the crop window
+            top, left = int(u[1] * (H - S + 1)), int(u[2] * (W - S + 1))
+            img = rotate_frames(frames, angle, top, left, S, S)
+        else:
+            rh, rw = (self.resize, int(self.resize * W / H)) if H <= W else (int(self.resize * H / W), self.resize)
+            x = torch.from_numpy(rotate_frames(frames, angle)).permute(0, 3, 1, 2)
+            x = torch.nn.functional.interpolate(x, size=(rh, rw), mode="bilinear", antialias=True,
+                                                align_corners=False)
+            top, left = int(u[1] * (rh - S + 1)), int(u[2] * (rw - S + 1))
+            img = x[:, :, top:top + S, left:left + S].permute(0, 2, 3, 1).contiguous().numpy()
+        img = img.reshape(T * S, S, 3)
+        op = min(int(u[3] * 4), 3)  # the one op that survives their loop
+        lo, hi = self.jitter.ranges[op]
+        if hi - lo > 0:
+            f = lo + (hi - lo) * u[4]
+            if op == 0:
+                img = adjust_brightness(img, f)
+            elif op == 1:
+                img = adjust_contrast(img, f, T)
+            elif op == 2:
+                img = adjust_saturation(img, f)
+            else:
+                img = adjust_hue(img, f)
+        x = torch.from_numpy(np.ascontiguousarray(img)).view(T, S, S, 3).permute(3, 0, 1, 2)
+        return normalize(x, self.spec) if self.normalize else x.contiguous()  # (3, T, size, size)
+
+
+#: the augmentations ``train_transform`` offers (``--augment``)
+AUGMENTS = ("default", "official")
+
+
 def normalize(clips: torch.Tensor, spec: ClipSpec) -> torch.Tensor:
     """uint8 (or [0, 255] float) clips (..., 3, T, H, W) -> float32 ``(x / 255 - mean) / std``,
     on the clips' device."""
@@ -228,13 +326,21 @@ def normalize(clips: torch.Tensor, spec: ClipSpec) -> torch.Tensor:
 
 def train_transform(spec: ClipSpec, *, scale: tuple[float, float] = (0.3, 1.0), hflip: bool = True,
                     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
-                    p_gray: float = 0.2, normalize: bool = True) -> ClipTransform:
+                    p_gray: float = 0.2, normalize: bool = True, augment: str = "default") -> ClipTransform:
     """Random resized crop, optional horizontal flip, colour jitter and grayscale, normalise
     (:class:`TrainTransform`); one draw of each per clip, so every frame gets the same.
 
     ``hflip`` must be off when left/right is part of the label (the embedded benchmark's
     "left"/"right" and rotation classes; Something-Something-style data).
+
+    ``augment="official"``: FingerRec/BE's augmentation instead (:class:`OfficialTransform`:
+    rotation, resize, random crop, their colour jitter; no flip); the other arguments but
+    ``normalize`` do not apply to it.
     """
+    if augment == "official":
+        return OfficialTransform(spec, normalize=normalize)
+    if augment != "default":
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
     return TrainTransform(spec, scale=scale, hflip=hflip, jitter=jitter, p_jitter=p_jitter, p_gray=p_gray,
                           normalize=normalize)
 

@@ -53,9 +53,27 @@ class RunResult:
     failures: FailureLog = field(default_factory=FailureLog)
 
 
-def lr_at(step: int, total: int, base: float, warmup: float) -> float:
-    """Linear warm-up over the first ``warmup`` fraction of steps, then cosine decay to 0."""
+def lr_at(step: int, total: int, base: float, warmup: float, schedule: str = "cosine",
+          milestones: tuple[int, ...] = (), gamma: float = 0.1, epochs: int = 1) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total``.
+
+    ``schedule="cosine"``: linear warm-up over the first ``warmup`` fraction of steps, then
+    cosine decay to 0.
+    ``schedule="step"``: ``base * gamma ** (number of milestones <= epoch)``, the epoch
+    (0-based) being ``step * epochs // total``, i.e. ``step // steps_per_epoch`` when
+    ``total = epochs * steps_per_epoch`` (a shorter ``--max-steps`` run compresses the
+    milestones in proportion); the same linear warm-up first, if ``warmup > 0``. With
+    ``milestones=(120, 160)`` and ``gamma=0.1`` this is FingerRec/BE's
+    ``pt_adjust_learning_rate`` (src/Contrastive/utils/learning_rate_adjust.py:12-16: decayed
+    once its 1-based epoch exceeds a milestone, once per epoch, no warm-up).
+    """
     w = max(int(total * warmup), 1)
+    if schedule == "step":
+        epoch = step * epochs // max(total, 1)
+        lr = base * gamma ** sum(epoch >= m for m in milestones)
+        return lr * (step + 1) / w if step < w else lr
+    if schedule != "cosine":
+        raise ValueError(f"schedule must be 'cosine' or 'step', got {schedule!r}")
     if step < w:
         return base * (step + 1) / w
     return base * 0.5 * (1 + math.cos(math.pi * (step - w) / max(total - w, 1)))

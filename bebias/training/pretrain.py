@@ -11,7 +11,8 @@ One step (B clips, two augmented views of the SAME frames each):
 
 Every component is its own switch: ``intra_negative`` (a clip of the same video at another
 start, through the query encoder, appended as one extra negative per sample; default on for
-``be`` as in the official code), ``be_source`` (static frame from the same clip or another
+``be`` as in the official code), ``other_negative`` (instead a clip of another video, as the
+official MoCo baseline), ``be_source`` (static frame from the same clip or another
 one), ``be_per_clip``, ``symmetric``, ``mlp``.
 
 Outputs in ``out``: ``last.pth`` (everything needed to resume exactly: both encoders, the
@@ -32,7 +33,7 @@ from bebias.atomic import write_json
 from bebias.checkpoint import save_checkpoint
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data, open_data
-from bebias.data.transforms import normalize, train_transform
+from bebias.data.transforms import AUGMENTS, normalize, train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
@@ -56,6 +57,11 @@ class PretrainConfig(RunConfig):
     be_per_clip: bool = False
     be_source: str = "same"  # same | other: the static frame from the same clip or another clip of the batch
     intra_negative: bool | None = None  # None: on for "be" (official recipe), off for "moco"/"fame"
+    other_negative: bool = False  # the extra negative is a clip of ANOTHER video (the official MoCo baseline's)
+    augment: str = "default"  # default | official (FingerRec/BE's rotation, resize, random crop, colour jitter)
+    lr_schedule: str = "cosine"  # cosine (warm-up + cosine) | step (x lr_gamma at each epoch of lr_steps)
+    lr_steps: tuple[int, ...] = (120, 160)  # epochs (0-based) at which the step schedule decays
+    lr_gamma: float = 0.1
     dim: int = 128
     queue_size: int = 1024
     momentum: float = 0.99  # 0.999 in the paper's 100s of epochs; a short CPU run needs a faster key encoder
@@ -71,7 +77,14 @@ class PretrainConfig(RunConfig):
 
     @property
     def use_intra_negative(self) -> bool:
-        return self.method == "be" if self.intra_negative is None else self.intra_negative
+        if self.intra_negative is None:
+            return self.method == "be" and not self.other_negative
+        return self.intra_negative
+
+    @property
+    def extra_negative(self) -> bool:
+        """One extra negative clip per sample (intra- or other-video): the dataset decodes it."""
+        return self.use_intra_negative or self.other_negative
 
     def validate(self) -> None:
         super().validate()
@@ -81,6 +94,24 @@ class PretrainConfig(RunConfig):
             raise BebiasError(f"--be-source must be 'same' or 'other', got {self.be_source!r}")
         if not 0.0 <= self.be_lambda_max <= 1.0:
             raise BebiasError(f"--be-lambda-max must be in [0, 1], got {self.be_lambda_max}")
+        if self.other_negative and self.use_intra_negative:
+            raise BebiasError("one extra negative per sample: --intra-negative or --other-negative, not both")
+        if self.other_negative and self.batch_size < 2:
+            raise BebiasError("--other-negative takes the negative from another video of the batch: "
+                              f"--batch-size must be >= 2, got {self.batch_size}")
+        if self.augment not in AUGMENTS:
+            raise BebiasError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
+        if self.augment == "official" and self.hflip:
+            raise BebiasError("--augment official has no horizontal flip (as the official code); drop hflip")
+        if self.lr_schedule not in ("cosine", "step"):
+            raise BebiasError(f"--lr-schedule must be cosine or step, got {self.lr_schedule!r}")
+        if not (isinstance(self.lr_steps, tuple) and all(isinstance(m, int) and m >= 0 for m in self.lr_steps)
+                and list(self.lr_steps) == sorted(self.lr_steps)):
+            raise BebiasError(f"--lr-steps must be ascending epochs >= 0, got {self.lr_steps!r}")
+        if not self.lr_gamma > 0:
+            raise BebiasError(f"--lr-gamma must be > 0, got {self.lr_gamma}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise BebiasError(f"--warmup must be in [0, 1), got {self.warmup}")
 
 
 def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -109,8 +140,9 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
     hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
     spec = cfg.clip_spec
     # uint8 clips; normalised in step_fn, batched on the device
-    tf = train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip, normalize=False)
-    ds = ClipDataset(data.videos, data.decoder, spec, tf, views=2, intra_negative=cfg.use_intra_negative, seed=cfg.seed)
+    tf = train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip, normalize=False, augment=cfg.augment)
+    ds = ClipDataset(data.videos, data.decoder, spec, tf, views=2,
+                     intra_negative=cfg.extra_negative, seed=cfg.seed)
     if data.synth is not None:
         data.synth.prerender(cfg.split, workers=max(workers, 1))
     total = cfg.max_steps or cfg.epochs * max(len(ds) // (cfg.batch_size * world), 1)
@@ -150,9 +182,12 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
         views = normalize(batch["clip"].to(device, non_blocking=True), spec)  # uint8 -> float (B, 2, 3, T, H, W)
         g = torch.Generator().manual_seed(cfg.seed * 7919 + step * world + rank)  # BE draws: resume-exact
         x_q = make_query(views[:, 0], cfg, g)
-        x_neg = normalize(batch["negative"].to(device), spec) if cfg.use_intra_negative else None
+        x_neg = normalize(batch["negative"].to(device), spec) if cfg.extra_negative else None
+        if cfg.other_negative:  # sample i's negative: the extra clip of another video of the batch
+            x_neg = distract.other_video_negative(x_neg, batch["index"])
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
+            group["lr"] = lr_at(step, total, cfg.lr, cfg.warmup, cfg.lr_schedule, cfg.lr_steps, cfg.lr_gamma,
+                                cfg.epochs)
         with runtime.autocast(device, cfg.precision):
             out = model(x_q, views[:, 1], x_neg)
         loss = out["loss"].float()
