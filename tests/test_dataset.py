@@ -1,4 +1,4 @@
-"""The composed pipeline: records -> clips -> decode -> transforms, bad samples skipped."""
+"""The composed pipeline: records -> clips -> decode -> transforms; bad samples skipped or replaced."""
 
 import numpy as np
 import torch
@@ -56,7 +56,9 @@ def test_unreadable_videos_are_skipped_and_listed(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     recs = [VideoRecord(str(good), 0), VideoRecord(str(bad), 1), VideoRecord(str(tmp_path / "gone.avi"), 0)]
-    ds = ClipDataset(LabeledVideos(recs, ["a", "b"]), FileDecoder(), SPEC, eval_transform(SPEC))
+    # as evaluation builds it: test mode never substitutes (a test video must not count twice)
+    ds = ClipDataset(LabeledVideos(recs, ["a", "b"]), FileDecoder(), SPEC, eval_transform(SPEC), mode="test")
+    assert not ds.substitute
     log = FailureLog()
     seen = 0
     for batch in DataLoader(ds, batch_size=2, collate_fn=collate_clips):
@@ -64,7 +66,7 @@ def test_unreadable_videos_are_skipped_and_listed(tmp_path):
         seen += len(batch.get("label", []))
     assert seen == 1 and len(log) == 2
     text = log.summary()
-    assert "bad.mp4" in text and "gone.avi" in text and "skipped 2" in text
+    assert "bad.mp4" in text and "gone.avi" in text and "skipped 2" in text and "replaced" not in text
 
 
 def test_record_window_start_end(tmp_path):
@@ -175,3 +177,106 @@ def test_collate_hands_over_consecutive_rows_without_copying():
     assert _consecutive_rows([buf[0], buf[2]]) is None  # a gap (a skipped video): stacked instead
     assert _consecutive_rows([buf[1], buf[0], buf[2]]) is None
     assert _consecutive_rows([torch.zeros(2, 4, dtype=torch.uint8)] * 3) is None
+
+
+def _with_unreadable(tmp_path, good: int, bad_at: tuple[int, ...]) -> tuple[list[VideoRecord], set[int]]:
+    """``good`` real videos with unreadable ones (garbage bytes, a missing file) inserted at ``bad_at``."""
+    recs = _raw_files(tmp_path, [(20, 32)] * good)
+    for n, k in enumerate(bad_at):
+        p = tmp_path / f"bad{n}.mp4"
+        if n % 2 == 0:
+            p.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video" * 8)
+        recs.insert(k, VideoRecord(str(p), n % 2))
+    return recs, set(bad_at)
+
+
+def test_training_replaces_unreadable_videos_deterministically_and_keeps_batch_size(tmp_path):
+    """A training dataset fills an unreadable video's row with another video (a function of
+    (seed, epoch, failed index, attempt) only): every batch keeps B rows, with the
+    replacement's label; the swaps are listed; the same with a worker process and on resume."""
+    from bebias.training.runtime import make_loader
+
+    recs, bad = _with_unreadable(tmp_path, 11, (1, 6, 9))
+    videos = LabeledVideos(recs, ["a", "b"])
+
+    def dataset():
+        return ClipDataset(videos, FileDecoder(), SPEC, train_transform(SPEC, hflip=False, normalize=False),
+                           views=2, intra_negative=True, seed=4)
+
+    ds = dataset()
+    assert ds.substitute and len(ds) == 14
+    for i in bad:
+        repl = ds.replacements(i)
+        assert len(repl) == len(set(repl)) == 13 and i not in repl and repl == dataset().replacements(i)
+    loaders = [make_loader(dataset(), 4, shuffle=True, seed=1, epoch=0, workers=w, drop_last=True) for w in (0, 1)]
+    runs = [list(loader) for loader in loaders]
+    chunks = loaders[0].sampler.batches
+    assert len(runs[0]) == len(runs[1]) == len(chunks) == 3
+    log, met = FailureLog(), set()
+    for chunk, a, b in zip(chunks, *runs):
+        assert a["clip"].shape == (4, 2, 3, 8, 32, 32) and a["negative"].shape == (4, 3, 8, 32, 32)
+        for k in ("clip", "negative", "label", "index"):
+            assert torch.equal(a[k], b[k])
+        assert a["failed"] == b["failed"]
+        log.add(a["failed"])
+        met |= {e[0] for e in a["failed"]}
+        for row, i in enumerate(chunk):
+            j = a["index"][row].item()
+            if i not in bad:
+                assert j == i
+                continue
+            assert j == next(c for c in ds.replacements(i) if c not in bad)  # the first readable one
+            assert a["label"][row].item() == recs[j].label
+            assert (i, recs[i].path, ds[i]["replaced"][0][2], j) in a["failed"]
+            assert torch.equal(a["clip"][row], ds[i]["clip"])  # the dataset's own item does the same
+            assert not torch.equal(a["clip"][row], ds[j]["clip"])  # a draw of its own, not the replacement's item
+    assert bad & set(sum(chunks, [])) <= met <= bad and log.replaced >= 1
+    assert all(recs[i].path in log.summary() for i in met) and "replaced in their batches" in log.summary()
+    resumed = list(make_loader(dataset(), 4, shuffle=True, seed=1, epoch=0, workers=0, drop_last=True,
+                               start_batch=1))
+    for a, b in zip(runs[0][1:], resumed, strict=True):
+        assert torch.equal(a["clip"], b["clip"]) and a["failed"] == b["failed"]
+    other = dataset()
+    other.set_epoch(1)
+    assert other.replacements(1) != ds.replacements(1)  # another epoch, other stand-ins
+
+
+def test_raw_training_clips_of_replacements_go_into_the_batch_rows(tmp_path):
+    """transform=None (clips decoded straight into the batch's rows, in a worker: into a
+    shared slab): a replacement is decoded into the unreadable video's row."""
+    from bebias.training.runtime import make_loader
+
+    recs, bad = _with_unreadable(tmp_path, 8, (0, 4))  # the first video of a batch unreadable too
+    ds = ClipDataset(LabeledVideos(recs, ["a", "b"]), FileDecoder(), SPEC, None, seed=2)
+    runs = [list(make_loader(ds, 5, shuffle=False, seed=0, epoch=0, workers=w, drop_last=False)) for w in (0, 1)]
+    assert [len(b["index"]) for b in runs[0]] == [5, 5]
+    for a, b in zip(*runs):
+        assert a["clip"].shape == (5, 8, 32, 32, 3) and a["clip"].dtype == torch.uint8
+        assert torch.equal(a["clip"], b["clip"]) and torch.equal(a["index"], b["index"]) and a["failed"] == b["failed"]
+    first = runs[0][0]
+    assert {0, 4} <= {e[0] for e in first["failed"]} <= bad
+    for row in (0, 4):
+        assert first["index"][row].item() not in bad
+        assert torch.equal(first["clip"][row], ds[row]["clip"])
+
+
+def test_too_many_unreadable_videos_stop_with_one_line(tmp_path):
+    """Nothing readable to take an unreadable video's place: one clear BebiasError line,
+    also when raised inside a DataLoader worker process."""
+    import pytest
+
+    from bebias.data.dataset import REPLACE_ATTEMPTS, TooManyUnreadable
+    from bebias.errors import BebiasError
+    from bebias.training.runtime import make_loader
+
+    recs = [VideoRecord(str(tmp_path / f"gone{k}.mp4"), k % 2) for k in range(REPLACE_ATTEMPTS + 4)]
+    ds = ClipDataset(LabeledVideos(recs, ["a", "b"]), FileDecoder(), SPEC, None, seed=0)
+    for w in (0, 1):
+        with pytest.raises(TooManyUnreadable) as e:
+            list(make_loader(ds, 2, shuffle=True, seed=0, epoch=0, workers=w, drop_last=True))
+        msg = str(e.value)
+        assert isinstance(e.value, BebiasError) and "\n" not in msg and "Traceback" not in msg
+        assert msg.startswith("too many unreadable videos to fill a batch: video ") and \
+            f"the {REPLACE_ATTEMPTS} other(s) tried" in msg and "gone" in msg
+    with pytest.raises(TooManyUnreadable, match="the 0 other"):  # a single video: no other to take its place
+        ClipDataset(LabeledVideos(recs[:1], ["a", "b"]), FileDecoder(), SPEC, None)[0]

@@ -194,12 +194,18 @@ def collate_clips(batch: Sequence[dict[str, Any]], alloc: Alloc | None = None) -
     """Stack the readable items; report the unreadable ones under ``failed``.
 
     Returns ``clip`` (B, ...), ``label`` (B,) int64, ``index`` (B,) int64, optionally
-    ``negative``, and ``failed``: list of (index, path, error) — possibly with B = 0.
+    ``negative``, and ``failed``: list of (index, path, error, replacement index) per
+    unreadable video, in batch order -- the replacement being the video that took its row
+    (a training :class:`ClipDataset` substitutes, so B stays ``len(batch)``), or None where
+    the item was dropped (evaluation; B may shrink, down to 0).
     ``alloc``: where the stacked tensors go (default: :func:`default_alloc`).
     """
     alloc = alloc or default_alloc()
     ok = [b for b in batch if "error" not in b]
-    out = Batch(failed=[(b["index"], b["path"], b["error"]) for b in batch if "error" in b])
+    failed: list[tuple[int, str, str, int | None]] = []
+    for b in batch:
+        failed += [(b["index"], b["path"], b["error"], None)] if "error" in b else b.get("replaced", [])
+    out = Batch(failed=failed)
     if ok:
         out["clip"] = _stack([b["clip"] for b in ok], alloc)
         out["label"] = torch.tensor([b["label"] for b in ok], dtype=torch.int64)

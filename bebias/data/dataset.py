@@ -1,8 +1,14 @@
 """The torch ``Dataset`` that composes the stages: record -> clip indices -> decode -> transform.
 
-Unreadable videos never crash a run: ``__getitem__`` returns an error entry instead of a
-clip, :func:`bebias.data.batches.collate_clips` drops it from the batch and reports it, and
-:class:`FailureLog` accumulates what was skipped so the run can list it at the end.
+Unreadable videos never crash a run, and :class:`FailureLog` accumulates them so the run can
+list them at the end. What takes their place depends on the dataset:
+
+- training (``substitute``, the default in train mode): another video of the split, chosen
+  by :meth:`ClipDataset.replacements`, fills the unreadable one's row, so every batch keeps
+  its size B (under DDP every rank must step with the same batch shape: MoCo all-gathers
+  the keys); the item records the swap under ``replaced``;
+- evaluation (test mode): nothing -- a test video must never count twice -- the item is an
+  error entry, which :func:`bebias.data.batches.collate_clips` drops from the batch and reports.
 """
 
 from __future__ import annotations
@@ -21,6 +27,23 @@ from bebias.data.records import LabeledVideos
 from bebias.data.transforms import ClipSpec, ClipTransform
 from bebias.errors import BebiasError
 
+REPLACE_ATTEMPTS = 16
+"""Other videos tried, in turn, for an unreadable one before the run stops (with half the
+videos unreadable, 2^-16 per unreadable video met; "nearly all" stops within 16 decodes)."""
+_REPLACE_KEY = 0x5B5  # in the replacement draws' seeds: apart from every item's own (seed, epoch, index)
+
+
+class TooManyUnreadable(BebiasError):
+    """No readable video could be found to take an unreadable one's place.
+
+    Raised inside a DataLoader worker, PyTorch re-raises it in the main process with the
+    worker's whole traceback as the message; the message is cut back to its one line."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        if path is None and message.startswith("Caught ") and "\nOriginal Traceback" in message:
+            message = message.rstrip().rsplit("\n", 1)[-1].split(": ", 1)[-1]  # "module.Class: <message>"
+        super().__init__(message, path)
+
 
 class ClipDataset(Dataset):
     """Clips of a labelled video set.
@@ -33,17 +56,24 @@ class ClipDataset(Dataset):
     Items are dicts: ``clip`` (3,T,H,W) as the transform returns it — or (V,3,T,H,W) for
     ``views > 1``, or (N,3,T,H,W) in test mode — ``label`` int, ``index`` int, optionally
     ``negative`` (3,T,H,W); or, for an unreadable video, ``{"index": i, "path": ...,
-    "error": message}``. With ``transform=None`` clips are the raw decoded frames, uint8
-    (T,H,W,3) (test mode: (N,T,H,W,3)), e.g. to augment them batched on a GPU; a batch
-    of them is decoded straight into the batch's memory (:meth:`items`).
+    "error": message}`` -- unless ``substitute`` (default: in train mode), where another
+    video's item takes its place (:meth:`replacements`), with ``replaced``: the
+    ``(failed index, path, error, replacement index)`` of each unreadable video met on the
+    way; :class:`TooManyUnreadable` if none of :data:`REPLACE_ATTEMPTS` others can be read.
+    Evaluation must not substitute (a test video would count twice).
 
-    Randomness is a function of ``(seed, epoch, index)`` only, so results do not depend on
-    the number of DataLoader workers or on the order items are requested.
+    With ``transform=None`` clips are the raw decoded frames, uint8 (T,H,W,3) (test mode:
+    (N,T,H,W,3)), e.g. to augment them batched on a GPU; a batch of them is decoded
+    straight into the batch's memory (:meth:`items`).
+
+    Randomness is a function of ``(seed, epoch, index)`` only -- for a replacement, of
+    ``(seed, epoch, failed index, attempt)`` -- so results do not depend on the number of
+    DataLoader workers, on the order items are requested, or on resuming.
     """
 
     def __init__(self, videos: LabeledVideos, decoder: Decoder, spec: ClipSpec, transform: ClipTransform | None, *,
                  mode: str = "train", views: int = 1, num_clips: int = 1, intra_negative: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, substitute: bool | None = None) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
         if transform is None and views > 1:
@@ -51,6 +81,7 @@ class ClipDataset(Dataset):
         self.videos, self.decoder, self.spec, self.transform = videos, decoder, spec, transform
         self.mode, self.views, self.num_clips, self.intra_negative = mode, views, num_clips, intra_negative
         self.seed, self.epoch = seed, 0
+        self.substitute = mode == "train" if substitute is None else substitute
 
     def __len__(self) -> int:
         return len(self.videos.records)
@@ -59,7 +90,16 @@ class ClipDataset(Dataset):
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return self._get(index)
+        return self._fill(index)
+
+    def replacements(self, index: int) -> list[int]:
+        """The videos that take an unreadable ``index``'s place, tried in this order:
+        :data:`REPLACE_ATTEMPTS` distinct others (fewer in a smaller split), a function of
+        ``(seed, epoch, index)`` only -- attempt ``a`` tries ``replacements(index)[a]``."""
+        n = len(self)
+        rng = np.random.default_rng([self.seed, self.epoch, index, _REPLACE_KEY])
+        others = rng.choice(n - 1, size=min(REPLACE_ATTEMPTS, n - 1), replace=False)
+        return [int(j) + int(j >= index) for j in others]  # every index but ``index``
 
     def items(self, indices: Sequence[int], alloc: Callable[[tuple[int, ...], torch.dtype], torch.Tensor] | None = None
               ) -> list[dict[str, Any]]:
@@ -70,14 +110,11 @@ class ClipDataset(Dataset):
         copies nothing (see :mod:`bebias.data.batches`); ``alloc`` defaults to ``torch.empty``.
         """
         if self.transform is not None or self.intra_negative:
-            return [self._get(i) for i in indices]
+            return [self._fill(i) for i in indices]
         items: list[dict[str, Any]] = []
         rows: torch.Tensor | None = None
         for k, i in enumerate(indices):
-            try:
-                item = self._get(i, out=None if rows is None else rows[k].numpy())
-            except ValueError:  # another frame size than the batch's first: kept apart, collate reports it
-                item = self._get(i)
+            item = self._fill(i, out=None if rows is None else rows[k].numpy())
             clip = item.get("clip")
             if clip is not None:
                 if rows is None:
@@ -90,9 +127,40 @@ class ClipDataset(Dataset):
             items.append(item)
         return items
 
-    def _get(self, index: int, out: np.ndarray | None = None) -> dict[str, Any]:
+    def _fill(self, index: int, out: np.ndarray | None = None) -> dict[str, Any]:
+        """The item at ``index``; if it is unreadable and ``substitute``, the first readable
+        of its :meth:`replacements` (its draws keyed by the failed index and attempt)."""
+        item = self._get_into(index, out)
+        if "error" not in item or not self.substitute:
+            return item
+        met = [item]
+        for attempt, j in enumerate(self.replacements(index)):
+            other = self._get_into(j, out, draw=(index, attempt))
+            if "error" not in other:
+                other["replaced"] = [(e["index"], e["path"], e["error"], j) for e in met]
+                return other
+            met.append(other)
+        tried = len(met) - 1
+        raise TooManyUnreadable(
+            f"too many unreadable videos to fill a batch: video {index} and the {tried} other(s) tried in its place "
+            f"all failed ({'; '.join(e['error'] for e in met[:3])}{'; ...' if len(met) > 3 else ''})")
+
+    def _get_into(self, index: int, out: np.ndarray | None, draw: tuple[int, int] | None = None) -> dict[str, Any]:
+        """:meth:`_get`, decoding into ``out`` where the clip fits it."""
+        if out is None:
+            return self._get(index, draw=draw)
+        try:
+            return self._get(index, out, draw)
+        except ValueError:  # another frame size than the batch's first: kept apart, collate reports it
+            return self._get(index, draw=draw)
+
+    def _get(self, index: int, out: np.ndarray | None = None, draw: tuple[int, int] | None = None) -> dict[str, Any]:
+        """``draw``: (failed index, attempt) when this video stands in for an unreadable one."""
         rec = self.videos.records[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if draw is None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+        else:  # (failed index, attempt); attempt + 1: a trailing 0 would seed like the shorter key
+            rng = np.random.default_rng([self.seed, self.epoch, draw[0], _REPLACE_KEY, draw[1] + 1])
         # the transforms draw from torch's global CPU generator: seed it for this item and
         # restore it after (what torch.random.fork_rng + manual_seed do, minus their ~0.6 ms
         # of per-call overhead -- a quarter of a small item's cost)
@@ -139,13 +207,19 @@ class ClipDataset(Dataset):
 
 @dataclass
 class FailureLog:
-    """Unreadable videos met during a run: counted, never silently dropped."""
+    """Unreadable videos met during a run: counted, never silently dropped.
+
+    ``add`` takes a batch's ``failed``: ``(index, path, error, replacement index or None)``
+    per unreadable video met (None: dropped from its batch); ``replaced`` counts those that
+    another video stood in for."""
 
     entries: dict[str, str] = field(default_factory=dict)
+    replaced: int = 0
 
-    def add(self, failed: Sequence[tuple[int, str, str]]) -> None:
-        for _, path, err in failed:
+    def add(self, failed: Sequence[tuple]) -> None:
+        for _, path, err, *swap in failed:
             self.entries.setdefault(path, err)
+            self.replaced += bool(swap and swap[0] is not None)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -153,7 +227,8 @@ class FailureLog:
     def summary(self, limit: int = 20) -> str:
         if not self.entries:
             return "no unreadable videos"
-        lines = [f"skipped {len(self.entries)} unreadable video(s):"]
+        swaps = f", replaced in their batches by other videos of the split ({self.replaced}x)" if self.replaced else ""
+        lines = [f"skipped {len(self.entries)} unreadable video(s){swaps}:"]
         lines += [f"  {err}" for err in list(self.entries.values())[:limit]]
         if len(self.entries) > limit:
             lines.append(f"  ... and {len(self.entries) - limit} more")

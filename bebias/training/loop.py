@@ -54,8 +54,12 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
             for batch in loader:
                 if state.step >= total_steps:
                     break
-                state.failures.add(batch["failed"])
-                if "clip" not in batch:
+                state.failures.add(batch["failed"])  # unreadable videos, each with the one that took its row
+                if world > 1 and len(batch.get("label", ())) != batch_size:  # a training ClipDataset substitutes
+                    raise RuntimeError(f"rank {rank}: a batch of {len(batch.get('label', ()))} clips, not "
+                                       f"{batch_size}: the ranks' collectives would go out of step (a dataset "
+                                       "with substitute=False under DDP?)")
+                if "clip" not in batch:  # every video unreadable, without substitution: single-process only
                     continue
                 try:
                     loss = step_fn(batch, state.step)
