@@ -12,7 +12,7 @@ from torch import nn
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
-from bebias.models.foreign import adapt_state_dict, is_torchscript, load_foreign
+from bebias.models.foreign import adapt_state_dict, archive_layout, is_torchscript, load_foreign
 from bebias.training.finetune import load_classifier
 
 
@@ -176,4 +176,233 @@ def test_torch_export_archive_with_pickled_code_is_refused(tmp_path):
     assert not marker.exists()
     res = _bebias("probe", str(evil), "--out", str(tmp_path / "p"))
     assert res.returncode == 2 and "refused" in res.stderr and "Traceback" not in res.stderr
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------------------
+# crafted .pt2 archives: every place torch.export.load would unpickle, every pickle protocol
+# --------------------------------------------------------------------------------------
+
+class _WithConstant(nn.Module):
+    """small3d classifier times a tensor constant (lifted into data/constants/tensor_0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = VideoClassifier(build_backbone("small3d"), 3)
+        self.scale = torch.tensor([1.0, 2.0, 0.5])
+
+    def forward(self, x):
+        return self.net(x) * self.scale
+
+
+@pytest.fixture(scope="module")
+def pt2_base(tmp_path_factory):
+    """(model, path of its torch.export.save archive: weights + one tensor constant, static batch 2)."""
+    torch.manual_seed(0)
+    model = _WithConstant().eval()
+    ep = torch.export.export(model, (torch.randn(2, 3, 4, 32, 32),))
+    path = tmp_path_factory.mktemp("pt2") / "model.pt2"
+    torch.export.save(ep, str(path), extra_files={"bebias.json": json.dumps({"classes": ["a", "b", "c"]})})
+    return model, path
+
+
+def _rewrite(src, dst, replace: dict | None = None, add: dict | None = None, configs=None) -> None:
+    """Copy the zip ``src`` to ``dst``: entries (relative to the root folder) replaced / added;
+    ``configs(name, dict)`` edits the weights/constants JSON configs."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as s, zipfile.ZipFile(dst, "w") as d:
+        root = s.namelist()[0].split("/")[0]
+        for info in s.infolist():
+            rel = info.filename[len(root) + 1:]
+            data = s.read(info.filename)
+            if rel in (replace or {}):
+                data = replace[rel]
+            if configs is not None and rel.endswith("_config.json"):
+                data = json.dumps(configs(rel, json.loads(data))).encode()
+            d.writestr(info, data)
+        for rel, data in (add or {}).items():
+            d.writestr(f"{root}/{rel}", data)
+
+
+def _marker_pickle(marker, protocol: int) -> bytes:
+    """A pickle (no torch.save framing: protocols 0 and 1 start without 0x80) that creates ``marker``."""
+    import pickle
+
+    return pickle.dumps(_Boom(str(marker)), protocol=protocol)
+
+
+def _use_pickle(name: str, path_name: str):
+    def edit(rel, cfg):
+        if rel.startswith(name):
+            for meta in cfg["config"].values():
+                if meta["path_name"] == path_name:
+                    meta["use_pickle"] = True
+        return cfg
+    return edit
+
+
+def _add_opaque(rel, cfg):
+    if rel.startswith("data/constants/"):
+        cfg["config"]["evil"] = {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": True,
+                                 "tensor_meta": None}
+    return cfg
+
+
+def _craft(base, dst, marker, protocol: int, where: str) -> None:
+    blob = _marker_pickle(marker, protocol)
+    if where == "opaque_obj":  # an opaque-object constant: torch.export.load runs pickle.loads on it
+        _rewrite(base, dst, add={"data/constants/opaque_obj_0": blob}, configs=_add_opaque)
+    elif where == "constant":  # a tensor constant marked use_pickle: torch.load(weights_only=False)
+        _rewrite(base, dst, replace={"data/constants/tensor_0": blob},
+                 configs=_use_pickle("data/constants/", "tensor_0"))
+    elif where == "weight":  # a weight marked use_pickle: torch.load(weights_only=False)
+        _rewrite(base, dst, replace={"data/weights/weight_0": blob}, configs=_use_pickle("data/weights/", "weight_0"))
+    elif where == "sample_inputs":  # torch retries weights_only=False when weights_only=True fails
+        _rewrite(base, dst, replace={"data/sample_inputs/model.pt": blob})
+    elif where == "legacy_constants":  # an entry torch.save no longer writes, still unpickled by torch
+        _rewrite(base, dst, add={"data/constants/model.pt": blob})
+    elif where == "unknown_entry":
+        _rewrite(base, dst, add={"evil.pkl": blob})
+    else:
+        raise AssertionError(where)
+
+
+_PLACES = ("opaque_obj", "constant", "weight", "sample_inputs", "legacy_constants", "unknown_entry")
+
+
+@pytest.mark.parametrize("where", _PLACES)
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_pt2_pickled_code_is_refused_in_every_place_and_protocol(tmp_path, pt2_base, where, protocol):
+    marker = tmp_path / "executed"
+    evil = tmp_path / "evil.pt2"
+    _craft(pt2_base[1], evil, marker, protocol, where)
+    assert archive_layout(evil) == "torch.export"
+    with pytest.raises(BebiasError, match="refused") as info:
+        load_foreign(evil, None)
+    assert "\n" not in str(info.value) and str(evil) in str(info.value)
+    assert not marker.exists()
+
+
+def test_pt2_torch_save_payload_is_checked_with_weights_only(tmp_path, pt2_base):
+    import io
+
+    marker = tmp_path / "executed"
+    buf = io.BytesIO()
+    torch.save(_Boom(str(marker)), buf)  # a zip-framed torch.save pickle
+    evil = tmp_path / "evil.pt2"
+    _rewrite(pt2_base[1], evil, replace={"data/constants/tensor_0": buf.getvalue()},
+             configs=_use_pickle("data/constants/", "tensor_0"))
+    with pytest.raises(BebiasError, match=r"tensor_0 is a pickle that torch.load\(weights_only=True\) refuses"):
+        load_foreign(evil, None)
+    assert not marker.exists()
+
+
+def test_pt2_pickled_tensor_that_passes_weights_only_still_loads(tmp_path, pt2_base):
+    """A use_pickle payload that is a plain tensor (torch.save) is allowed, and loads the same."""
+    import io
+    import zipfile
+
+    model, base = pt2_base
+    with zipfile.ZipFile(base) as z:
+        root = z.namelist()[0].split("/")[0]
+        raw = z.read(f"{root}/data/constants/tensor_0")
+    buf = io.BytesIO()
+    torch.save(torch.frombuffer(bytearray(raw), dtype=torch.float32).clone(), buf, pickle_protocol=2)
+    ok = tmp_path / "ok.pt2"
+    _rewrite(base, ok, replace={"data/constants/tensor_0": buf.getvalue()},
+             configs=_use_pickle("data/constants/", "tensor_0"))
+    m, _ = load_foreign(ok, None)
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("field,value,why", [
+    ("expr_str", "__import__('os').system('touch {marker}') or Symbol('s77', positive=True, integer=True)",
+     "symbolic size"),
+    ("guards_code", ["__import__('os').system('touch {marker}') == 0"], "guard code"),
+])
+def test_pt2_program_code_is_refused(tmp_path, field, value, why):
+    """models/model.json: symbolic sizes go through sympify (eval), guards through exec."""
+    _, path = _export(tmp_path, None)  # a dynamic batch: the program has symbolic sizes
+    marker = tmp_path / "executed"
+    value = json.loads(json.dumps(value).replace("{marker}", str(marker)))
+
+    def edit(program):
+        if field == "guards_code":
+            program["guards_code"] = value
+        else:  # the first symbolic size (the batch) of the program
+            sizes = [d for t in program["graph_module"]["graph"]["tensor_values"].values() for d in t["sizes"]]
+            next(d for d in sizes if "as_expr" in d)["as_expr"]["expr_str"] = value
+        return program
+
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        root = z.namelist()[0].split("/")[0]
+        program = json.loads(z.read(f"{root}/models/model.json"))
+    evil = tmp_path / "evil.pt2"
+    _rewrite(path, evil, replace={"models/model.json": json.dumps(edit(program)).encode()})
+    with pytest.raises(BebiasError, match=f"refused.*{why}"):
+        m, _ = load_foreign(evil, None)
+        m(torch.randn(2, 3, 4, 32, 32))
+    assert not marker.exists()
+
+
+def test_pt2_harmless_archive_loads_once_with_the_same_output(tmp_path, pt2_base, monkeypatch):
+    from types import SimpleNamespace
+
+    from bebias.probing.run import _open_model
+
+    model, path = pt2_base
+    calls = []
+    real_load = torch.export.load
+
+    def counting_load(*a, **k):
+        calls.append(a)
+        return real_load(*a, **k)
+
+    monkeypatch.setattr(torch.export, "load", counting_load)
+    assert archive_layout(path) == "torch.export" and calls == []  # a look at the zip, no load
+    ck, kind, net, head = _open_model(SimpleNamespace(checkpoint=str(path), arch=None), torch.device("cpu"))
+    assert len(calls) == 1 and kind == "classifier" and ck["classes"] == ["a", "b", "c"]
+    x = torch.randn(3, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(head(net(x)), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_pt2_opaque_object_protocol_0_probe_cli(tmp_path, pt2_base):
+    """The reported exploit, through the CLI: exit code 2, one line, the payload did not run."""
+    marker = tmp_path / "executed"
+    evil = tmp_path / "evil.pt2"
+    _craft(pt2_base[1], evil, marker, 0, "opaque_obj")
+    res = _bebias("probe", str(evil), "--out", str(tmp_path / "p"), "--device", "cpu")
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [s for s in (res.stdout + res.stderr).splitlines() if s.strip()]
+    assert len(lines) == 1 and "refused" in lines[0] and "opaque_obj_0" in lines[0], lines
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("trick", ["duplicate", "outside_root", "aotinductor"])
+def test_pt2_zip_tricks_are_refused(tmp_path, pt2_base, trick):
+    """Entries that torch's zip reader and Python's could see differently, or that load_pt2 handles
+    outside the exported program (the pre-2.8 format at the zip's top level, AOTInductor libraries)."""
+    import warnings
+    import zipfile
+
+    marker = tmp_path / "executed"
+    blob = _marker_pickle(marker, 0)
+    evil = tmp_path / "evil.pt2"
+    _rewrite(pt2_base[1], evil, configs=_use_pickle("data/constants/", "tensor_0"))
+    with zipfile.ZipFile(evil, "a") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile: "Duplicate name"
+        root = z.namelist()[0].split("/")[0]
+        name = {"duplicate": f"{root}/data/constants/tensor_0", "outside_root": "version",
+                "aotinductor": f"{root}/data/aotinductor/model/model.so"}[trick]
+        z.writestr(name, blob)
+    why = {"duplicate": "appears twice", "outside_root": "outside the archive's folder",
+           "aotinductor": "unexpected entry data/aotinductor/"}[trick]
+    with pytest.raises(BebiasError, match=f"refused.*{why}") as info:
+        load_foreign(evil, None)
+    assert "\n" not in str(info.value)
     assert not marker.exists()
