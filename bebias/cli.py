@@ -46,6 +46,9 @@ DeviceOpt = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
     help="DataLoader worker processes (default: 0 on CPU, where torch's threads already use every core; up to 4 "
          "on CUDA).")]
+MaxSkipsOpt = Annotated[Optional[int], typer.Option(
+    help="Bad steps (non-finite loss/keys/gradient, or one gradient 1e8x the others) to skip, with a warning "
+         "each, before the run stops with its last good state (default 0: stop at the first).")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Seed: same seed, same run.")]
 
 
@@ -69,8 +72,10 @@ def _step_bar(label: str) -> Iterator[Callable[..., None]]:
 
 def _report_run(res) -> None:
     console.print(f"wrote [bold]{res.model_path}[/] ({res.steps} steps, final loss {res.final_loss:.4f}"
-                  + (f", {res.skipped_steps} updates skipped for non-finite gradients" if res.skipped_steps else "")
                   + ")")
+    if res.skipped_steps:
+        console.print(f"[bold red]WARNING: {res.skipped_steps} update(s) skipped for bad steps[/] (non-finite or "
+                      f"outlier gradients; listed in {res.out}/failures.json): the weights did not get every update")
     if len(res.failures):
         console.print(res.failures.summary())
 
@@ -137,7 +142,7 @@ def data_calibrate(
     biases: Annotated[str, typer.Option(help="Comma-separated rho values for the biased runs.")] = "0.5,0.7,0.9,0.99",
     seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0",
     epochs: Annotated[int, typer.Option()] = 14,
-    precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "bf16",
+    precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "fp32",
     workers: WorkersOpt = None,
 ) -> None:
     """Check that the benchmark can tell models apart: a supervised small model trained on
@@ -262,7 +267,8 @@ def train_cmd(
     frames: FramesOpt = None,
     stride: StrideOpt = None,
     size: SizeOpt = None,
-    precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16 (default bf16).")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16 (default fp32; see README: bf16 on CPU).")] = None,
+    max_skips: MaxSkipsOpt = None,
     device: DeviceOpt = None,
     workers: WorkersOpt = None,
     seed: SeedOpt = None,
@@ -283,7 +289,7 @@ def train_cmd(
                  lr_steps=_int_list(lr_steps, "--lr-steps"), lr_gamma=lr_gamma, warmup=warmup, queue_size=queue_size,
                  momentum=momentum, temperature=temperature, mlp=mlp, symmetric=symmetric, epochs=epochs,
                  max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size,
-                 precision=precision, device=device, workers=workers, seed=seed, out=out)
+                 precision=precision, max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
     cfg = PretrainConfig.from_dict(_merge(config, flags))
     with _step_bar(cfg.method) as show:
         res = pretrain(cfg, resume=resume, progress=show)
@@ -341,6 +347,7 @@ def finetune_cmd(
     stride: StrideOpt = None,
     size: SizeOpt = None,
     precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16")] = None,
+    max_skips: MaxSkipsOpt = None,
     device: DeviceOpt = None,
     workers: WorkersOpt = None,
     seed: SeedOpt = None,
@@ -352,7 +359,7 @@ def finetune_cmd(
 
     flags = dict(init=ckpt, data=data, dataset=dataset, split=split, fold=fold, arch=arch, linear=linear,
                  epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride,
-                 size=size, precision=precision, device=device, workers=workers, seed=seed, out=out)
+                 size=size, precision=precision, max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
     merged = _merge(config, flags)
     if ckpt and "arch" not in merged:  # the checkpoint knows its architecture
         from bebias.checkpoint import load_checkpoint

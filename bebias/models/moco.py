@@ -142,7 +142,7 @@ class MoCo(nn.Module):
             self.backbone_k.load_state_dict(self.backbone_q.state_dict())
         except RuntimeError as e:
             raise BebiasError(f"backbone_k does not match backbone_q's architecture: {e}") from None
-        for p in self._key_params():
+        for p in self.key_params():
             p.requires_grad_(False)
 
         # Same initial queue on every rank, whatever the global seed.
@@ -152,10 +152,12 @@ class MoCo(nn.Module):
 
     # ---------------------------------------------------------------- encoders
 
-    def _query_params(self) -> list[nn.Parameter]:
+    def query_params(self) -> list[nn.Parameter]:
+        """The query encoder's parameters (backbone, head): what the optimiser trains."""
         return [*self.backbone_q.parameters(), *self.head_q.parameters()]
 
-    def _key_params(self) -> list[nn.Parameter]:
+    def key_params(self) -> list[nn.Parameter]:
+        """The key encoder's parameters, in the same order: moved only by :meth:`momentum_update`."""
         return [*self.backbone_k.parameters(), *self.head_k.parameters()]
 
     def encode_q(self, x: Tensor) -> Tensor:
@@ -192,7 +194,7 @@ class MoCo(nn.Module):
     def momentum_update(self) -> None:
         """θk <- m·θk + (1 - m)·θq for every parameter of the key encoder (buffers: see module doc)."""
         m = self.momentum
-        for pk, pq in zip(self._key_params(), self._query_params(), strict=True):
+        for pk, pq in zip(self.key_params(), self.query_params(), strict=True):
             pk.mul_(m).add_(pq.detach(), alpha=1.0 - m)
 
     @torch.no_grad()
@@ -251,9 +253,10 @@ class MoCo(nn.Module):
         With ``update`` (training): momentum-update the key encoder first, enqueue the keys
         after the loss. ``update=False`` (e.g. validation) leaves key encoder and queue as they are.
 
-        Returns ``{"loss": scalar, "logits": (B, 1+K[+1]), "q": (B, dim), "k": (B, dim)}``;
-        with ``symmetric`` the loss is the mean of both directions, and logits / q / k are
-        those of the x_q -> x_k direction.
+        Returns ``{"loss": scalar, "logits": (B, 1+K[+1]), "q": (B, dim), "k": (B, dim),
+        "keys": (B or 2B, dim)}``; with ``symmetric`` the loss is the mean of both directions,
+        logits / q / k are those of the x_q -> x_k direction, and ``keys`` (what was
+        enqueued) holds both key sets.
         """
         if update:
             self.momentum_update()
@@ -270,7 +273,7 @@ class MoCo(nn.Module):
             keys = torch.cat([k, k2], dim=0)  # (2B, dim)
         if update:
             self.dequeue_and_enqueue(keys)
-        return {"loss": loss, "logits": logits, "q": q, "k": k}
+        return {"loss": loss, "logits": logits, "q": q, "k": k, "keys": keys}
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, queue_size={self.queue_size}, momentum={self.momentum}, "

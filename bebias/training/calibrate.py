@@ -30,7 +30,7 @@ def calibrate(out: str, *, biases: Sequence[float] = (0.5, 0.7, 0.9, 0.99), seed
               base: FinetuneConfig | None = None,
               progress: Callable[[str, dict], None] | None = None) -> dict:
     """Run the calibration grid; resumable (finished runs are reused)."""
-    base = base or FinetuneConfig(precision="bf16")
+    base = base or FinetuneConfig()
     runs: list[tuple[str, str, str, float | None]] = [("train-unbiased", "synthetic", "train-unbiased", None)]
     runs += [(f"train rho={b}", f"synthetic:bias={b}", "train", b) for b in biases]
     rows = []

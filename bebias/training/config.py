@@ -46,6 +46,7 @@ class RunConfig:
     weight_decay: float = 0.05
     warmup: float = 0.1  # fraction of steps with linearly rising LR, then cosine decay
     precision: str = "fp32"
+    max_skips: int = 0  # bad steps (non-finite / outlier gradient) skipped before the run stops
     device: str = "auto"
     workers: int | None = None  # DataLoader processes; None: runtime.resolve_workers decides
     seed: int = 0
@@ -74,6 +75,8 @@ class RunConfig:
             raise BebiasError(f"--optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.precision not in ("fp32", "bf16"):
             raise BebiasError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+        if self.max_skips < 0:
+            raise BebiasError(f"--max-skips must be >= 0, got {self.max_skips}")
 
     def make_optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":

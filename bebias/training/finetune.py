@@ -144,8 +144,12 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
 
     runtime.seed_everything(cfg.seed)
     model = build_classifier(cfg, len(classes)).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.precision == "bf16":
+        runtime.check_bf16(model.backbone, (2, 3, spec.frames, spec.size, spec.size), device)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     opt = cfg.make_optimizer(params)
+    guard = loop.StepGuard(model)  # BN statistics: undone on a bad step
     state = loop.LoopState()
     st = loop.resume_checkpoint(last_path, cfg.to_dict()) if resume else None
     if st is not None:
@@ -162,18 +166,17 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
         x, y = normalize(batch["clip"].to(device, non_blocking=True), spec), batch["label"].to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
+        guard.save()
         with runtime.autocast(device, cfg.precision):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        loop.grads_or_skip(params)
-        opt.step()
-        return loss.item()
+        return loop.guarded_update(opt, guard, loss, named)
 
     model.train()
     loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=workers, state=state,
-             step_fn=step_fn, save=save, log=log, progress=progress)
+             step_fn=step_fn, save=save, log=log, progress=progress, max_skips=cfg.max_skips, out=cfg.out)
     model_path = os.path.join(cfg.out, "model.pth")
     save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=state.step))
     return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures)

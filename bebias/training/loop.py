@@ -1,48 +1,155 @@
 """The step loop shared by pre-training and fine-tuning.
 
 It owns what every run must get right: an epoch order that is a function of
-(seed, epoch) only, resuming mid-epoch without repeating a batch, skipping unreadable
-videos (listed at the end), skipping updates whose gradients are non-finite, stopping on
-a non-finite loss with the last good state kept, saving on Ctrl-C, and the metrics log.
-The method-specific work is one function: ``step_fn(batch, step) -> loss``.
+(seed, epoch) only, resuming mid-epoch without repeating a batch, unreadable videos
+(replaced in their batches by the dataset, listed in ``failures.json``), bad steps, the
+metrics log and saving on Ctrl-C. The method-specific work is one function:
+``step_fn(batch, step) -> loss``.
+
+Bad steps
+---------
+A step is bad when its loss, its keys (MoCo) or any gradient is non-finite, or when one
+gradient is orders of magnitude larger than the others (:data:`OUTLIER_RATIO`): the
+signature of a faulty kernel (bf16 convolutions on some CPUs wrote 1e29-1e36 into one
+weight gradient while every other one stayed below 2; ``docs/precision.md``), which a
+finiteness check alone lets through. A step function calls :meth:`StepGuard.save` before
+its forward pass and :func:`guarded_update` instead of ``opt.step()``: on a bad step every
+side effect of the forward pass is rolled back (BatchNorm statistics, MoCo's key encoder,
+queue and pointer) and nothing is applied. The loop then stops with that last good state
+saved (``--resume`` continues from it), or, within ``max_skips``, skips the update with a
+warning naming the gradient; skipped steps are listed in ``failures.json``.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
+from bebias.atomic import write_json
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.errors import BebiasError
 from bebias.training import runtime
+
+#: A gradient whose norm exceeds this multiple of the median gradient norm is a fault, not
+#: learning: legitimate per-tensor norms of a network differ by a few orders of magnitude,
+#: the kernel faults seen by 28 or more.
+OUTLIER_RATIO = 1e8
 
 
 @dataclass
 class LoopState:
     step: int = 0
     epoch: int = 0
-    skipped_steps: int = 0  # updates skipped for non-finite gradients
+    skipped_steps: int = 0  # bad steps skipped (only within --max-skips)
     last_loss: float = float("nan")
     failures: FailureLog = field(default_factory=FailureLog)
+    skips: list[dict] = field(default_factory=list)  # {"step", "fault"} per skipped update
 
 
-class NonFiniteGradient(Exception):
-    """Raised by a step function that skipped its update (the loop counts it)."""
+class BadStep(Exception):
+    """Raised by :func:`guarded_update` after rolling a bad step back; the message names the fault."""
+
+
+class StepGuard:
+    """Undo for a training step's side effects outside the optimiser.
+
+    A forward pass in train mode changes state before any check can run: BatchNorm
+    running statistics, and in MoCo the key encoder (momentum update), the queue and its
+    pointer. ``save()`` copies every buffer of ``module`` and the ``extra`` parameters
+    (MoCo's key encoder) into preallocated storage; ``restore()`` copies them back. The
+    cost is one copy of those tensors per step.
+    """
+
+    def __init__(self, module: torch.nn.Module, extra: Sequence[torch.Tensor] = ()) -> None:
+        self.tensors = [*module.buffers(), *extra]
+        self.saved = [torch.empty_like(t) for t in self.tensors]
+
+    @torch.no_grad()
+    def save(self) -> None:
+        if self.tensors:
+            torch._foreach_copy_(self.saved, self.tensors)
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        if self.tensors:
+            torch._foreach_copy_(self.tensors, self.saved)
+
+
+def find_fault(loss: torch.Tensor, named_params: Sequence[tuple[str, torch.nn.Parameter]],
+               keys: torch.Tensor | None = None) -> str | None:
+    """What is wrong with a step, in words, or None. Under DDP every rank gets the same answer
+    (the first rank's fault that any rank found).
+
+    Checks: the keys (B, dim), if given, are finite; the loss is finite; every gradient is
+    finite and none has a largest magnitude above :data:`OUTLIER_RATIO` times the median of
+    the others' (zero gradients, e.g. of unused parts, left out of the median). One fused
+    max-norm per gradient tensor (``torch._foreach_norm``: a sum of squares would overflow
+    fp32 on exactly the garbage it must report).
+    """
+    fault = None
+    if keys is not None and not bool(torch.isfinite(keys).all()):
+        fault = "the key features are not finite"
+    elif not bool(torch.isfinite(loss.detach()).all()):
+        fault = f"the loss is {loss.item()}"
+    else:
+        named = [(n, p.grad) for n, p in named_params if p.grad is not None]
+        if named:
+            norms = torch.stack(torch._foreach_norm([g for _, g in named], float("inf"))).double()  # (P,) max |g|
+            bad = ~torch.isfinite(norms)
+            nonzero = norms[torch.isfinite(norms) & (norms > 0)]
+            if len(nonzero):
+                med = nonzero.median()
+                bad |= norms > OUTLIER_RATIO * med
+            if bool(bad.any()):
+                i = int(bad.nonzero()[0])
+                ref = f" (median over gradients {float(med):.3g})" if len(nonzero) else ""
+                fault = f"gradient of {named[i][0]} has |value| up to {float(norms[i]):.3g}{ref}"
+    if dist.is_available() and dist.is_initialized():
+        flags = torch.zeros(dist.get_world_size())
+        flags[dist.get_rank()] = fault is not None
+        dist.all_reduce(flags)
+        if fault is None and bool(flags.any()):
+            fault = f"rank {int(flags.nonzero()[0])} had a bad step"
+    return fault
+
+
+def guarded_update(opt: torch.optim.Optimizer, guard: StepGuard, loss: torch.Tensor,
+                   named_params: Sequence[tuple[str, torch.nn.Parameter]], keys: torch.Tensor | None = None) -> float:
+    """``opt.step()`` if the step is sound (:func:`find_fault`); otherwise roll its side effects
+    back (``guard``), drop its gradients and raise :class:`BadStep`. Returns the loss."""
+    fault = find_fault(loss, named_params, keys)
+    if fault is not None:
+        guard.restore()
+        opt.zero_grad(set_to_none=True)
+        raise BadStep(fault)
+    opt.step()
+    return loss.item()
 
 
 def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, workers: int, state: LoopState,
         step_fn: Callable[[dict, int], float], save: Callable[[], None], log: runtime.MetricsLog | None,
         progress: Callable[[dict], None] | None = None, rank: int = 0, world: int = 1,
-        log_every: int = 10) -> LoopState:
+        log_every: int = 10, max_skips: int = 0, out: str | None = None) -> LoopState:
     """Run ``step_fn`` over shuffled batches until ``state.step == total_steps``.
 
-    ``save()`` is called at every epoch end, on Ctrl-C, on a non-finite loss and at the end;
-    it must persist ``state`` with the model (and only rank 0 should write).
+    ``save()`` is called at every epoch end, on Ctrl-C, on a bad step and at the end; it
+    must persist ``state`` with the model (and only rank 0 should write). A bad step
+    (:class:`BadStep`) stops the run with the last good state saved, unless fewer than
+    ``max_skips`` updates were skipped so far: then it is skipped, with a warning. With
+    ``out``, rank 0 keeps ``out/failures.json`` (unreadable videos, skipped updates) current
+    at every save.
     """
+    def save_all() -> None:
+        save()
+        if out is not None and rank == 0:
+            write_json(os.path.join(out, "failures.json"), failures_record(state))
+
     steps_per_epoch = max(len(ds) // (batch_size * world), 1)
     t0, clips = time.perf_counter(), 0
     try:
@@ -62,16 +169,18 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
                 if "clip" not in batch:  # every video unreadable, without substitution: single-process only
                     continue
                 try:
-                    loss = step_fn(batch, state.step)
-                except NonFiniteGradient:
+                    state.last_loss = step_fn(batch, state.step)
+                except BadStep as e:
+                    if state.skipped_steps >= max_skips:
+                        save_all()  # the step was rolled back: this is the state before it
+                        raise BebiasError(f"bad step {state.step}: {e}; stopped, the last good state is saved "
+                                          "(resume with --resume, perhaps with a lower --lr or --precision fp32)"
+                                          ) from None
                     state.skipped_steps += 1
-                    loss = float("nan")
-                else:
-                    if not torch.isfinite(torch.tensor(loss)):
-                        save()
-                        raise BebiasError(f"the loss became {loss} at step {state.step}; stopped, the last good "
-                                          "state is saved (resume with --resume, perhaps with a lower --lr)")
-                    state.last_loss = loss
+                    state.skips.append({"step": state.step, "fault": str(e)})
+                    if rank == 0:
+                        print(f"WARNING: update {state.step} skipped ({state.skipped_steps} of at most {max_skips}): "
+                              f"{e}", file=sys.stderr, flush=True)
                 state.step += 1
                 clips += len(batch["label"]) * world
                 row = {"step": state.step, "epoch": state.epoch, "loss": round(state.last_loss, 5),
@@ -82,37 +191,34 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
                     progress({**row, "total": total_steps})
             else:
                 state.epoch += 1
-                save()
+                save_all()
     except KeyboardInterrupt:
-        save()
+        save_all()
         raise BebiasError(f"interrupted at step {state.step}; continue with --resume") from None
-    save()
+    save_all()
     return state
 
 
-def grads_or_skip(params: list[torch.nn.Parameter]) -> None:
-    """Raise :class:`NonFiniteGradient` if any gradient is NaN/inf (seen with bf16 on CPU:
-    a rare non-finite weight gradient in a conv backward). Under DDP every rank agrees."""
-    ok = torch.tensor(float(runtime.grads_finite(params)))
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    if ok.item() < 1:
-        raise NonFiniteGradient
+def failures_record(state: LoopState) -> dict:
+    """What ``failures.json`` holds: unreadable videos (path -> error, and how many were
+    replaced in their batches) and skipped updates."""
+    return {"unreadable": dict(state.failures.entries), "replaced": state.failures.replaced,
+            "skipped_updates": list(state.skips)}
 
 
 def resume_checkpoint(last_path: str, config: dict) -> dict | None:
     """The resumable state in ``last_path`` (None if there is none yet); a run with a
     different config in the same directory is an error rather than a silent mix."""
-    import os
-
     from bebias.checkpoint import load_checkpoint
 
     if not os.path.exists(last_path):
         return None
     st = load_checkpoint(last_path)
-    # the number of data workers changes speed, never results (randomness is per item)
-    same = {k: v for k, v in (st.get("config") or {}).items() if k != "workers"}
-    if same != {k: v for k, v in config.items() if k != "workers"}:
+    # the number of data workers changes speed, never results (randomness is per item); the
+    # skip allowance changes nothing until a step goes bad (raising it is how to get past one)
+    free = ("workers", "max_skips")
+    same = {k: v for k, v in (st.get("config") or {}).items() if k not in free}
+    if same != {k: v for k, v in config.items() if k not in free}:
         raise BebiasError("--resume: the run in this directory has a different config; use another --out",
                           last_path)
     return st
@@ -121,11 +227,15 @@ def resume_checkpoint(last_path: str, config: dict) -> dict | None:
 def snapshot(state: LoopState, opt: torch.optim.Optimizer) -> dict:
     """The loop's part of a resumable checkpoint: optimizer, counters, RNG states."""
     return {"optimizer": opt.state_dict(), "step": state.step, "epoch": state.epoch,
-            "skipped_steps": state.skipped_steps, "loss": state.last_loss, "rng": runtime.rng_state()}
+            "skipped_steps": state.skipped_steps, "loss": state.last_loss, "rng": runtime.rng_state(),
+            "failures": failures_record(state)}
 
 
 def restore(st: dict, opt: torch.optim.Optimizer) -> LoopState:
     """Inverse of :func:`snapshot` (the model weights are the caller's)."""
     opt.load_state_dict(st["optimizer"])
     runtime.set_rng_state(st["rng"])
-    return LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")))
+    rec = st.get("failures") or {}
+    failures = FailureLog(dict(rec.get("unreadable", {})), int(rec.get("replaced", 0)))
+    return LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")), failures,
+                     list(rec.get("skipped_updates", [])))

@@ -72,7 +72,7 @@ class PretrainConfig(RunConfig):
     epochs: int = 6
     batch_size: int = 32
     warmup: float = 0.05
-    precision: str = "bf16"
+    precision: str = "fp32"
     out: str = "runs/train"
 
     @property
@@ -153,12 +153,16 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
     moco = MoCo(build_backbone(cfg.arch, pretrained=cfg.pretrained), dim=cfg.dim, queue_size=cfg.queue_size,
                 momentum=cfg.momentum, temperature=cfg.temperature, mlp=cfg.mlp, symmetric=cfg.symmetric,
                 shuffle_bn=cfg.shuffle_bn).to(device)
+    if cfg.precision == "bf16":
+        runtime.check_bf16(moco.backbone_q, (2, 3, spec.frames, spec.size, spec.size), device)
     model = moco
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(moco, device_ids=[device.index] if device.type == "cuda"
                                                           else None)
-    params = [p for p in moco.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in moco.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     opt = cfg.make_optimizer(params)
+    guard = loop.StepGuard(moco, moco.key_params())  # key encoder, queue, BN statistics: undone on a bad step
     state = loop.LoopState()
     st = loop.resume_checkpoint(last_path, cfg.to_dict()) if resume else None
     if st is not None:
@@ -188,19 +192,18 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, cfg.lr, cfg.warmup, cfg.lr_schedule, cfg.lr_steps, cfg.lr_gamma,
                                 cfg.epochs)
+        guard.save()
         with runtime.autocast(device, cfg.precision):
             out = model(x_q, views[:, 1], x_neg)
         loss = out["loss"].float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        loop.grads_or_skip(params)
-        opt.step()
-        return loss.item()
+        return loop.guarded_update(opt, guard, loss, named, keys=out["keys"])
 
     moco.train()
     loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=workers, state=state,
-             step_fn=step_fn, save=save, log=log,
-             progress=progress, rank=rank, world=world)
+             step_fn=step_fn, save=save, log=log, progress=progress, rank=rank, world=world,
+             max_skips=cfg.max_skips, out=cfg.out)
     model_path = os.path.join(cfg.out, "model.pth")
     if rank == 0:
         save_checkpoint(model_path, payload(step=state.step))
