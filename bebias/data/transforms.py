@@ -118,19 +118,23 @@ class ColorJitter:
     def __call__(self, img: np.ndarray, frames: int, u: Sequence[float]) -> np.ndarray:
         order = sorted(range(4), key=lambda k: u[k])  # a uniformly random permutation
         for i in order:
-            lo, hi = self.ranges[i]
-            if hi - lo <= 0:
-                continue
-            f = lo + (hi - lo) * u[4 + i]
-            if i == 0:
-                img = adjust_brightness(img, f)
-            elif i == 1:
-                img = adjust_contrast(img, f, frames)
-            elif i == 2:
-                img = adjust_saturation(img, f)
-            else:
-                img = adjust_hue(img, f)
+            img = self.apply(img, i, u[4 + i], frames)
         return img
+
+    def apply(self, img: np.ndarray, op: int, u: float, frames: int) -> np.ndarray:
+        """Op ``op`` (0 brightness, 1 contrast, 2 saturation, 3 hue) with the factor at
+        uniform ``u`` of its range; an empty range leaves ``img`` as it is."""
+        lo, hi = self.ranges[op]
+        if hi - lo <= 0:
+            return img
+        f = lo + (hi - lo) * u
+        if op == 0:
+            return adjust_brightness(img, f)
+        if op == 1:
+            return adjust_contrast(img, f, frames)
+        if op == 2:
+            return adjust_saturation(img, f)
+        return adjust_hue(img, f)
 
 
 #: uniforms one random resized crop consumes: 10 attempts x (area, log aspect, top, left)
@@ -295,18 +299,7 @@ class OfficialTransform:
             top, left = int(u[1] * (rh - S + 1)), int(u[2] * (rw - S + 1))
             img = x[:, :, top:top + S, left:left + S].permute(0, 2, 3, 1).contiguous().numpy()
         img = img.reshape(T * S, S, 3)
-        op = min(int(u[3] * 4), 3)  # the one op that survives their loop
-        lo, hi = self.jitter.ranges[op]
-        if hi - lo > 0:
-            f = lo + (hi - lo) * u[4]
-            if op == 0:
-                img = adjust_brightness(img, f)
-            elif op == 1:
-                img = adjust_contrast(img, f, T)
-            elif op == 2:
-                img = adjust_saturation(img, f)
-            else:
-                img = adjust_hue(img, f)
+        img = self.jitter.apply(img, min(int(u[3] * 4), 3), u[4], T)  # the one op that survives their loop
         x = torch.from_numpy(np.ascontiguousarray(img)).view(T, S, S, 3).permute(3, 0, 1, 2)
         return normalize(x, self.spec) if self.normalize else x.contiguous()  # (3, T, size, size)
 
