@@ -31,7 +31,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/bench_loader.py --out reports/bench/loader.json
-	$(BIN)/python bench/bench_train.py --out reports/bench/train.json
+	$(BIN)/python bench/bench_train.py --other-steps 2 --out reports/bench/train.json
 	$(BIN)/python bench/bench_probe.py --out reports/bench/probe.json
 
 clean:

@@ -245,7 +245,11 @@ def mixing_ms(cfg_be: PretrainConfig, views: torch.Tensor, device: torch.device,
     return statistics.median(times) * 1e3
 
 
-def bare_steps(cfg: PretrainConfig, device: torch.device, warmup: int, block: int, repeats: int) -> dict:
+def bare_steps(cfg: PretrainConfig, device: torch.device, warmup: int, block: int, repeats: int,
+               other_block: int | None = None) -> dict:
+    """Bare steps of the model, BE and the other precision, interleaved; ``other_block`` caps
+    the other precision's warm-up and blocks (bf16 without bf16 kernels is ~36x slower)."""
+    n_other = block if other_block is None else other_block
     moco, opt = build(cfg, device)
     B, T, S = cfg.batch_size, cfg.frames, cfg.size
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -256,13 +260,15 @@ def bare_steps(cfg: PretrainConfig, device: torch.device, warmup: int, block: in
     variants = [Bare("model", cfg_model, moco, opt, views, neg, device),
                 Bare("be", cfg, moco, opt, views, neg, device),
                 Bare("other", dataclasses.replace(cfg_model, precision=other), moco, opt, views, neg, device)]
+    steps = {"model": block, "be": block, "other": n_other}
     for v in variants:
-        log(f"bare {v.name} ({v.cfg.method}, {v.cfg.precision}): {warmup} warm-up steps")
-        v.run(warmup, timed=False)
+        w = min(warmup, steps[v.name])
+        log(f"bare {v.name} ({v.cfg.method}, {v.cfg.precision}): {w} warm-up steps")
+        v.run(w, timed=False)
     for r in range(repeats):
         for v in variants:
-            log(f"bare round {r + 1}/{repeats}: {v.name}, {block} steps")
-            v.run(block, timed=True)
+            log(f"bare round {r + 1}/{repeats}: {v.name}, {steps[v.name]} steps")
+            v.run(steps[v.name], timed=True)
     model, be, oth = variants
     paired = [b / m for b, m in zip(be.block_s_per_step, model.block_s_per_step)]
     mix = mixing_ms(cfg, views, device, calls=20)
@@ -310,6 +316,9 @@ def main() -> None:
     ap.add_argument("--data", default=d.data, help="--data of the run (its train split); default: the benchmark")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads for the whole benchmark (default: torch's default)")
+    ap.add_argument("--other-steps", type=int, default=None,
+                    help="steps per timed block (and at most this many warm-up steps) at the other precision; "
+                         "default: as the others")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     a = ap.parse_args()
     if a.steps < 1 or a.warmup < 1 or a.repeats < 1 or a.batch_size < 1:
@@ -346,7 +355,7 @@ def main() -> None:
     alt = end_to_end(dataclasses.replace(cfg, workers=alt_workers), data, a.warmup, a.steps)
     cuda_peak = round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None
 
-    bare = bare_steps(cfg, device, a.warmup, block, a.repeats)
+    bare = bare_steps(cfg, device, a.warmup, block, a.repeats, a.other_steps)
     model, be, oth = bare["model"], bare["be"], bare["other"]
     B = cfg.batch_size
     res = {
