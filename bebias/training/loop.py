@@ -36,9 +36,9 @@ from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.errors import BebiasError
 from bebias.training import runtime
 
-#: A gradient whose norm exceeds this multiple of the median gradient norm is a fault, not
-#: learning: legitimate per-tensor norms of a network differ by a few orders of magnitude,
-#: the kernel faults seen by 28 or more.
+#: A gradient whose largest |value| exceeds this multiple of the median over gradients is a fault, not
+#: learning: legitimate per-tensor magnitudes of a network differ by a few orders of
+#: magnitude, the kernel fault seen (1e29 against about 2) by 28 or more.
 OUTLIER_RATIO = 1e8
 
 
@@ -111,7 +111,7 @@ def find_fault(loss: torch.Tensor, named_params: Sequence[tuple[str, torch.nn.Pa
                 ref = f" (median over gradients {float(med):.3g})" if len(nonzero) else ""
                 fault = f"gradient of {named[i][0]} has |value| up to {float(norms[i]):.3g}{ref}"
     if dist.is_available() and dist.is_initialized():
-        flags = torch.zeros(dist.get_world_size())
+        flags = torch.zeros(dist.get_world_size(), device=loss.device)  # nccl reduces on the GPU
         flags[dist.get_rank()] = fault is not None
         dist.all_reduce(flags)
         if fault is None and bool(flags.any()):
