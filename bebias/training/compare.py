@@ -133,7 +133,7 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
                 torch.manual_seed(seed)
             feats = _features(ckpt, base.arch, bench, base, os.path.join(run, "features.npz"))
             rows.append({"variant": v, "seed": seed, **probe_scores(feats, K)})
-    res = {"config": base.to_dict(), "seeds": list(seeds), "rows": rows}
+    res = {"config": base.to_dict(), "seeds": list(seeds), "classes": K, "rows": rows}
     write_json(os.path.join(out, "compare.json"), res)
     write_text(os.path.join(out, "compare.md"), to_markdown(res))
     return res
@@ -163,5 +163,6 @@ def to_markdown(res: dict) -> str:
     lines += ["", f"Pre-training: `{cfg['arch']}`, {cfg['frames']} frames x stride {cfg['stride']} at {cfg['size']} px, "
                   f"{cfg['epochs']} epochs of batch {cfg['batch_size']} (same budget for every variant), "
                   f"{cfg['optimizer']} lr {cfg['lr']}, queue {cfg['queue_size']}, m {cfg['momentum']}, "
-                  f"τ {cfg['temperature']}, {cfg['precision']}. Std over seeds (ddof 1). Chance = 12.5%."]
+                  f"τ {cfg['temperature']}, {cfg['precision']}. Std over seeds (ddof 1). "
+                  f"Chance = {100 / res.get('classes', 8):.1f}%."]
     return "\n".join(lines) + "\n"
