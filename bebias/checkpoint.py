@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import warnings
 from typing import Any
 
 import torch
@@ -44,7 +45,9 @@ def load_file(path: str | os.PathLike) -> Any:
     if os.path.isdir(p):
         raise BebiasError("is a directory, not a checkpoint file", p)
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a file of another pickle protocol is refused or loaded: no aside needed
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BebiasError(f"refused: the file carries pickled objects that are not plain weights "

@@ -88,6 +88,7 @@ def test_state_dict_without_arch_says_so(tmp_path):
         load_foreign(path, None)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.:FutureWarning")  # the test writes a TorchScript archive
 def test_torchscript_small3d_probe_cli(tmp_path):
     torch.manual_seed(0)
     model = VideoClassifier(build_backbone("small3d"), 3).eval()

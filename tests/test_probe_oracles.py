@@ -313,6 +313,7 @@ def _summary(m: dict) -> dict:
 # tests
 # --------------------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.:FutureWarning")  # the test writes a TorchScript archive
 def test_oracles_learned_their_cue(oracles):
     _, facts = oracles
     assert facts["ring_touched"] == 0  # the object never enters the ring the background oracle reads

@@ -610,7 +610,9 @@ def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None) 
     if is_torchscript(p):
         extra = {"bebias.json": ""}
         try:
-            module = torch.jit.load(p, map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():  # torch's deprecation notice is for archive authors, not our user
+                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+                module = torch.jit.load(p, map_location="cpu", _extra_files=extra)
         except Exception as e:  # noqa: BLE001 - many kinds from a bad archive
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BebiasError(f"not a loadable TorchScript archive ({first[:160]})", p) from None
