@@ -12,13 +12,11 @@ from bebias.checkpoint import load_checkpoint
 from bebias.errors import BebiasError
 from bebias.training.pretrain import PretrainConfig, make_query, pretrain
 
-TINY = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=2,frames=12,size=32"
+from tiny import TINY, tiny_pretrain
 
 
 def _cfg(tmp_path, name, **kw):
-    base = dict(data=TINY, frames=4, stride=2, size=32, batch_size=4, max_steps=6, queue_size=10, workers=0,
-                precision="fp32", out=str(tmp_path / name))
-    return PretrainConfig(**{**base, **kw})
+    return tiny_pretrain(str(tmp_path / name), **kw)
 
 
 def _weights(path):

@@ -30,8 +30,8 @@ from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
 from bebias.training import loop
 from bebias.training.pretrain import PretrainConfig, pretrain
+from tiny import tiny_pretrain
 
-TINY = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=2,frames=12,size=32"
 B, K, STEPS, TAU, LAM_MAX = 4, 10, 2, 0.07, 0.3
 
 
@@ -81,9 +81,8 @@ class Recorder:
 
 
 def _cfg(tmp_path, **kw) -> PretrainConfig:
-    base = dict(data=TINY, frames=4, stride=2, size=32, batch_size=B, max_steps=STEPS, queue_size=K, workers=0,
-                precision="fp32", temperature=TAU, be_lambda_max=LAM_MAX, seed=0, out=str(tmp_path / "run"))
-    return PretrainConfig(**{**base, **kw})
+    base = dict(batch_size=B, max_steps=STEPS, queue_size=K, temperature=TAU, be_lambda_max=LAM_MAX, seed=0)
+    return tiny_pretrain(str(tmp_path / "run"), **{**base, **kw})
 
 
 def _observed_pretrain(tmp_path, monkeypatch, **kw) -> tuple[PretrainConfig, Recorder, dict]:
