@@ -38,7 +38,7 @@ from bebias.data.sampling import center_clip
 from bebias.data.synth import SynthConfig, render_video, split_specs
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.data.video_io import write_video
-from bebias.training.runtime import make_loader
+from bebias.runtime import make_loader
 
 
 def make_videos(root: str, n: int, frames: int, size: int) -> list[str]:

@@ -44,8 +44,9 @@ import bebias
 from bebias.data.open import open_data
 from bebias.data.sampling import center_clip
 from bebias.data.transforms import eval_transform
+from bebias.models.open import load_classifier
 from bebias.probing.run import ALL_VARIANTS, ProbeConfig, ProbeSuite, run_probe
-from bebias.training.finetune import FinetuneConfig, finetune, load_classifier
+from bebias.training.finetune import FinetuneConfig, finetune
 
 DATA = "synthetic"
 

@@ -101,7 +101,7 @@ import bebias
 from bebias.data.open import open_data
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
-from bebias.training import runtime
+from bebias import runtime
 from bebias.training.pretrain import PretrainConfig, make_query, pretrain
 
 

@@ -212,7 +212,7 @@ class _FaultyInBf16(torch.nn.Module):
 
 def test_bf16_preflight_refuses_a_backbone_whose_bf16_gradients_are_wrong():
     from bebias.models.backbones import build_backbone
-    from bebias.training import runtime
+    from bebias import runtime
 
     with pytest.raises(BebiasError, match=r"bf16 autocast computes a wrong gradient for conv\.weight"):
         runtime.check_bf16(_FaultyInBf16(), (2, 3, 4, 8, 8), torch.device("cpu"))

@@ -11,7 +11,7 @@ from bebias.data.batches import Batch, SlabPool
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import open_data
 from bebias.data.transforms import ClipSpec, train_transform
-from bebias.training.runtime import make_loader
+from bebias.runtime import make_loader
 
 SPEC = ClipSpec(frames=8, stride=1, size=32)
 

@@ -5,16 +5,15 @@ import pytest
 import torch
 
 from bebias.errors import BebiasError
+from bebias.models.open import load_classifier
 from bebias.training.evaluate import background_follow, classification_metrics, retrieval_recall
-from bebias.training.finetune import FinetuneConfig, finetune, load_classifier
+from bebias.training.finetune import FinetuneConfig, finetune
 
 TINY = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=2,frames=12,size=32"
-
 
 def _cfg(tmp_path, name, **kw):
     return FinetuneConfig(data=TINY, arch="small3d", frames=4, stride=2, size=32, batch_size=4, max_steps=6,
                           workers=0, out=str(tmp_path / name), **kw)
-
 
 def test_resume_after_interrupt_equals_uninterrupted(tmp_path):
     full = finetune(_cfg(tmp_path, "a"))
@@ -32,7 +31,6 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path):
     b, _ = load_classifier(resumed.model_path)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
-
 
 def test_resume_with_another_number_of_workers_equals_uninterrupted(tmp_path):
     """Workers change speed, never results: interrupted in-process, resumed with a worker process."""
@@ -52,9 +50,8 @@ def test_resume_with_another_number_of_workers_equals_uninterrupted(tmp_path):
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
 
-
 def test_default_workers_leave_the_cores_to_torch_on_cpu(monkeypatch):
-    from bebias.training.runtime import resolve_workers
+    from bebias.runtime import resolve_workers
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_workers(3, cpu) == 3
@@ -67,12 +64,10 @@ def test_default_workers_leave_the_cores_to_torch_on_cpu(monkeypatch):
     assert resolve_workers(None, cpu) == 2  # only the spare cores
     assert resolve_workers(None, cuda) == 4 and resolve_workers(None, cuda, world=4) == 1
 
-
 def test_resume_refuses_a_different_config(tmp_path):
     finetune(_cfg(tmp_path, "a"))
     with pytest.raises(BebiasError, match="different config"):
         finetune(_cfg(tmp_path, "a", lr=1e-4), resume=True)
-
 
 def test_init_from_checkpoint_of_another_arch_is_an_error(tmp_path):
     res = finetune(_cfg(tmp_path, "a"))
@@ -80,7 +75,6 @@ def test_init_from_checkpoint_of_another_arch_is_an_error(tmp_path):
     cfg.arch = "c3d"
     with pytest.raises(BebiasError, match="architecture"):
         finetune(cfg)
-
 
 def test_linear_probe_keeps_backbone_frozen(tmp_path):
     res = finetune(_cfg(tmp_path, "a"))
@@ -91,7 +85,6 @@ def test_linear_probe_keeps_backbone_frozen(tmp_path):
         assert torch.equal(va, vb), k  # weights and BN statistics untouched
     assert not torch.equal(a.fc.weight, b.fc.weight)
 
-
 def test_classification_metrics_hand_computed():
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3], [0.5, 0.1, 0.4]])
     labels = np.array([0, 1, 1, 2])
@@ -101,7 +94,6 @@ def test_classification_metrics_hand_computed():
     assert m["mean_class"] == pytest.approx(0.5)
     assert m["top5"] == 1.0  # K = 3 < 5: top-3 always contains the label
     assert background_follow(np.array([0, 2, 1, 1]), np.array([0, 2, 2, 1])) == 0.75
-
 
 def test_retrieval_recall_hand_computed():
     gallery = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])

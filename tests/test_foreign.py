@@ -13,7 +13,7 @@ from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.foreign import adapt_state_dict, archive_layout, is_torchscript, load_foreign
-from bebias.training.finetune import load_classifier
+from bebias.models.open import load_classifier
 
 
 def _bebias(*args: str) -> subprocess.CompletedProcess:
@@ -351,9 +351,7 @@ def test_pt2_program_code_is_refused(tmp_path, field, value, why):
 
 
 def test_pt2_harmless_archive_loads_once_with_the_same_output(tmp_path, pt2_base, monkeypatch):
-    from types import SimpleNamespace
-
-    from bebias.probing.run import _open_model
+    from bebias.models.open import open_model
 
     model, path = pt2_base
     calls = []
@@ -365,8 +363,10 @@ def test_pt2_harmless_archive_loads_once_with_the_same_output(tmp_path, pt2_base
 
     monkeypatch.setattr(torch.export, "load", counting_load)
     assert archive_layout(path) == "torch.export" and calls == []  # a look at the zip, no load
-    ck, kind, net, head = _open_model(SimpleNamespace(checkpoint=str(path), arch=None), torch.device("cpu"))
-    assert len(calls) == 1 and kind == "classifier" and ck["classes"] == ["a", "b", "c"]
+    m = open_model(str(path))
+    net, head = m.backbone, m.head
+    assert len(calls) == 1 and m.kind == "classifier" and m.meta["classes"] == ["a", "b", "c"]
+    assert m.archive == "torch.export"
     x = torch.randn(3, 3, 4, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(head(net(x)), model(x), rtol=1e-4, atol=1e-5)

@@ -161,7 +161,7 @@ def test_compare_grid_tiny(tmp_path):
     from bebias.data.open import open_data
     from bebias.models.backbones import build_backbone
     from bebias.training.compare import COLUMNS, compare, linear_probe, probe_scores
-    from bebias.training.evaluate import embed
+    from bebias.models.inference import embed
 
     # the probe itself: separable features are classified perfectly
     rng = np.random.default_rng(0)

@@ -421,13 +421,14 @@ def test_motion_vs_background_sharing():
 
 
 # --------------------------------------------------------------------------------------
-# the probe's assembly of the metrics (bebias.probing.run.compute_metrics)
+# the probe's assembly of the metrics (bebias.probing.assemble.compute_metrics)
 # --------------------------------------------------------------------------------------
 
 def test_compute_metrics_headline_hand_computed():
     """Rows in any order, paired by video; a variant missing for a video (an unusable mask)
     leaves that video out of the paired numbers that need it, and only those."""
-    from bebias.probing.run import ALL_VARIANTS, ProbeSuite, compute_metrics
+    from bebias.probing.assemble import compute_metrics
+    from bebias.probing.suite import ALL_VARIANTS, ProbeSuite
 
     y = [0, 1, 2, 0]
     family = [1, 2, 0, 1]  # a conflict split: the scene never belongs to the label

@@ -19,7 +19,7 @@ from bebias.data.open import open_data
 from bebias.data.synth_disk import load_masks
 from bebias.errors import BebiasError
 from bebias.probing.materialize import TestsetConfig, materialize
-from bebias.probing.run import ProbeSuite, select_videos
+from bebias.probing.suite import ProbeSuite, select_videos
 from bebias.probing.source import ProbeSource, new_video_log, video_variants
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"

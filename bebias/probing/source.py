@@ -19,17 +19,16 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from bebias.errors import BebiasError
 from bebias.probing.masks import mask_iou, mask_is_usable, motion_masks
+from bebias.probing.suite import ProbeSuite
 from bebias.probing.testsets import MASK_VARIANTS, conflict_foreground, make_variant
 
-if TYPE_CHECKING:  # run.py imports this module: no import cycle at run time
-    from bebias.probing.run import ProbeSuite
 
 __all__ = [
     "NEEDS_MASK", "MASK_SOURCES", "ProbeVideo", "ProbeSource", "variant_seed", "resize_to", "video_variants",
@@ -74,7 +73,7 @@ class ProbeSource:
         data: a :class:`bebias.data.open.Data`.
         spec: anything with ``frames`` and ``stride`` (a :class:`~bebias.data.transforms.ClipSpec`):
             the centre clip of that geometry is decoded, at the video's native size.
-        suite: the :class:`~bebias.probing.run.ProbeSuite` (its mask settings are used).
+        suite: the :class:`~bebias.probing.suite.ProbeSuite` (its mask settings are used).
         need_mask: False spares the motion masks where there is no ground truth.
         cache: decoded videos kept.
     """

@@ -32,7 +32,8 @@ from bebias.data.open import open_data, parse_synth_spec
 from bebias.data.synth import SynthBenchmark
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
-from bebias.training.evaluate import background_follow, embed
+from bebias.models.inference import embed
+from bebias.training.evaluate import background_follow
 from bebias.training.pretrain import PretrainConfig, pretrain
 
 #: variant -> overrides of the pre-training config. Every row differs from "moco" by switches only.

@@ -14,9 +14,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
 import torch.nn.functional as F
 
+from bebias import runtime
 from bebias.atomic import write_json
 from bebias.checkpoint import load_checkpoint, save_checkpoint
 from bebias.data.dataset import ClipDataset, FailureLog
@@ -25,7 +25,8 @@ from bebias.data.transforms import normalize, train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
-from bebias.training import loop, runtime
+from bebias.models.open import load_weights
+from bebias.training import loop
 from bebias.training.config import RunConfig
 
 
@@ -96,19 +97,7 @@ def load_backbone_from(model: VideoClassifier, path: str, arch: str) -> None:
     ck = load_checkpoint(path)
     if ck.get("arch") != arch:
         raise BebiasError(f"checkpoint architecture is {ck.get('arch')!r}, but --arch is {arch!r}", path)
-    sd = ck.get("backbone")
-    if not isinstance(sd, dict):
-        raise BebiasError("checkpoint has no 'backbone' weights", path)
-    own = model.backbone.state_dict()
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    shape = sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
-    if missing or unexpected or shape:
-        parts = [f"{n} {name}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
-                 for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape-mismatched", shape))
-                 for n in [len(keys)] if keys]
-        raise BebiasError("backbone weights do not match the architecture (" + "; ".join(parts) + ")", path)
-    model.backbone.load_state_dict(sd, strict=True)
+    load_weights(model.backbone, ck.get("backbone"), "backbone", path)
 
 
 def classifier_payload(model: VideoClassifier, cfg: FinetuneConfig, classes: list[str], **extra) -> dict:
@@ -180,36 +169,3 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
     model_path = os.path.join(cfg.out, "model.pth")
     save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=state.step))
     return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures)
-
-
-def load_classifier(path: str, device: torch.device | str = "cpu",
-                    arch: str | None = None) -> tuple[VideoClassifier, dict]:
-    """A classifier checkpoint -> (model in eval mode, checkpoint metadata without weights).
-
-    With ``arch``, a state_dict from another codebase with a classification head is
-    accepted too (:func:`bebias.models.foreign.load_foreign`; its metadata has
-    ``kind = "classifier"``, ``arch``, ``num_classes`` and the ``foreign`` load report).
-    """
-    if arch is not None:
-        from bebias.checkpoint import FORMAT, load_file
-        from bebias.models.foreign import archive_layout, load_foreign
-
-        if archive_layout(path):
-            raise BebiasError(f"a {archive_layout(path)} archive is a whole model, not a backbone + head; probe it with "
-                              "`bebias probe` (no --arch)", path)
-        raw = load_file(path)
-        if not (isinstance(raw, dict) and raw.get("format") == FORMAT):
-            model, meta = load_foreign(path, arch, raw=raw)
-            if meta["kind"] != "classifier":
-                raise BebiasError(f"the {arch} weights have no classification head (fc/head/classifier); "
-                                  "fine-tune them first", path)
-            return model.to(device).eval(), meta
-    ck = load_checkpoint(path)
-    if ck.get("kind") != "classifier":
-        raise BebiasError(f"is a {ck.get('kind')!r} checkpoint, not a classifier; fine-tune it first "
-                          "(bebias finetune CKPT)", path)
-    model = VideoClassifier(build_backbone(ck["arch"]), int(ck["num_classes"]))
-    model.backbone.load_state_dict(ck["backbone"])
-    model.fc.load_state_dict(ck["head"])
-    meta = {k: v for k, v in ck.items() if k not in ("backbone", "head", "optimizer", "rng")}
-    return model.to(device).eval(), meta

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from bebias.atomic import write_json
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.errors import BebiasError
-from bebias.training import runtime
+from bebias import runtime
 
 #: A gradient whose largest |value| exceeds this multiple of the median over gradients is a fault, not
 #: learning: legitimate per-tensor magnitudes of a network differ by a few orders of

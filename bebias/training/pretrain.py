@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bebias import distract
+from bebias import distract, runtime
 from bebias.atomic import write_json
 from bebias.checkpoint import save_checkpoint
 from bebias.data.dataset import ClipDataset
@@ -37,7 +37,7 @@ from bebias.data.transforms import AUGMENTS, normalize, train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
-from bebias.training import loop, runtime
+from bebias.training import loop
 from bebias.training.config import RunConfig
 from bebias.training.finetune import RunResult, lr_at
 

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import cv2

@@ -1,0 +1,96 @@
+"""What every command shares: the typer apps, the consoles, the common options, progress
+bars and the entry point (user errors -> one line, exit code 2)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bebias import __version__
+from bebias.errors import BebiasError
+
+app = typer.Typer(help="bebias: does your video model recognise the action, or the place it happens in?",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Datasets and the embedded biased-motion benchmark.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataOpt = Annotated[str, typer.Option("--data", help="'synthetic[:key=value,...]', a `bebias data synth` directory, "
+                                                     "a CSV manifest, or a dataset root (with --dataset).")]
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="ucf101 | hmdb51 | diving48")]
+SplitOpt = Annotated[str, typer.Option("--split", help="train | test (datasets); train | train-unbiased | iid | "
+                                                       "conflict (benchmark)")]
+
+# options shared by the training commands (None = take the config file's / default value)
+EpochsOpt = Annotated[Optional[int], typer.Option(help="Epochs.")]
+MaxStepsOpt = Annotated[Optional[int], typer.Option(help="Stop after this many steps.")]
+BatchOpt = Annotated[Optional[int], typer.Option(help="Clips per batch (per process).")]
+LrOpt = Annotated[Optional[float], typer.Option(help="Peak learning rate.")]
+FramesOpt = Annotated[Optional[int], typer.Option(help="Frames per clip.")]
+StrideOpt = Annotated[Optional[int], typer.Option(help="Frame stride.")]
+SizeOpt = Annotated[Optional[int], typer.Option(help="Crop size, pixels.")]
+DeviceOpt = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    help="DataLoader worker processes (default: 0 on CPU, where torch's threads already use every core; up to 4 "
+         "on CUDA).")]
+MaxSkipsOpt = Annotated[Optional[int], typer.Option(
+    help="Bad steps (non-finite loss/keys/gradient, or one gradient 1e8x the others) to skip, with a warning "
+         "each, before the run stops with its last good state (default 0: stop at the first).")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Seed: same seed, same run.")]
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=False)
+
+
+@contextlib.contextmanager
+def step_bar(label: str) -> Iterator[Callable[..., None]]:
+    """A progress bar for training steps; yields ``show(row, name=label)``."""
+    with progress_bar() as prog:
+        task = prog.add_task(label, total=None)
+
+        def show(row: dict, name: str = label) -> None:
+            prog.update(task, completed=row["step"], total=row["total"],
+                        description=f"{name}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
+
+        yield show
+
+
+def report_run(res) -> None:
+    console.print(f"wrote [bold]{res.model_path}[/] ({res.steps} steps, final loss {res.final_loss:.4f}"
+                  + ")")
+    if res.skipped_steps:
+        console.print(f"[bold red]WARNING: {res.skipped_steps} update(s) skipped for bad steps[/] (non-finite or "
+                      f"outlier gradients; listed in {res.out}/failures.json): the weights did not get every update")
+    if len(res.failures):
+        console.print(res.failures.summary())
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"bebias {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """bebias: background-bias toolkit for video models."""
+
+
+def main() -> None:
+    """Console-script entry point: user errors -> one line on stderr, exit code 2."""
+    try:
+        app()  # typer handles its own usage errors (exit 2) and exits with the command's status
+    except BebiasError as e:
+        err_console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(BebiasError.exit_code)

@@ -1,0 +1,222 @@
+"""``bebias probe`` and ``bebias testset``: counterfactual test sets and what a model does on them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from bebias.cli.common import DataOpt, DatasetOpt, app, console, err_console, progress_bar
+from bebias.errors import BebiasError
+
+
+@app.command("probe")
+def probe_cmd(
+    ckpt: Annotated[str, typer.Argument(help="A classifier checkpoint (bebias finetune) or a pre-trained encoder "
+                                             "(bebias train: probed by kNN on its features).")],
+    swap_backgrounds: Annotated[bool, typer.Option("--swap-backgrounds", help="Moving foreground on another "
+                                                   "video's background, and one frame of it (SCUBA/SCUFO).")] = False,
+    static_frame: Annotated[bool, typer.Option("--static-frame", help="One frame repeated: no motion.")] = False,
+    background_only: Annotated[bool, typer.Option("--background-only", help="The actor removed.")] = False,
+    foreground_only: Annotated[bool, typer.Option("--foreground-only", help="The background blanked.")] = False,
+    shuffle: Annotated[bool, typer.Option("--shuffle", help="Frames in a random order.")] = False,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Frames in reverse order.")] = False,
+    conflict_foreground: Annotated[bool, typer.Option("--conflict-foreground", help="Moving foreground over "
+                                                      "another video's static foreground and scene.")] = False,
+    be_distraction: Annotated[bool, typer.Option("--be-distraction", help="Background Erasing at test "
+                                                 "time.")] = False,
+    suite: Annotated[Optional[str], typer.Option("--suite", help="probes/NAME.toml (or NAME): variants and "
+                                                 "parameters. Variant flags replace its variant list and keep its "
+                                                 "parameters. Default: every variant.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Default: the data the checkpoint was trained on "
+                                                     "(the embedded benchmark).")] = None,
+    dataset: DatasetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
+    fold: Annotated[int, typer.Option()] = 1,
+    max_videos: Annotated[Optional[int], typer.Option(help="At most N videos, class-balanced (0 = all; "
+                                                           "default: the suite's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every variant, donor choice and bootstrap.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "fp32",
+    workers: Annotated[int, typer.Option(help="DataLoader workers for the kNN gallery.")] = 0,
+    out: Annotated[str, typer.Option(help="Output directory (resumable).")] = "runs/probe",
+    arch: Annotated[Optional[str], typer.Option(help="Architecture of a state_dict from another codebase "
+                                                     "(module./encoder_q./backbone./model. prefixes, MoCo and "
+                                                     "Lightning layouts handled). Not needed for bebias "
+                                                     "checkpoints, TorchScript or torch.export archives.")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Input spec override: frames per clip.")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Input spec override: frame stride.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Input spec override: clip size in pixels.")] = None,
+    mean: Annotated[Optional[str], typer.Option(help="Input spec override: R,G,B mean of [0, 1] pixels.")] = None,
+    std: Annotated[Optional[str], typer.Option(help="Input spec override: R,G,B std.")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="The model's class names in output order: comma-separated, "
+                                                        "or a text file with one per line. Default: the "
+                                                        "checkpoint's, else the data's order.")] = None,
+) -> None:
+    """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
+    and how much the model's decisions rest on the background: predictions.csv, metrics.json."""
+    from bebias.probing.run import ProbeConfig, run_probe
+    from bebias.probing.suite import FLAG_VARIANTS, ProbeSuite, load_suite
+    from bebias import runtime
+
+    flags = dict(swap_backgrounds=swap_backgrounds, static_frame=static_frame, background_only=background_only,
+                 foreground_only=foreground_only, shuffle=shuffle, reverse=reverse,
+                 conflict_foreground=conflict_foreground, be_distraction=be_distraction)
+    chosen = tuple(v for k, on in flags.items() if on for v in FLAG_VARIANTS[k]) or None
+    s, path = load_suite(suite) if suite else (ProbeSuite(), None)
+    spec = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
+            "std": _triple_opt("--std", std)}
+    cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, split=split, fold=fold, suite=s, suite_path=path,
+                      variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
+                      workers=workers, arch=arch, input={k: v for k, v in spec.items() if v is not None},
+                      classes=_class_names(classes))
+    # the bar starts with the first video (after the checks: a user error stays one line) and
+    # goes away at the end (the table follows)
+    with contextlib.ExitStack() as stack:
+        bar: dict = {}
+
+        def show(i: int, n: int) -> None:
+            if not bar:
+                prog = stack.enter_context(Progress(*progress_bar().columns, console=err_console, transient=True))
+                bar.update(prog=prog, task=prog.add_task("probing", total=n))
+            bar["prog"].update(bar["task"], completed=i, total=n)
+
+        res = run_probe(cfg, progress=show if os.environ.get("RANK", "0") == "0" else None)
+    runtime.end_distributed()
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one table, from the rank that gathered
+        _print_probe(res)
+
+
+@app.command("testset")
+def testset_cmd(
+    kind: Annotated[str, typer.Option("--kind", help="The variant to write: original (the matched clean set), "
+                                                     "swap-background, swap-background-static, static-frame, "
+                                                     "background-only[-inpaint], foreground-only[-noise], shuffle, "
+                                                     "reverse, be, conflict-foreground.")],
+    out: Annotated[str, typer.Option("--out", help="Output directory (resumable: run the same command again).")],
+    data: DataOpt = "synthetic",
+    dataset: DatasetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
+    fold: Annotated[int, typer.Option()] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="png (lossless frame folders) | mkv (FFV1, lossless) | "
+                                                      "mp4 (mp4v, lossy)")] = "png",
+    suite: Annotated[Optional[str], typer.Option("--suite", help="probes/NAME.toml (or NAME): mask, swap and BE "
+                                                 "parameters (the flags below override it).")] = None,
+    max_videos: Annotated[Optional[int], typer.Option(help="At most N videos, class-balanced as in the probe "
+                                                           "(0 = all; default: the suite's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every variant and donor choice (as bebias probe).")] = 0,
+    frames: Annotated[int, typer.Option(help="Frames per clip (the centre clip is decoded).")] = 16,
+    stride: Annotated[int, typer.Option(help="Frame stride.")] = 1,
+    size: Annotated[Optional[int], typer.Option(help="Resize the written frames, short side to N (default: "
+                                                     "native size, bit-identical to the probe's frames).")] = None,
+    mask: Annotated[Optional[str], typer.Option(help="auto | ground-truth | diff | mog2 (default auto).")] = None,
+    swap_background: Annotated[Optional[str], typer.Option(help="Background of the swaps: donor | stripes | "
+                                                                "images (default donor).")] = None,
+    images: Annotated[Optional[str], typer.Option(help="Folder of background images for --swap-background "
+                                                       "images.")] = None,
+    be_lambda: Annotated[Optional[float], typer.Option(help="Mixing weight of --kind be (default 0.3).")] = None,
+) -> None:
+    """Write one probe variant of every video of a split to disk (videos, masks, manifest.csv,
+    provenance.json), with exactly the frames bebias probe uses, for models of any framework."""
+    from bebias.probing.materialize import TestsetConfig, image_files, materialize
+    from bebias.probing.suite import ProbeSuite, load_suite
+
+    s, path = load_suite(suite) if suite else (ProbeSuite(), None)
+    cfg = TestsetConfig(kind=kind, out=out, data=data, dataset=dataset, split=split, fold=fold, suite=s,
+                        suite_path=path, max_videos=max_videos, mask=mask, swap_background=swap_background,
+                        images=image_files(images) if images else None, be_lambda=be_lambda, seed=seed,
+                        frames=frames, stride=stride, size=size, video_format=fmt)
+    with contextlib.ExitStack() as stack:
+        bar: dict = {}
+
+        def show(i: int, n: int) -> None:
+            if not bar:  # after the checks: a user error stays one line
+                prog = stack.enter_context(Progress(*progress_bar().columns, console=err_console, transient=True))
+                bar.update(prog=prog, task=prog.add_task(f"writing {kind}", total=n))
+            bar["prog"].update(bar["task"], completed=i, total=n)
+
+        res = materialize(cfg, progress=show)
+    pv = res.provenance
+    console.print(f"wrote {res.videos} {kind} video(s) of split {pv['split']} to [bold]{res.out}[/]"
+                  + (f" ({res.resumed} kept from an earlier run)" if res.resumed else ""))
+    skipped = {k: v for k, v in res.skipped.items() if v}
+    if skipped:
+        console.print("[yellow]skipped[/] " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items())
+                      + (f"; e.g. {pv['videos']['unreadable'][0]['error']}" if pv["videos"]["unreadable"] else ""))
+    console.print(f"manifest: {res.manifest_path} (use it with --data {res.out}); provenance: {res.provenance_path}")
+
+
+def _triple_opt(flag: str, value: str | None) -> tuple[float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        t = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        t = ()
+    if len(t) != 3:
+        raise BebiasError(f"{flag} must be three comma-separated numbers (R,G,B), got {value!r}")
+    return t  # type: ignore[return-value]
+
+
+def _class_names(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    import os
+
+    if os.path.isfile(value):
+        with open(value, encoding="utf-8") as f:
+            names = [ln.strip() for ln in f if ln.strip()]
+    else:
+        names = [c.strip() for c in value.split(",") if c.strip()]
+    if not names or len(set(names)) != len(names):
+        raise BebiasError(f"--classes needs distinct class names, got {value!r}")
+    return tuple(names)
+
+
+def _print_probe(res) -> None:
+    m = res.metrics
+    pv, vb = m["provenance"], m["videos"]
+
+    def pct(x) -> str:
+        return "-" if x is None else f"{100 * x:.1f}"
+
+    table = Table(title=f"{pv['checkpoint']}  ({pv['data']}, {pv['split']}, {pv['level']} level)")
+    for col in ("variant", "videos", "top-1", "drop", "bg-follow", "agreement", "cos-sim"):
+        table.add_column(col, justify="right" if col != "variant" else "left", no_wrap=col == "variant")
+    for name, acc in m["accuracy"].items():
+        drop = m["drop"].get(name, {}).get("value")
+        bf = m["conflict"].get(name, {}).get("background_follow", {}).get("value")
+        ag = m["agreement"].get(name, {}).get("agreement", {}).get("value")
+        sim = m["similarity"].get(name, {}).get("value")
+        table.add_row(name, str(acc["n"]), pct(acc["top1"]["value"]), pct(drop), pct(bf), pct(ag),
+                      "-" if sim is None else f"{sim:.3f}")
+    console.print(table)
+    rel = m.get("background_reliance")
+    if rel:
+        comps = ", ".join(f"{k} {v['value']:.3f}" for k, v in rel["components"].items()
+                          if v is not None and v["value"] is not None)
+        lo, hi = rel["ci_low"], rel["ci_high"]
+        ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+        val = "undefined" if rel["value"] is None else f"{rel['value']:.3f}"
+        console.print(f"[bold]background reliance[/] {val}{ci}  ({comps})")
+    for key in ("contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
+                "reverse_sensitivity"):
+        if m["headline"].get(key) is not None:
+            console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %")
+    mk = vb["masks"]
+    iou = mk["motion_iou"]
+    console.print(f"videos: {vb['probed']} probed of {vb['selected']} selected; masks {mk['sources']}, "
+                  f"{mk['not_usable']} not usable (kept out of the mask-based variants)"
+                  + (f"; motion-mask IoU vs ground truth {iou['mean']:.2f}" if iou else ""))
+    if vb["unreadable"]:
+        console.print(f"[yellow]skipped {len(vb['unreadable'])} unreadable video(s)[/], e.g. "
+                      f"{vb['unreadable'][0]['error']}")
+    if res.resumed:
+        console.print(f"resumed: {res.resumed} video(s) from {res.out}/partial.npz")
+    if res.discarded_partial:
+        console.print(f"[yellow]ignored {res.out}/partial.npz: it holds results of a different probe[/]")
+    console.print(f"results: {res.metrics_path}, {res.predictions_path}")

@@ -1,0 +1,133 @@
+"""Open any checkpoint a user may hand us, one way for every command (eval, probe, cam).
+
+:func:`open_model` takes
+
+- a bebias checkpoint (``bebias train`` -> a pre-trained encoder, ``bebias finetune`` -> a
+  classifier); its metadata names the architecture, so ``arch`` is only checked against it;
+- a state_dict from another codebase (torchvision, FingerRec/BE, pytorchvideo, mmaction2,
+  ...), which needs ``arch`` (:func:`bebias.models.foreign.load_foreign`; renamed keys are
+  mapped, and a partial match is an error, never a silent partial load);
+- a TorchScript or ``torch.export`` archive: the whole model, opaque (no layers to hook).
+
+Every file is read with ``torch.load(weights_only=True)`` or the ``.pt2`` allowlist: a file
+that carries code is refused, never executed. Errors are one-line :class:`BebiasError`\\ s
+naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from bebias.checkpoint import FORMAT, load_file
+from bebias.errors import BebiasError
+from bebias.models.backbones import build_backbone
+from bebias.models.classifier import VideoClassifier
+from bebias.models.foreign import archive_layout, load_foreign
+
+#: checkpoint entries that are weights or training state, not metadata
+_STATE_KEYS = ("backbone", "head", "moco", "optimizer", "rng")
+
+
+@dataclass
+class OpenedModel:
+    """A checkpoint opened for inference.
+
+    ``backbone``: clip (B, 3, T, H, W), normalised -> pooled features (B, C); for an
+    archive, the whole model (-> logits). ``head``: features -> logits (B, K), or ``None``
+    for a pre-trained encoder. ``meta``: what the file records besides weights (``kind``,
+    ``arch``, ``method``, ``input``, ``classes``, ``num_classes``, ``config``, ``foreign``).
+    ``archive``: ``"torchscript"`` / ``"torch.export"`` for an opaque whole-model archive.
+    """
+
+    path: str
+    kind: str  # "classifier" | "pretrain"
+    backbone: nn.Module
+    head: nn.Module | None
+    meta: dict[str, Any]
+    archive: str | None = None
+    net: VideoClassifier | None = None  # backbone + head as one module, for a classifier
+
+    def classifier(self) -> VideoClassifier:
+        """The model as a :class:`VideoClassifier` (backbone + head, eval mode)."""
+        if self.archive:
+            raise BebiasError(f"a {self.archive} archive is a whole model, not a backbone + head; probe it with "
+                              "`bebias probe` (no --arch)", self.path)
+        if self.head is None:
+            what = ("a pre-trained encoder" if self.meta.get("method") != "foreign"
+                    else f"{self.meta.get('arch')} weights with no classification head (fc/head/classifier)")
+            raise BebiasError(f"is {what}, not a classifier; fine-tune it first (bebias finetune CKPT)", self.path)
+        assert self.net is not None  # every non-archive classifier has one
+        return self.net.eval()
+
+
+def load_weights(module: nn.Module, state: Any, what: str, path: str) -> None:
+    """``module.load_state_dict(state)``, all or nothing: a missing or unexpected key, or a
+    shape mismatch, is one error line naming them (never a silent partial load)."""
+    if not isinstance(state, dict):
+        raise BebiasError(f"checkpoint has no {what!r} weights", path)
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shape = sorted(k for k in set(own) & set(state)
+                   if not isinstance(state[k], torch.Tensor) or own[k].shape != state[k].shape)
+    if missing or unexpected or shape:
+        parts = [f"{n} {name}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+                 for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape-mismatched", shape))
+                 for n in [len(keys)] if keys]
+        raise BebiasError(f"{what} weights do not match the architecture (" + "; ".join(parts) + ")", path)
+    module.load_state_dict(state, strict=True)
+
+
+def _open_bebias(ck: dict, path: str, arch: str | None) -> OpenedModel:
+    kind, ck_arch = ck.get("kind"), ck.get("arch")
+    if arch and str(arch).strip().lower() != ck_arch:
+        raise BebiasError(f"checkpoint architecture is {ck_arch!r}, but --arch is {arch!r}", path)
+    if kind not in ("classifier", "pretrain"):
+        raise BebiasError(f"is a {kind!r} checkpoint; expected a classifier (bebias finetune) or a "
+                          "pre-trained encoder (bebias train)", path)
+    backbone = build_backbone(ck_arch)
+    load_weights(backbone, ck.get("backbone"), "backbone", path)
+    meta = {k: v for k, v in ck.items() if k not in _STATE_KEYS}
+    if kind == "pretrain":
+        return OpenedModel(path, kind, backbone, None, meta)
+    net = VideoClassifier(backbone, int(ck["num_classes"]))
+    load_weights(net.fc, ck.get("head"), "head", path)
+    return OpenedModel(path, kind, backbone, net.fc, meta, net=net)
+
+
+def open_model(path: str | os.PathLike, arch: str | None = None,
+               device: torch.device | str = "cpu") -> OpenedModel:
+    """Open a checkpoint of any kind (see the module docstring), in eval mode on ``device``."""
+    p = os.fspath(path)
+    raw = None if archive_layout(p) else load_file(p)
+    if isinstance(raw, dict) and raw.get("format") == FORMAT:
+        m = _open_bebias(raw, p, arch)
+    else:
+        model, meta = load_foreign(p, arch, raw=raw)
+        ck = {"kind": meta["kind"], "arch": meta["arch"], "method": "foreign", "input": meta.get("input"),
+              "classes": meta.get("classes"), "foreign": meta["foreign"]}
+        if meta["kind"] == "archive":  # the whole model: its "features" are its logits
+            ck["kind"] = "classifier"
+            m = OpenedModel(p, "classifier", model, nn.Identity(), ck, archive=meta["foreign"].get("layout"))
+        elif meta["kind"] == "classifier":
+            ck["num_classes"] = meta["num_classes"]
+            m = OpenedModel(p, "classifier", model.backbone, model.fc, ck, net=model)
+        else:
+            m = OpenedModel(p, "pretrain", model, None, ck)
+    m.backbone = m.backbone.to(device).eval()
+    if m.head is not None:
+        m.head = m.head.to(device).eval()
+    return m
+
+
+def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu",
+                    arch: str | None = None) -> tuple[VideoClassifier, dict]:
+    """A classifier checkpoint (bebias, or a foreign state_dict with a head given ``arch``)
+    -> (model in eval mode, metadata without weights)."""
+    m = open_model(path, arch, device)
+    return m.classifier(), m.meta

@@ -1,0 +1,167 @@
+"""From a probe's per-(video, variant) rows to its outputs: every metric of
+:mod:`bebias.probing.metrics` (:func:`compute_metrics`), the videos block of ``metrics.json``
+and ``predictions.csv``. Pure functions of arrays: no model, no files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bebias.probing import metrics as M
+from bebias.probing.partial import CODE
+from bebias.probing.source import MASK_SOURCES, ProbeSource
+from bebias.probing.suite import ALL_VARIANTS, ProbeSuite
+
+def jsonable(x: Any) -> Any:
+    """Plain JSON: numpy scalars to Python, non-finite floats to None (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def compute_metrics(rows: dict[str, np.ndarray], classes: Sequence[str], suite: ProbeSuite, seed: int = 0
+                    ) -> dict[str, Any]:
+    """Every probe metric from the per-(video, variant) arrays.
+
+    ``rows``: ``video`` (R,) video index, ``variant`` (R,) code into :data:`ALL_VARIANTS`,
+    ``label`` (R,) true class, ``bg`` (R,) background class (-1 unknown), ``probs`` (R, K),
+    ``feats`` (R, C) (may have C = 0). Each variant is compared with the original of the
+    SAME videos (rows aligned by video index). Returns the metric blocks of metrics.json.
+    """
+    boot = {"seed": seed, "n_boot": suite.n_boot, "alpha": suite.alpha}
+    K = len(classes)
+    cls = list(classes)
+    code = rows["variant"]
+    present = [v for v in ALL_VARIANTS if (code == CODE[v]).any()]
+
+    def take(name: str, videos: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        sel = np.flatnonzero(code == CODE[name])
+        if videos is not None:
+            pos = {int(v): r for v, r in zip(rows["video"][sel], sel)}
+            sel = np.array([pos[int(v)] for v in videos], np.int64)
+        return {k: rows[k][sel] for k in ("video", "label", "bg", "probs", "feats")}
+
+    def common(*names: str) -> np.ndarray:
+        vids = None
+        for n in names:
+            s = rows["video"][code == CODE[n]]
+            vids = s if vids is None else vids[np.isin(vids, s)]
+        return vids if vids is not None else np.zeros(0, np.int64)
+
+    out: dict[str, Any] = {"headline": {}, "accuracy": {}, "drop": {}, "agreement": {}, "conflict": {},
+                           "similarity": {}}
+    for name in present:
+        r = take(name)
+        if len(r["video"]) == 0:
+            continue
+        out["accuracy"][name] = M.accuracy_block(r["probs"], r["label"], K, classes=cls, **boot)
+        if (r["bg"] >= 0).all():
+            out["conflict"][name] = M.conflict_rates(r["probs"], r["label"], r["bg"], classes=cls, **boot)
+        if name == "original" or "original" not in present:
+            continue
+        o = take("original", r["video"])
+        out["drop"][name] = M.drop(o["probs"], r["probs"], r["label"], classes=cls, **boot)
+        out["agreement"][name] = M.prediction_agreement(o["probs"], r["probs"], **boot)
+        if o["feats"].shape[1] > 0:
+            out["similarity"][name] = M.variant_similarity(o["feats"], r["feats"], r["label"], classes=cls, **boot)
+
+    def have(*names: str) -> bool:
+        return all(n in present for n in names) and len(common(*names)) > 0
+
+    h = out["headline"]
+    if have("swap-background", "swap-background-static"):
+        vv = common("swap-background", "swap-background-static")
+        a, b = take("swap-background", vv), take("swap-background-static", vv)
+        out["contrasted_accuracy"] = M.contrasted_accuracy(a["probs"], b["probs"], a["label"], classes=cls, **boot)
+        h["contrasted_accuracy"] = out["contrasted_accuracy"]["value"]
+    if have("static-frame"):
+        s = take("static-frame")
+        out["static_frame_accuracy"] = M.static_frame_accuracy(s["probs"], s["label"], classes=cls, **boot)
+        h["static_frame_accuracy"] = out["static_frame_accuracy"]["value"]
+    bo_name = next((n for n in ("background-only", "background-only-inpaint") if have(n)), None)
+    if bo_name:
+        s = take(bo_name)
+        out["background_only_accuracy"] = {"variant": bo_name, **M.background_only_accuracy(
+            s["probs"], s["label"], classes=cls, **boot)}
+        h["background_only_accuracy"] = out["background_only_accuracy"]["value"]
+    for name, key in (("shuffle", "shuffle_sensitivity"), ("reverse", "reverse_sensitivity")):
+        if have("original", name):
+            vv = common("original", name)
+            o, s = take("original", vv), take(name, vv)
+            out[key] = M.shuffle_sensitivity(o["probs"], s["probs"], o["label"], classes=cls, **boot)
+            h[key] = out[key]["value"]
+    if "swap-background" in out["conflict"]:
+        h["swap_background_follow"] = out["conflict"]["swap-background"]["background_follow"]["value"]
+    # the headline: original + background-only + swap, on the videos that have all of them
+    parts = ["original"] + [n for n in (bo_name, "swap-background") if n and n in present]
+    if len(parts) > 1 and have(*parts):
+        vv = common(*parts)
+        o = take("original", vv)
+        kw: dict[str, Any] = {"orig_probs": o["probs"], "labels": o["label"]}
+        if bo_name in parts:
+            kw["background_only_probs"] = take(bo_name, vv)["probs"]
+        if "swap-background" in parts:
+            sw = take("swap-background", vv)
+            kw["swap_probs"] = sw["probs"]
+            if (sw["bg"] >= 0).all():
+                kw["bg_labels"] = sw["bg"]
+        rel = M.background_reliance(**kw, **boot)
+        out["background_reliance"] = {"variants": parts, **rel}
+        h["background_reliance"] = rel["value"]
+    else:
+        out["background_reliance"] = None
+        h["background_reliance"] = None
+    if "original" in out["accuracy"]:
+        h["original_top1"] = out["accuracy"]["original"]["top1"]["value"]
+    return out
+
+
+def videos_block(vids: dict, selected: list[int], src: ProbeSource, suite: ProbeSuite) -> dict:
+    usable = np.asarray(vids["usable"], bool)
+    has_mask = np.asarray(vids["source"], np.int64) > 0
+    iou = np.asarray(vids["iou"], np.float64)
+    has_iou = np.isfinite(iou)
+    frac = np.asarray(vids["fraction"], np.float64)
+    sources = [MASK_SOURCES[s] or "none" for s in vids["source"]]
+    return {
+        "in_split": len(src.records), "selected": len(selected), "probed": len(vids["index"]),
+        "unreadable": [{"index": int(i), "path": src.records[int(i)].path, "error": e}
+                       for i, e in zip(vids["failed_index"], vids["failed_error"])],
+        "masks": {
+            "mode": suite.mask,
+            "sources": {s: sources.count(s) for s in sorted(set(sources))},
+            "usable": int(usable.sum()), "not_usable": int((has_mask & ~usable).sum()),
+            "usable_fraction_range": [suite.min_mask_fraction, suite.max_mask_fraction],
+            "mean_foreground_fraction": float(frac[has_mask].mean()) if has_mask.any() else None,
+            # IoU of motion masks (suite.motion_method) vs the ground truth, where it exists
+            "motion_iou": ({"method": suite.motion_method, "n": int(has_iou.sum()),
+                            "mean": float(iou[has_iou].mean()), "min": float(iou[has_iou].min())}
+                           if has_iou.any() else None),
+        },
+    }
+
+
+def predictions_csv(rows: dict[str, np.ndarray], src: ProbeSource) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", "path", "variant", "label", "bg_label", "pred", "p_label", "p_bg", "mask_source"])
+    probs = rows["probs"]
+    pred = probs.argmax(1) if len(probs) else np.zeros(0, np.int64)
+    for r in range(len(rows["video"])):
+        i, y, b = int(rows["video"][r]), int(rows["label"][r]), int(rows["bg"][r])
+        w.writerow([i, src.records[i].path, ALL_VARIANTS[int(rows["variant"][r])], y, "" if b < 0 else b,
+                    int(pred[r]), f"{probs[r, y]:.6f}", "" if b < 0 else f"{probs[r, b]:.6f}",
+                    MASK_SOURCES[int(rows["source"][r])]])
+    return buf.getvalue()

@@ -1,0 +1,148 @@
+"""A probe's resumable state: the per-(video, variant) rows so far, per-video mask records
+and counters, saved atomically to ``partial.npz`` after chunks of videos.
+
+An interrupted probe resumes from the last finished chunk; a partial file written by a
+different probe (another checkpoint, data, suite or seed: its ``fingerprint``) is ignored.
+Under torchrun every rank keeps its own file and :func:`merge_shards` puts the ranks'
+rows back into the single-process order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from bebias.atomic import atomic_path
+from bebias.errors import BebiasError
+from bebias.probing.suite import ALL_VARIANTS
+
+PARTIAL = "partial.npz"
+#: variant name -> the integer code stored in the rows
+CODE = {name: c for c, name in enumerate(ALL_VARIANTS)}
+
+
+@dataclass
+class Rows:
+    """Per-(video, variant) results, in processing order (what partial.npz stores)."""
+
+    video: list[int] = field(default_factory=list)
+    variant: list[int] = field(default_factory=list)
+    bg: list[int] = field(default_factory=list)
+    source: list[int] = field(default_factory=list)
+    donor: list[int] = field(default_factory=list)
+    out: list[np.ndarray] = field(default_factory=list)  # probs (classifier) or nothing
+    feats: list[np.ndarray] = field(default_factory=list)
+
+
+def merge_shards(shards: list[tuple[Rows, dict, dict]]) -> tuple[Rows, dict, dict]:
+    """The ranks' (rows, videos, exclusion counts), in rank order = the single-process order
+    (each rank probed a contiguous share of the videos)."""
+    rows, vids, excluded = Rows(), {k: [] for k in shards[0][1]}, {}
+    for r, v, ex in shards:
+        for f in fields(Rows):
+            getattr(rows, f.name).extend(getattr(r, f.name))
+        for k in vids:
+            vids[k].extend(v[k])
+        for variant, reasons in ex.items():
+            for reason, n in reasons.items():
+                excluded.setdefault(variant, {}).setdefault(reason, 0)
+                excluded[variant][reason] += n
+    return rows, vids, excluded
+
+
+def empty() -> tuple[Rows, dict, dict]:
+    vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "failed_index": [],
+            "failed_error": []}
+    state = {"chunks_done": 0, "excluded": {}, "gallery_feats": None, "gallery_labels": None, "gallery_failed": 0,
+             "committed": (0, 0, 0), "committed_excluded": "{}"}
+    return Rows(), vids, state
+
+
+def stack(arrays: list[np.ndarray], dtype, width: int = 0) -> np.ndarray:
+    """A list of (C,) rows -> (R, C); (0, width) when empty."""
+    return np.stack(arrays).astype(dtype) if arrays else np.zeros((0, width), dtype)
+
+
+def commit(rows: Rows, vids: dict, state: dict) -> None:
+    """Mark everything so far as finished (the end of a chunk)."""
+    state["committed"] = (len(rows.video), len(vids["index"]), len(vids["failed_index"]))
+    state["committed_excluded"] = json.dumps(state["excluded"])
+
+
+def truncate(rows: Rows, vids: dict, state: dict) -> None:
+    """Back to the last finished chunk (an interrupt mid-chunk)."""
+    nr, nv, nf = state["committed"]
+    for lst in (rows.video, rows.variant, rows.bg, rows.source, rows.donor):
+        del lst[nr:]
+    del rows.feats[nr:]
+    del rows.out[nr:]
+    for k in ("index", "source", "usable", "iou", "fraction"):
+        del vids[k][nv:]
+    del vids["failed_index"][nf:]
+    del vids["failed_error"][nf:]
+    state["excluded"] = json.loads(state["committed_excluded"])
+
+
+def save_partial(path: str, fingerprint: str, rows: Rows, vids: dict, state: dict) -> None:
+    arrays = {
+        "fingerprint": np.array(fingerprint),
+        "chunks_done": np.array(state["chunks_done"], np.int64),
+        "excluded": np.array(json.dumps(state["excluded"], sort_keys=True)),
+        "row_video": np.asarray(rows.video, np.int64), "row_variant": np.asarray(rows.variant, np.int64),
+        "row_bg": np.asarray(rows.bg, np.int64), "row_source": np.asarray(rows.source, np.int64),
+        "row_donor": np.asarray(rows.donor, np.int64),
+        "row_feats": stack(rows.feats, np.float32),
+        "row_probs": stack(rows.out, np.float32),
+        "vid_index": np.asarray(vids["index"], np.int64), "vid_source": np.asarray(vids["source"], np.int64),
+        "vid_usable": np.asarray(vids["usable"], bool), "vid_iou": np.asarray(vids["iou"], np.float64),
+        "vid_fraction": np.asarray(vids["fraction"], np.float64),
+        "failed_index": np.asarray(vids["failed_index"], np.int64),
+        "failed_error": np.asarray(vids["failed_error"], dtype=np.str_),
+    }
+    if state.get("gallery_feats") is not None:
+        arrays["gallery_feats"] = state["gallery_feats"]
+        arrays["gallery_labels"] = state["gallery_labels"]
+        arrays["gallery_failed"] = np.array(state["gallery_failed"], np.int64)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
+    """The results saved by an earlier run of the SAME probe; else empty (and whether a
+    partial file of a different probe was found and ignored)."""
+    rows, vids, state = empty()
+    if not os.path.exists(path):
+        return rows, vids, state, False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return rows, vids, state, True
+            # the rows hold probabilities as float32, exactly as a fresh run does
+            rows.video = z["row_video"].tolist()
+            rows.variant = z["row_variant"].tolist()
+            rows.bg = z["row_bg"].tolist()
+            rows.source = z["row_source"].tolist()
+            rows.donor = z["row_donor"].tolist()
+            rows.feats = list(z["row_feats"])
+            rows.out = list(z["row_probs"])
+            vids["index"] = z["vid_index"].tolist()
+            vids["source"] = z["vid_source"].tolist()
+            vids["usable"] = z["vid_usable"].tolist()
+            vids["iou"] = z["vid_iou"].tolist()
+            vids["fraction"] = z["vid_fraction"].tolist()
+            vids["failed_index"] = z["failed_index"].tolist()
+            vids["failed_error"] = z["failed_error"].tolist()
+            state["chunks_done"] = int(z["chunks_done"])
+            state["excluded"] = json.loads(str(z["excluded"]))
+            if "gallery_feats" in z:
+                state["gallery_feats"] = z["gallery_feats"]
+                state["gallery_labels"] = z["gallery_labels"]
+                state["gallery_failed"] = int(z["gallery_failed"])
+    except (OSError, ValueError, KeyError, zlib.error) as e:
+        raise BebiasError(f"unreadable partial results ({e}); delete the file to start over", path) from None
+    commit(rows, vids, state)
+    return rows, vids, state, False

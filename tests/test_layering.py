@@ -1,0 +1,74 @@
+"""The package's floors: a module imports only from its own floor or the floors below.
+
+errors/atomic -> data (+ distract, checkpoint) -> runtime -> models -> training | probing |
+reporting (siblings: none imports another) -> cli. Read from the source with ``ast``, lazy
+imports inside functions included, so a shortcut taken inside a function shows too.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+PKG = pathlib.Path(__file__).resolve().parents[1] / "bebias"
+
+#: floor of each top-level part of the package (a module's floor = its first path part)
+FLOORS = {
+    "errors": 0, "atomic": 0, "__init__": 0,
+    "data": 1, "distract": 1, "checkpoint": 1,
+    "runtime": 2,
+    "models": 3,
+    "training": 4, "probing": 4, "reporting": 4,
+    "cli": 5, "__main__": 6,
+}
+SIBLINGS = {"training", "probing", "reporting"}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if module.count(".") >= 1 else "__init__"
+
+
+def _edges() -> list[tuple[str, str, int]]:
+    """(importing file, imported bebias module, line) for every import in the package."""
+    out = []
+    for path in sorted(PKG.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bebias"):
+                names = [node.module] if node.module != "bebias" else [f"bebias.{a.name}" for a in node.names]
+                out += [(str(path.relative_to(PKG.parent)), n, node.lineno) for n in names]
+            elif isinstance(node, ast.Import):
+                out += [(str(path.relative_to(PKG.parent)), a.name, node.lineno) for a in node.names
+                        if a.name.startswith("bebias.")]
+    return out
+
+
+def _floor_violations() -> list[str]:
+    bad = []
+    for src, mod, line in _edges():
+        me = pathlib.Path(src).parts[1].removesuffix(".py")
+        other = _part(mod)
+        if other == "__version__" or other == me:
+            continue
+        if FLOORS[other] > FLOORS[me] or (FLOORS[other] == FLOORS[me] and {me, other} <= SIBLINGS):
+            bad.append(f"{src}:{line} imports {mod} ({me} is floor {FLOORS[me]}, {other} floor {FLOORS[other]})")
+    return bad
+
+
+def test_every_part_has_a_floor():
+    parts = {p.name.removesuffix(".py") for p in PKG.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert parts <= set(FLOORS), f"new top-level part(s) without a floor: {parts - set(FLOORS)}"
+
+
+def test_no_import_goes_up_or_sideways():
+    assert _floor_violations() == []
+
+
+def test_the_check_sees_a_lazy_import(tmp_path, monkeypatch):
+    """The checker itself can fail: a function-level import of training from probing is caught."""
+    fake = tmp_path / "bebias"
+    (fake / "probing").mkdir(parents=True)
+    (fake / "probing" / "x.py").write_text("def f():\n    from bebias.training.loop import run\n")
+    monkeypatch.setattr(__import__(__name__), "PKG", fake)
+    assert _floor_violations() == ["bebias/probing/x.py:2 imports bebias.training.loop "
+                                   "(probing is floor 4, training floor 4)"]
