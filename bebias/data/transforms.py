@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import cv2
 import numpy as np
@@ -35,9 +35,30 @@ class ClipSpec:
     size: int = 64
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
+    #: evaluation: short side (pixels) the frames are resized to before the ``size`` centre
+    #: crop (e.g. torchvision's 128 -> 112); 0 = ``size`` itself
+    resize: int = 0
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if not self.resize:
+            del d["resize"]  # specs written before the field existed stay byte-identical
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClipSpec":
+        """A spec from its :meth:`to_dict` form (lists for mean/std); unknown keys or bad
+        values raise :class:`ValueError` with the reason."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown input-spec key(s) {', '.join(unknown)}; keys: {', '.join(sorted(known))}")
+        kw = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v for k, v in d.items()}
+        spec = cls(**kw)
+        if (min(spec.frames, spec.stride, spec.size) < 1 or spec.resize < 0 or len(spec.mean) != 3
+                or len(spec.std) != 3):
+            raise ValueError("frames, stride, size >= 1, resize >= 0, and 3 means / 3 stds")
+        return spec
 
 
 def to_video_tensor(frames: np.ndarray) -> tv_tensors.Video:
@@ -339,8 +360,10 @@ def train_transform(spec: ClipSpec, *, scale: tuple[float, float] = (0.3, 1.0), 
 
 
 def eval_transform(spec: ClipSpec, resize: int | None = None) -> ClipTransform:
-    """Deterministic: resize the short side to ``resize`` (default ``size``), centre crop, normalise."""
-    return _Pipeline([v2.Resize(resize or spec.size, antialias=True), v2.CenterCrop(spec.size)], spec.mean, spec.std)
+    """Deterministic: resize the short side to ``resize`` (default ``spec.resize``, else
+    ``spec.size``), centre crop ``spec.size``, normalise."""
+    return _Pipeline([v2.Resize(resize or spec.resize or spec.size, antialias=True), v2.CenterCrop(spec.size)],
+                     spec.mean, spec.std)
 
 
 def denormalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -28,6 +28,7 @@ from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.foreign import archive_layout, load_foreign
+from bebias.models.presets import preset_for
 
 #: checkpoint entries that are weights or training state, not metadata
 _STATE_KEYS = ("backbone", "head", "moco", "optimizer", "rng")
@@ -40,7 +41,9 @@ class OpenedModel:
     ``backbone``: clip (B, 3, T, H, W), normalised -> pooled features (B, C); for an
     archive, the whole model (-> logits). ``head``: features -> logits (B, K), or ``None``
     for a pre-trained encoder. ``meta``: what the file records besides weights (``kind``,
-    ``arch``, ``method``, ``input``, ``classes``, ``num_classes``, ``config``, ``foreign``).
+    ``arch``, ``method``, ``input``, ``classes``, ``num_classes``, ``config``, ``foreign``);
+    for a foreign state_dict that records no input spec, ``input`` is its architecture's
+    preset (:mod:`bebias.models.presets`) and ``input_preset`` says which.
     ``archive``: ``"torchscript"`` / ``"torch.export"`` for an opaque whole-model archive.
     """
 
@@ -111,6 +114,9 @@ def open_model(path: str | os.PathLike, arch: str | None = None,
         model, meta = load_foreign(p, arch, raw=raw)
         ck = {"kind": meta["kind"], "arch": meta["arch"], "method": "foreign", "input": meta.get("input"),
               "classes": meta.get("classes"), "foreign": meta["foreign"]}
+        preset = preset_for(meta["arch"]) if meta["kind"] != "archive" and not meta.get("input") else None
+        if preset is not None:  # the file records no input spec: the one its architecture's weights use
+            ck["input"], ck["input_preset"] = dict(preset.spec), preset.describe()
         if meta["kind"] == "archive":  # the whole model: its "features" are its logits
             ck["kind"] = "classifier"
             m = OpenedModel(p, "classifier", model, nn.Identity(), ck, archive=meta["foreign"].get("layout"))
