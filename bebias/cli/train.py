@@ -146,6 +146,10 @@ def finetune_cmd(
     arch: Annotated[Optional[str], typer.Option(help="Backbone (default small3d).")] = None,
     linear: Annotated[Optional[bool], typer.Option("--linear/--full", help="Linear probe on a frozen backbone, "
                                                                             "or full fine-tuning.")] = None,
+    debias: Annotated[Optional[str], typer.Option(help="Label-keeping debiasing augmentation: be (a static frame "
+                                                       "of the same clip), stillmix (a static frame of another "
+                                                       "video), fame (the foreground on another video's "
+                                                       "background); each with its source's settings.")] = None,
     epochs: EpochsOpt = None,
     max_steps: MaxStepsOpt = None,
     batch_size: BatchOpt = None,
@@ -165,8 +169,9 @@ def finetune_cmd(
     from bebias.training.finetune import FinetuneConfig, finetune
 
     flags = dict(init=ckpt, data=data, dataset=dataset, split=split, fold=fold, arch=arch, linear=linear,
-                 epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride,
-                 size=size, precision=precision, max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
+                 debias=debias, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames,
+                 stride=stride, size=size, precision=precision, max_skips=max_skips, device=device, workers=workers,
+                 seed=seed, out=out)
     merged = _merge(config, flags)
     if ckpt and "arch" not in merged:  # the checkpoint knows its architecture
         from bebias.checkpoint import load_checkpoint

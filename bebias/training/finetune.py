@@ -14,9 +14,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 import torch.nn.functional as F
 
-from bebias import runtime
+from bebias import distract, runtime
 from bebias.atomic import write_json
 from bebias.checkpoint import load_checkpoint, save_checkpoint
 from bebias.data.dataset import ClipDataset, FailureLog
@@ -41,7 +42,16 @@ class FinetuneConfig(RunConfig):
     epochs: int = 14
     lr: float = 2e-3
     dropout: float = 0.0
+    #: "" or a label-keeping debiasing augmentation: be | stillmix | fame (bebias.distract.debias)
+    debias: str = ""
     out: str = "runs/finetune"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.debias and self.debias not in distract.DEBIAS_METHODS:
+            raise BebiasError(f"--debias must be one of {', '.join(distract.DEBIAS_METHODS)}, got {self.debias!r}")
+        if self.debias in ("stillmix", "fame") and self.batch_size < 2:
+            raise BebiasError(f"--debias {self.debias} mixes clips of a batch: --batch-size must be >= 2")
 
 
 @dataclass
@@ -140,7 +150,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
     opt = cfg.make_optimizer(params)
     guard = loop.StepGuard(model)  # BN statistics: undone on a bad step
     state = loop.LoopState()
-    st = loop.resume_checkpoint(last_path, cfg.to_dict()) if resume else None
+    st = loop.resume_checkpoint(last_path, cfg.to_dict(), type(cfg)().to_dict()) if resume else None
     if st is not None:
         model.backbone.load_state_dict(st["backbone"])
         model.fc.load_state_dict(st["head"])
@@ -153,6 +163,8 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
 
     def step_fn(batch: dict, step: int) -> float:
         x, y = normalize(batch["clip"].to(device, non_blocking=True), spec), batch["label"].to(device)
+        if cfg.debias:  # one generator per step: a resumed run draws exactly what it would have
+            x, _ = distract.debias_batch(x, cfg.debias, torch.Generator().manual_seed(cfg.seed * 7919 + step))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
         guard.save()

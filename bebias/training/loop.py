@@ -206,9 +206,14 @@ def failures_record(state: LoopState) -> dict:
             "skipped_updates": list(state.skips)}
 
 
-def resume_checkpoint(last_path: str, config: dict) -> dict | None:
+def resume_checkpoint(last_path: str, config: dict, defaults: dict | None = None) -> dict | None:
     """The resumable state in ``last_path`` (None if there is none yet); a run with a
-    different config in the same directory is an error rather than a silent mix."""
+    different config in the same directory is an error rather than a silent mix.
+
+    ``defaults``: the config class's defaults. A key the saved config lacks (a setting added
+    to bebias after the run started) matches when this run leaves it at its default, so a
+    newer bebias resumes an older run that it would reproduce exactly.
+    """
     from bebias.checkpoint import load_checkpoint
 
     if not os.path.exists(last_path):
@@ -216,9 +221,12 @@ def resume_checkpoint(last_path: str, config: dict) -> dict | None:
     st = load_checkpoint(last_path)
     # the number of data workers changes speed, never results (randomness is per item); the
     # skip allowance changes nothing until a step goes bad (raising it is how to get past one)
-    free = ("workers", "max_skips")
-    same = {k: v for k, v in (st.get("config") or {}).items() if k not in free}
-    if same != {k: v for k, v in config.items() if k not in free}:
+    free = {"workers", "max_skips"}
+    saved = st.get("config") or {}
+    free |= {k for k in set(config) - set(saved) if defaults is not None and k in defaults
+             and defaults[k] == config[k]}
+    if ({k: v for k, v in saved.items() if k not in free}
+            != {k: v for k, v in config.items() if k not in free}):
         raise BebiasError("--resume: the run in this directory has a different config; use another --out",
                           last_path)
     return st

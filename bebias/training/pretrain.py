@@ -164,7 +164,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
     opt = cfg.make_optimizer(params)
     guard = loop.StepGuard(moco, moco.key_params())  # key encoder, queue, BN statistics: undone on a bad step
     state = loop.LoopState()
-    st = loop.resume_checkpoint(last_path, cfg.to_dict()) if resume else None
+    st = loop.resume_checkpoint(last_path, cfg.to_dict(), type(cfg)().to_dict()) if resume else None
     if st is not None:
         moco.load_state_dict(st["moco"])
         state = loop.restore(st, opt)
