@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bebias.cli.common import (BatchOpt, DatasetOpt, DeviceOpt, EpochsOpt, FramesOpt, LrOpt, MaxSkipsOpt, MaxStepsOpt,
+from bebias.cli.common import (AnnotationsOpt, BatchOpt, DatasetOpt, DeviceOpt, EpochsOpt, FramesOpt, LrOpt, MaxSkipsOpt, MaxStepsOpt,
                                SeedOpt, SizeOpt, StrideOpt, WorkersOpt, app, console, report_run, step_bar)
 from bebias.errors import BebiasError
 
@@ -37,6 +37,7 @@ def train_cmd(
                                                        "(configs/be-official.toml: the paper's recipe).")] = None,
     data: Annotated[Optional[str], typer.Option(help="Default: synthetic (the embedded benchmark).")] = None,
     dataset: DatasetOpt = None,
+    annotations: AnnotationsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Pre-training split (default train).")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Backbone: small3d | r3d_18 | mc3_18 | r2plus1d_18 | s3d | "
                                                      "c3d | i3d (default small3d).")] = None,
@@ -90,8 +91,8 @@ def train_cmd(
     from bebias import runtime
     from bebias.training.pretrain import PretrainConfig, pretrain
 
-    flags = dict(data=data, dataset=dataset, split=split, arch=arch, method=method, be_lambda_max=be_lambda_max,
-                 be_per_clip=be_per_clip, be_source=be_source, intra_negative=intra_negative,
+    flags = dict(data=data, dataset=dataset, annotations=annotations, split=split, arch=arch, method=method,
+                 be_lambda_max=be_lambda_max, be_per_clip=be_per_clip, be_source=be_source, intra_negative=intra_negative,
                  other_negative=other_negative, augment=augment, lr_schedule=lr_schedule,
                  lr_steps=_int_list(lr_steps, "--lr-steps"), lr_gamma=lr_gamma, warmup=warmup, queue_size=queue_size,
                  momentum=momentum, temperature=temperature, mlp=mlp, symmetric=symmetric, epochs=epochs,
@@ -141,6 +142,7 @@ def finetune_cmd(
     config: Annotated[Optional[str], typer.Option(help="TOML/JSON config; flags override it.")] = None,
     data: Annotated[Optional[str], typer.Option(help="See `bebias data info --help`. Default: synthetic.")] = None,
     dataset: DatasetOpt = None,
+    annotations: AnnotationsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Training split (default train).")] = None,
     fold: Annotated[Optional[int], typer.Option(help="Official split number.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Backbone (default small3d).")] = None,
@@ -168,8 +170,8 @@ def finetune_cmd(
     """Train a classifier: fine-tune CKPT, linear-probe it (--linear), or train from scratch."""
     from bebias.training.finetune import FinetuneConfig, finetune
 
-    flags = dict(init=ckpt, data=data, dataset=dataset, split=split, fold=fold, arch=arch, linear=linear,
-                 debias=debias, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames,
+    flags = dict(init=ckpt, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold, arch=arch,
+                 linear=linear, debias=debias, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames,
                  stride=stride, size=size, precision=precision, max_skips=max_skips, device=device, workers=workers,
                  seed=seed, out=out)
     merged = _merge(config, flags)
@@ -188,6 +190,7 @@ def eval_cmd(
     ckpt: Annotated[str, typer.Argument(help="A classifier checkpoint (from bebias finetune).")],
     data: Annotated[Optional[str], typer.Option(help="Default: the data the checkpoint was trained on.")] = None,
     dataset: DatasetOpt = None,
+    annotations: AnnotationsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Comma-separated splits (default: iid,conflict for the "
                                                       "benchmark, test otherwise).")] = None,
     fold: Annotated[int, typer.Option()] = 1,
@@ -205,7 +208,8 @@ def eval_cmd(
 
     from bebias.training.evaluate import evaluate_checkpoint
 
-    res = evaluate_checkpoint(ckpt, data=data, dataset=dataset, splits=split, fold=fold, num_clips=clips,
+    res = evaluate_checkpoint(ckpt, data=data, dataset=dataset, annotations=annotations, splits=split, fold=fold,
+                              num_clips=clips,
                               knn=knn, gallery=gallery, batch_size=batch_size, device=device, workers=workers)
     path = out or os.path.join(os.path.dirname(os.path.abspath(ckpt)), "eval.json")
     from bebias.atomic import write_json

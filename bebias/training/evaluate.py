@@ -50,7 +50,8 @@ def background_follow(pred: np.ndarray, families: np.ndarray) -> float:
 
 
 def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | None = None,
-                        splits: str | None = None, fold: int = 1, num_clips: int = 1, knn: bool = False,
+                        annotations: str | None = None, splits: str | None = None, fold: int = 1,
+                        num_clips: int = 1, knn: bool = False,
                         gallery: str = "train", batch_size: int = 32, device: str = "auto",
                         workers: int | None = None) -> dict:
     """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict."""
@@ -63,7 +64,9 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     model, meta = load_classifier(ckpt, dev)
     cfg = meta.get("config", {})
     data = data or cfg.get("data", "synthetic")
-    dataset = dataset if dataset is not None else (cfg.get("dataset") if data == cfg.get("data") else None)
+    same = data == cfg.get("data")  # the checkpoint's own data: its dataset settings apply too
+    dataset = dataset if dataset is not None else (cfg.get("dataset") if same else None)
+    annotations = annotations if annotations is not None else (cfg.get("annotations") if same else None)
     spec = ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["input"].items()})
     # one in-memory benchmark shared by all splits (its render cache too)
     bench = SynthBenchmark(parse_synth_spec(data)) if data.startswith("synthetic") else None
@@ -72,7 +75,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                  "arch": meta["arch"], "splits": {}}
     gal_feats = None
     for name in names:
-        d = open_data(data, split=name.strip(), dataset=dataset, fold=fold, bench=bench)
+        d = open_data(data, split=name.strip(), dataset=dataset, fold=fold, annotations=annotations, bench=bench)
         if d.videos.num_classes != meta["num_classes"]:
             raise BebiasError(f"the checkpoint has {meta['num_classes']} classes but split {name!r} of {data} has "
                               f"{d.videos.num_classes}", ckpt)
@@ -84,7 +87,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
         r["skipped"] = len(p.failures)
         if knn:
             if gal_feats is None:
-                g = open_data(data, split=gallery, dataset=dataset, fold=fold, bench=bench)
+                g = open_data(data, split=gallery, dataset=dataset, fold=fold, annotations=annotations, bench=bench)
                 gal_feats = embed(model.backbone, g, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
                                   workers=workers)
             q = embed(model.backbone, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
