@@ -290,8 +290,8 @@ def test_hmdb51_errors(hmdb: Path, tmp_path: Path) -> None:
 def dv(tmp_path: Path) -> Path:
     root = tmp_path / "diving48"
     touch(root / "rgb" / "vidA.mp4")
-    touch(root / "vidB.mp4")
-    frames(root / "vidC")
+    touch(root / "rgb" / "vidB.mp4")
+    frames(root / "rgb" / "vidC")  # a frame folder beside the videos
     frames(root / "rgb" / "vidD")
     write(
         root / "Diving48_V2_train.json",
@@ -313,7 +313,7 @@ def dv(tmp_path: Path) -> Path:
 def test_diving48_paths_start_end_and_default_names(dv: Path) -> None:
     lv = diving48(dv, "train")
     assert [r.path for r in lv.records] == [
-        str(dv / "rgb" / "vidA.mp4"), str(dv / "vidB.mp4"), str(dv / "vidC")
+        str(dv / "rgb" / "vidA.mp4"), str(dv / "rgb" / "vidB.mp4"), str(dv / "rgb" / "vidC")
     ]
     assert [(r.start, r.end) for r in lv.records] == [(0, 52), (3, 10), (None, None)]
     assert [r.label for r in lv.records] == [0, 2, 1]
@@ -336,9 +336,9 @@ def test_diving48_vocab_and_v1_names(dv: Path, tmp_path: Path) -> None:
 
 
 def test_diving48_missing_and_none_exist(dv: Path, tmp_path: Path) -> None:
-    os.remove(dv / "vidB.mp4")
+    os.remove(dv / "rgb" / "vidB.mp4")
     lv = diving48(dv)
-    assert lv.missing == [str(dv / "rgb" / "vidB.mp4")]  # rgb/ exists -> expected there
+    assert lv.missing == [str(dv / "rgb" / "vidB.mp4")]  # expected where the others are
     empty = tmp_path / "vids"
     empty.mkdir()
     with pytest.raises(BebiasError) as e:
@@ -378,8 +378,8 @@ def test_diving48_errors(dv: Path, tmp_path: Path) -> None:
     assert "Diving48_vocab.json" in one_line(e)
     with pytest.raises(DatasetFormatError, match="split must be"):
         diving48(dv, "val")
-    nothing = tmp_path / "nothing"
-    nothing.mkdir()
+    nothing = tmp_path / "isolated" / "nothing"  # no split files here, above or beside
+    nothing.mkdir(parents=True)
     with pytest.raises(DatasetFormatError) as e:
         diving48(nothing)
     assert "Diving48_V2_train.json" in one_line(e) and str(nothing) in str(e.value)

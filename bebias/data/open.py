@@ -6,7 +6,10 @@
   ``synthetic:bias=0.7,seed=1,size=64`` (any :class:`~bebias.data.synth.SynthConfig` field);
 - a directory written by ``bebias data synth`` (recognised by its ``bebias-synth.json``);
 - a CSV manifest (``path,label[,start,end][,split]``);
-- a dataset root with ``--dataset ucf101|hmdb51|diving48``, or a class-per-folder directory.
+- a dataset folder with ``--dataset ucf101|hmdb51|diving48|kinetics400|kinetics600|kinetics700|
+  ssv2|mimetics`` (the official or mmaction2 layout, or the video folder itself; ``--annotations
+  DIR`` names the split files' folder when it is elsewhere; see ``docs/datasets.md``), or a
+  class-per-folder directory.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 
 from bebias.data.decoders import Decoder, FileDecoder, SynthDecoder, synth_path
 from bebias.data.records import LabeledVideos, VideoRecord
-from bebias.data.sources import csv_manifest, load_source
+from bebias.data.sources import csv_manifest, hflip_safe, load_source
 from bebias.data.synth import SynthBenchmark, SynthConfig, check_split
 from bebias.data import synth_disk
 from bebias.errors import BebiasError
@@ -31,7 +34,8 @@ class Data:
         videos: the labelled records.
         decoder: how to read their frames.
         description: what ``--data`` resolved to, for logs and provenance.
-        hflip_safe: whether horizontal flips preserve labels (False for the benchmark).
+        hflip_safe: whether horizontal flips preserve labels (False for the benchmark and
+            for Something-Something v2, whose classes name left and right).
         synth: the in-memory benchmark, when ``--data synthetic``.
         meta: the benchmark's metadata when reading one from disk.
     """
@@ -89,7 +93,12 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
     """Resolve ``data`` (see module docstring) and select ``split``.
 
     Pass ``bench`` to share one in-memory benchmark (and its render cache) between splits.
+    ``annotations`` (``--annotations DIR``) is where a ``--dataset``'s split files are when
+    they are not found from ``data``; it is an error for any other kind of ``--data``.
     """
+    if annotations is not None and dataset is None:
+        raise BebiasError("--annotations DIR only applies with --dataset (the folder of a dataset's "
+                          "split files)", annotations)
     if data == "synthetic" or data.startswith("synthetic:"):
         bench = bench or SynthBenchmark(parse_synth_spec(data))
         return Data(synth_videos(bench, check_split(split)), SynthDecoder(bench), data, hflip_safe=False,
@@ -108,4 +117,4 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         return Data(videos, FileDecoder(frame_template), data, hflip_safe=bool(meta.get("hflip_safe", True)),
                     meta=meta)
     videos = load_source(data, dataset=dataset, split=split, fold=fold, annotations=annotations)
-    return Data(videos, FileDecoder(frame_template), data)
+    return Data(videos, FileDecoder(frame_template), data, hflip_safe=hflip_safe(dataset))
