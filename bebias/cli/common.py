@@ -25,7 +25,8 @@ err_console = Console(stderr=True)
 
 DataOpt = Annotated[str, typer.Option("--data", help="'synthetic[:key=value,...]', a `bebias data synth` directory, "
                                                      "a CSV manifest, or a dataset root (with --dataset).")]
-DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="ucf101 | hmdb51 | diving48")]
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="ucf101 | hmdb51 | diving48 | kinetics400 | "
+                                                                     "kinetics600 | kinetics700 | ssv2 | mimetics")]
 AnnotationsOpt = Annotated[Optional[str], typer.Option("--annotations", help="Folder (or file) of the dataset's "
                                                        "split / annotation files, when they are not found under "
                                                        "--data.")]
