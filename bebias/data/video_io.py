@@ -206,7 +206,8 @@ def _detect_template(folder: str, names: Sequence[str]) -> str:
     if len(groups) > 1:
         pats = ", ".join(sorted(f"{p}<N>{e}" for p, e in groups))
         raise VideoReadError(
-            f"frame folder mixes several numbered patterns ({pats}); name one with --frame-template 'img_{{:05d}}.jpg' (bebias data info) or frame_template in a --config file", folder
+            f"frame folder mixes several numbered patterns ({pats}); name one with --frame-template "
+            "'img_{:05d}.jpg' (bebias data info) or frame_template in a --config file", folder
         )
     (prefix, ext), nums = next(iter(groups.items()))
     # Zero-padded names all have at least the padding width; unpadded ones give width 1.
