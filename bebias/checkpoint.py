@@ -11,6 +11,7 @@ Writes are atomic (temporary file + rename).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import warnings
@@ -29,8 +30,12 @@ FORMAT_VERSION = 1
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Atomically write ``payload`` (plain data + tensors) with format/version stamps."""
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "bebias_version": __version__, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(data, tmp)
+    # serialised in memory first: a failed write(2) (disk full, size limit) then surfaces as the
+    # OSError that atomic_path reports, where torch's zip writer would raise an opaque RuntimeError
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def load_file(path: str | os.PathLike) -> Any:

@@ -4,6 +4,9 @@ bars and the entry point (user errors -> one line, exit code 2)."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import Annotated, Optional
@@ -13,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bebias import __version__
+from bebias.atomic import WRITE_ERRNOS
 from bebias.errors import BebiasError
 
 app = typer.Typer(help="bebias: does your video model recognise the action, or the place it happens in?",
@@ -91,10 +95,22 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """bebias: background-bias toolkit for video models."""
 
 
+#: errors of a path the user gave (a file where a folder should be, no permission)
+_PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM})
+
+
 def main() -> None:
     """Console-script entry point: user errors -> one line on stderr, exit code 2."""
+    if hasattr(signal, "SIGXFSZ"):  # over a file-size limit, write() fails with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         app()  # typer handles its own usage errors (exit 2) and exits with the command's status
     except BebiasError as e:
         err_console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(BebiasError.exit_code)
+    except OSError as e:  # a file-system refusal that no writer wrapped: still one line, not a traceback
+        if not (e.errno in WRITE_ERRNOS or (e.filename and e.errno in _PATH_ERRNOS)):
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        err_console.print(f"[red]error:[/] {where}{os.strerror(e.errno)}", highlight=False, soft_wrap=True)
         sys.exit(BebiasError.exit_code)

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from bebias import __version__
-from bebias.atomic import atomic_path, write_json, write_text
+from bebias.atomic import atomic_path, output_dir, write_json, write_text
 from bebias.data import video_io
 from bebias.data.synth import SPLITS, SynthConfig, VideoSpec, render_video, split_specs
 from bebias.errors import BebiasError
@@ -92,7 +92,7 @@ def write_benchmark(cfg: SynthConfig, out: str, *, video_format: str = "mkv", wo
                               "or delete it", out)
     elif os.path.isdir(out) and os.listdir(out):
         raise BebiasError("exists and is not a bebias benchmark directory; choose an empty or new --out", out)
-    os.makedirs(out, exist_ok=True)
+    output_dir(out)
     write_json(meta_path, meta)
     specs = [s for split in SPLITS for s in split_specs(cfg, split)]
     jobs = [(cfg, s, out, video_format) for s in specs]

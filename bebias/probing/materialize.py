@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from bebias import __version__
-from bebias.atomic import write_json, write_text
+from bebias.atomic import output_dir, write_json, write_text
 from bebias.errors import BebiasError
 from bebias.probing.suite import ALL_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, select_videos
 from bebias.data.synth_disk import save_masks
@@ -279,7 +279,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
     }
     out = cfg.out
     _check_out(out, settings)
-    os.makedirs(out, exist_ok=True)
+    output_dir(out)
     write_json(os.path.join(out, STATE_FILE), {"format": "bebias-testset", "settings": settings})
 
     vids, state = new_video_log()

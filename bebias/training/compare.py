@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bebias.atomic import write_json, write_text
+from bebias.atomic import output_dir, write_json, write_text
 from bebias.checkpoint import load_checkpoint
 from bebias.data.open import open_data, parse_synth_spec
 from bebias.data.synth import SynthBenchmark
@@ -122,7 +122,7 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
     for v in variants:
         for seed in seeds:
             run = os.path.join(out, f"{v}-seed{seed}")
-            os.makedirs(run, exist_ok=True)
+            output_dir(run)
             ckpt = None
             if VARIANTS[v] is not None:
                 cfg = replace(base, **VARIANTS[v], seed=seed, out=run)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from bebias import distract, runtime
-from bebias.atomic import write_json
+from bebias.atomic import output_dir, write_json
 from bebias.checkpoint import load_checkpoint, save_checkpoint
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data, open_data
@@ -138,7 +138,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
         data.synth.prerender(cfg.split, workers=max(workers, 1))
     steps_per_epoch = len(ds) // cfg.batch_size or 1
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
-    os.makedirs(cfg.out, exist_ok=True)
+    output_dir(cfg.out)
     last_path = os.path.join(cfg.out, "last.pth")
 
     runtime.seed_everything(cfg.seed)

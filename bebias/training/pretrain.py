@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from bebias import distract, runtime
-from bebias.atomic import write_json
+from bebias.atomic import output_dir, write_json
 from bebias.checkpoint import save_checkpoint
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data, open_data
@@ -147,7 +147,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
         data.synth.prerender(cfg.split, workers=max(workers, 1))
     total = cfg.max_steps or cfg.epochs * max(len(ds) // (cfg.batch_size * world), 1)
     last_path = os.path.join(cfg.out, "last.pth")
-    os.makedirs(cfg.out, exist_ok=True)
+    output_dir(cfg.out)
 
     runtime.seed_everything(cfg.seed)
     moco = MoCo(build_backbone(cfg.arch, pretrained=cfg.pretrained), dim=cfg.dim, queue_size=cfg.queue_size,
