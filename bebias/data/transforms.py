@@ -359,11 +359,30 @@ def train_transform(spec: ClipSpec, *, scale: tuple[float, float] = (0.3, 1.0), 
                           normalize=normalize)
 
 
-def eval_transform(spec: ClipSpec, resize: int | None = None) -> ClipTransform:
-    """Deterministic: resize the short side to ``resize`` (default ``spec.resize``, else
-    ``spec.size``), centre crop ``spec.size``, normalise."""
-    return _Pipeline([v2.Resize(resize or spec.resize or spec.size, antialias=True), v2.CenterCrop(spec.size)],
-                     spec.mean, spec.std)
+class EvalTransform:
+    """Deterministic: resize the short side (torchvision's antialiased bilinear on uint8),
+    centre crop ``spec.size``, then normalise.
+
+    numpy (T, H, W, 3) uint8 -> float32 (3, T, size, size), or with ``normalize=False``
+    uint8 (3, T, size, size) for :func:`normalize` on the model's device: a quarter of the
+    bytes through the loader's shared memory, and the float work (most of this transform's
+    cost on a CPU) done where the model runs, as training does.
+    """
+
+    def __init__(self, spec: ClipSpec, resize: int | None = None, normalize: bool = True) -> None:
+        self.spec, self.normalize = spec, normalize
+        self.ops = v2.Compose([v2.Resize(resize or spec.resize or spec.size, antialias=True),
+                               v2.CenterCrop(spec.size)])
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        out = self.ops(to_video_tensor(frames)).as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
+        return normalize(out, self.spec) if self.normalize else out
+
+
+def eval_transform(spec: ClipSpec, resize: int | None = None, normalize: bool = True) -> ClipTransform:
+    """:class:`EvalTransform`: resize the short side to ``resize`` (default ``spec.resize``,
+    else ``spec.size``), centre crop ``spec.size``; normalised unless ``normalize=False``."""
+    return EvalTransform(spec, resize, normalize)
 
 
 def denormalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

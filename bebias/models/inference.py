@@ -17,7 +17,7 @@ from torch import nn
 from bebias import runtime
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data
-from bebias.data.transforms import ClipSpec, eval_transform
+from bebias.data.transforms import ClipSpec, eval_transform, normalize
 
 
 @dataclass
@@ -34,14 +34,17 @@ class Predictions:
 @torch.no_grad()
 def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, device: torch.device,
          precision: str, workers: int) -> Predictions:
-    ds = ClipDataset(data.videos, data.decoder, spec, eval_transform(spec), mode="test", num_clips=num_clips)
+    # uint8 through the loader, normalised on the model's device (a quarter of the bytes, and
+    # the float work where the model runs)
+    ds = ClipDataset(data.videos, data.decoder, spec, eval_transform(spec, normalize=False), mode="test",
+                     num_clips=num_clips)
     loader = runtime.make_loader(ds, batch_size, shuffle=False, seed=0, epoch=0, workers=workers, drop_last=False)
     outs, labels, indices, failures = [], [], [], FailureLog()
     for batch in loader:
         failures.add(batch["failed"])
         if "clip" not in batch:
             continue
-        x = batch["clip"].to(device)  # (B, N, 3, T, H, W)
+        x = normalize(batch["clip"].to(device), spec)  # uint8 -> float (B, N, 3, T, H, W)
         B, N = x.shape[:2]
         with runtime.autocast(device, precision):
             y = fn(x.flatten(0, 1)).float()
