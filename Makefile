@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # e.g. `make test TORCH="torch torchvision"`.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,21 @@ demo: setup
 	$(BIN)/bebias eval runs/linear/model.pth
 	$(BIN)/bebias probe runs/linear/model.pth --suite quick --out runs/probe
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# the browser test of `bebias report`'s HTML drives the system's headless Chromium (Debian's
+# package): installed here when it is missing and apt-get can be used (as root); otherwise
+# that one test is skipped, with a warning
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the report's browser test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	      echo "WARNING: apt-get could not install chromium: the report's browser test will be SKIPPED"; \
+	  else \
+	    echo "WARNING: no chromium and no root apt-get: the report's browser test will be SKIPPED"; \
+	  fi
 
 bench: setup
 	$(BIN)/python bench/bench_loader.py --out reports/bench/loader.json

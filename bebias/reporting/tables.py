@@ -1,0 +1,535 @@
+"""Results -> paper-style tables, and each table written as Markdown, LaTeX, CSV and HTML.
+
+A :class:`Table` holds numbers (value, 95 % CI, std over seeds, n) per row and column, plus
+the rows' descriptive fields; formatting happens only in the writers. Values are fractions
+(or scores) as the results store them; a :class:`Metric` says how one is shown (scale,
+decimals, unit) and which direction is better, so "best per column" (bold) and deltas
+against a baseline row are direction-aware. A missing value or CI is NaN and shows as "–".
+
+Builders (pure, no files): :func:`checkpoint_table` (probe + eval results, one row per
+checkpoint, columns = data/split x metric), :func:`compare_table` (``bebias compare``: mean
+± std over seeds per variant), :func:`calibration_table`, :func:`cam_table`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bebias.errors import BebiasError
+from bebias.reporting.inputs import Source
+from bebias.reporting.provenance import data_name, describe
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one metric is shown: ``label`` + ``unit``, value x ``scale`` with ``decimals``;
+    ``higher_is_better`` True / False, or None where "best" means nothing."""
+
+    key: str
+    label: str
+    unit: str = "%"
+    scale: float = 100.0
+    decimals: int = 1
+    higher_is_better: bool | None = True
+
+
+#: the probe's columns (metrics.json), in table order
+PROBE_METRICS = (
+    Metric("top1", "top-1"),
+    Metric("reliance", "bg reliance", unit="score 0-1", scale=1.0, decimals=3, higher_is_better=False),
+    Metric("contrasted", "contrasted acc."),
+    # a motion model should NOT recognise the action from one repeated frame (SCUFO)
+    Metric("static", "static-frame acc.", higher_is_better=False),
+    Metric("swap_bg_follow", "swap bg-follow", higher_is_better=False),
+    Metric("cam", "CAM on actor"),
+)
+#: the columns of ``bebias eval`` JSON (no CIs there)
+EVAL_METRICS = (
+    Metric("eval_top1", "eval top-1"),
+    Metric("eval_bg_follow", "eval bg-follow", higher_is_better=False),
+    Metric("eval_r1", "eval kNN R@1"),
+)
+INDEX = ("checkpoint", "method", "readout", "backbone", "pre-training data")
+
+
+@dataclass
+class Table:
+    """Numbers of one table. ``rows``: the descriptive fields (str) of each row;
+    ``columns``: (group, Metric) per column; ``value``/``ci_low``/``ci_high``/``std``/``n``:
+    (rows, columns) arrays, NaN where absent; ``baseline``: the row deltas are taken
+    against; ``bold``: mark the best per column; ``extra``: for the checkpoint table,
+    ``probes`` ((row, group, metrics.json) per probe result, for the figures) and ``sha256``."""
+
+    name: str
+    title: str
+    rows: pd.DataFrame
+    columns: list[tuple[str, Metric]]
+    value: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    std: np.ndarray
+    n: np.ndarray
+    baseline: int | None = None
+    bold: bool = True
+    note: str = ""
+    label_column: str = "checkpoint"
+    extra: dict = field(default_factory=dict)
+
+    def best(self) -> np.ndarray:
+        """(rows, columns) bool: the best value of each column (ties all best), where at
+        least two rows have one and the metric has a direction."""
+        out = np.zeros(self.value.shape, bool)
+        if not self.bold:
+            return out
+        for j, (_, m) in enumerate(self.columns):
+            col = self.value[:, j]
+            ok = np.isfinite(col)
+            if m.higher_is_better is None or ok.sum() < 2:
+                continue
+            target = col[ok].max() if m.higher_is_better else col[ok].min()
+            out[:, j] = ok & np.isclose(col, target, rtol=0, atol=1e-12)
+        return out
+
+    def delta(self) -> np.ndarray:
+        """(rows, columns): value - the baseline row's value (NaN for the baseline itself)."""
+        d = np.full(self.value.shape, np.nan)
+        if self.baseline is not None:
+            d = self.value - self.value[self.baseline]
+            d[self.baseline] = np.nan
+        return d
+
+
+# --------------------------------------------------------------------------------------
+# values out of result files
+# --------------------------------------------------------------------------------------
+
+Cell = tuple[float, float, float, float]  # value, ci_low, ci_high, n
+
+
+def _f(x: Any) -> float:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and x is not None else math.nan
+
+
+def _ci(block: Any, n: Any = None) -> Cell:
+    if isinstance(block, dict):
+        return _f(block.get("value")), _f(block.get("ci_low")), _f(block.get("ci_high")), _f(block.get("n", n))
+    return _f(block), math.nan, math.nan, _f(n)
+
+
+def probe_values(m: dict) -> dict[str, Cell]:
+    """The probe columns present in one metrics.json (a key present with a null value is
+    kept: it shows as "–")."""
+    out: dict[str, Cell] = {}
+    acc = (m.get("accuracy") or {}).get("original")
+    if isinstance(acc, dict):
+        out["top1"] = _ci(acc.get("top1"), acc.get("n"))
+    elif "original_top1" in m["headline"]:
+        out["top1"] = _ci(m["headline"]["original_top1"])
+    if "background_reliance" in m or "background_reliance" in m["headline"]:
+        rel = m.get("background_reliance")
+        out["reliance"] = _ci(rel if rel is not None else m["headline"].get("background_reliance"))
+    for key, name in (("contrasted", "contrasted_accuracy"), ("static", "static_frame_accuracy")):
+        if name in m or name in m["headline"]:
+            out[key] = _ci(m.get(name) if m.get(name) is not None else m["headline"].get(name))
+    swap = (m.get("conflict") or {}).get("swap-background")
+    if isinstance(swap, dict):
+        out["swap_bg_follow"] = _ci(swap.get("background_follow"), swap.get("n"))
+    elif "swap_background_follow" in m["headline"]:
+        out["swap_bg_follow"] = _ci(m["headline"]["swap_background_follow"])
+    cam = m.get("cam")
+    if isinstance(cam, dict):
+        out["cam"] = _ci(cam.get("actor_share"))
+    return out
+
+
+def eval_values(split: dict) -> dict[str, Cell]:
+    """The eval columns of one split of ``bebias eval`` JSON."""
+    n = split.get("n")
+    out = {"eval_top1": _ci(split.get("top1"), n)}
+    if "background_follow" in split:
+        out["eval_bg_follow"] = _ci(split["background_follow"], n)
+    r1 = (split.get("retrieval") or {}).get("R@1")
+    if r1 is not None:
+        out["eval_r1"] = _ci(r1, n)
+    return out
+
+
+def fallback_info(src: Source) -> dict:
+    """What a probe / eval result records about its checkpoint (for :func:`describe`)."""
+    if src.kind == "probe":
+        pv = src.data["provenance"]
+        return {"path": pv.get("checkpoint"), "sha256": pv.get("checkpoint_sha256"), "arch": pv.get("arch"),
+                "method": pv.get("method"), "kind": pv.get("checkpoint_kind"), "foreign": pv.get("foreign")}
+    d = src.data
+    return {"path": d.get("checkpoint"), "sha256": d.get("checkpoint_sha256"), "arch": d.get("arch"),
+            "method": None, "kind": "classifier", "foreign": None}
+
+
+def unique_labels(descs: Sequence[dict]) -> list[str]:
+    """One distinct label per checkpoint: its method, then + read-out, backbone, folder and
+    hash prefix, each added only where labels still collide."""
+    labels = [d["method"] for d in descs]
+    for extra in (lambda d: d["readout"], lambda d: d["backbone"], lambda d: d.get("folder") or "",
+                  lambda d: (d.get("sha256") or "")[:8]):
+        counts = pd.Series(labels).value_counts()
+        if counts.max() <= 1:
+            break
+        labels = [f"{lab} · {extra(d)}" if counts[lab] > 1 and extra(d) else lab for lab, d in zip(labels, descs)]
+    if len(set(labels)) < len(labels):  # identical in every respect: number them
+        seen: dict[str, int] = {}
+        for i, lab in enumerate(labels):
+            seen[lab] = seen.get(lab, 0) + 1
+            labels[i] = f"{lab} #{seen[lab]}" if labels.count(lab) > 1 else lab
+    return labels
+
+
+def resolve_baseline(name: str | None, labels: Sequence[str], methods: Sequence[str], what: str) -> int | None:
+    """Index of the row named ``name`` (a label, else a unique method); None if no ``name``
+    or no match (the caller decides whether that is an error)."""
+    if name is None:
+        return None
+    if name in labels:
+        return list(labels).index(name)
+    hits = [i for i, m in enumerate(methods) if m == name]
+    if len(hits) > 1:
+        raise BebiasError(f"--baseline {name!r} matches {len(hits)} {what} rows "
+                          f"({', '.join(labels[i] for i in hits)}); name one of them")
+    return hits[0] if hits else None
+
+
+def _arrays(cells: list[dict[tuple[str, str], Cell]], cols: list[tuple[str, Metric]]) -> dict[str, np.ndarray]:
+    R, C = len(cells), len(cols)
+    a = {k: np.full((R, C), np.nan) for k in ("value", "ci_low", "ci_high", "n")}
+    for i, row in enumerate(cells):
+        for j, (g, m) in enumerate(cols):
+            if (g, m.key) in row:
+                for k, x in zip(("value", "ci_low", "ci_high", "n"), row[(g, m.key)]):
+                    a[k][i, j] = x
+    return a
+
+
+def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, dict], dict] | None = None,
+                     baseline: str | None = None) -> Table | None:
+    """One row per checkpoint (probe and eval results merged by checkpoint SHA-256),
+    columns = data (split) x metric. ``describe_fn(source, fallback) -> dict`` gives method /
+    readout / backbone / pretrain_data (default: :func:`describe` of what the result
+    recorded). None if there are no probe or eval results."""
+    describe_fn = describe_fn or (lambda src, fb: describe(fb))
+    keys: list[str] = []
+    descs: dict[str, dict] = {}
+    cells: dict[str, dict[tuple[str, str], Cell]] = {}
+    origin: dict[tuple[str, str, str], str] = {}
+    groups: list[str] = []
+    probes: list[tuple[int, str, dict]] = []
+    for src in sources:
+        if src.kind not in ("probe", "eval"):
+            continue
+        fb = fallback_info(src)
+        key = fb["sha256"] or fb["path"]
+        if key not in descs:
+            keys.append(key)
+            descs[key] = {**describe_fn(src, fb), "sha256": fb["sha256"],
+                          "folder": os.path.basename(os.path.dirname(fb["path"] or "")) or ""}
+            cells[key] = {}
+        if src.kind == "probe":
+            pv = src.data["provenance"]
+            g = data_name(pv.get("data"), None, pv["split"])
+            blocks = {g: probe_values(src.data)}
+            probes.append((keys.index(key), g, src.data))
+        else:
+            blocks = {data_name(src.data.get("data"), None, s): eval_values(r) for s, r in src.data["splits"].items()}
+        for g, vals in blocks.items():
+            if g not in groups:
+                groups.append(g)
+            for mk, cell in vals.items():
+                if (key, g, mk) in origin:
+                    raise BebiasError(f"two results for the same checkpoint, data and metric ({g}, {mk}): "
+                                      f"{origin[(key, g, mk)]} and {src.path}; report one of them", src.path)
+                origin[(key, g, mk)] = src.path
+                cells[key][(g, mk)] = cell
+    if not keys:
+        return None
+    probed = {g for _, g, _ in probes}
+    groups = [g for g in groups if g in probed] + [g for g in groups if g not in probed]
+    metrics = PROBE_METRICS + EVAL_METRICS
+    cols = [(g, m) for g in groups for m in metrics if any((g, m.key) in cells[k] for k in keys)]
+    a = _arrays([cells[k] for k in keys], cols)
+    ds = [descs[k] for k in keys]
+    labels = unique_labels(ds)
+    rows = pd.DataFrame({"checkpoint": labels, "method": [d["method"] for d in ds],
+                         "readout": [d["readout"] for d in ds], "backbone": [d["backbone"] for d in ds],
+                         "pre-training data": [d["pretrain_data"] for d in ds]})
+    b = resolve_baseline(baseline, labels, rows["method"].tolist(), "checkpoint")
+    return Table("checkpoints", "Checkpoints", rows, cols, a["value"], a["ci_low"], a["ci_high"],
+                 np.full_like(a["value"], np.nan), a["n"], baseline=b,
+                 note="Values with 95 % bootstrap CIs in brackets (probe); eval values have none. "
+                      "↑ higher is better, ↓ lower is better; the best of each column in bold.",
+                 extra={"sha256": [d["sha256"] for d in ds], "probes": probes})
+
+
+_PROBE_NAMES = {"train": "biased probe", "train-unbiased": "unbiased probe"}
+_COMPARE_METRICS = {"top1": ("top-1", True), "bg_follow": ("bg-follow", False)}
+
+
+def compare_table(src: Source, baseline: str | None = None) -> Table:
+    """``bebias compare``: one row per variant, mean ± std (ddof 1) over its seeds; columns
+    are the row keys ``<train split>-><test split>/<metric>``."""
+    res = src.data
+    keys = [k for k in res["rows"][0] if "/" in k]
+    cols, groups = [], []
+    for k in keys:
+        m = re.fullmatch(r"(.+)->(.+)/(.+)", k)
+        train, test, metric = m.groups() if m else ("", "", k)
+        label, hib = _COMPARE_METRICS.get(metric, (metric, None))
+        g = f"{_PROBE_NAMES.get(train, train)} ({train})" if train else ""
+        groups.append(g)
+        cols.append((g, Metric(k, f"{test} {label}".strip(), higher_is_better=hib)))
+    variants = list(dict.fromkeys(r["variant"] for r in res["rows"]))
+    R, C = len(variants), len(cols)
+    mean, std, n = np.full((R, C), np.nan), np.full((R, C), np.nan), np.zeros((R, C))
+    for i, v in enumerate(variants):
+        rs = [r for r in res["rows"] if r["variant"] == v]
+        for j, (_, met) in enumerate(cols):
+            x = np.array([_f(r.get(met.key)) for r in rs])
+            x = x[np.isfinite(x)]
+            n[i, j] = len(x)
+            if len(x):
+                mean[i, j] = x.mean()
+                std[i, j] = x.std(ddof=1) if len(x) > 1 else np.nan
+    seeds = [len({r.get("seed") for r in res["rows"] if r["variant"] == v}) for v in variants]
+    rows = pd.DataFrame({"variant": variants, "seeds": [str(s) for s in seeds]})
+    b = resolve_baseline(baseline, variants, variants, "compare")
+    cfg = res["config"]
+    parts = [f"`{cfg.get('arch', '?')}`", f"{cfg.get('frames', '?')} frames x stride {cfg.get('stride', '?')} at "
+             f"{cfg.get('size', '?')} px", f"{cfg.get('epochs', '?')} epochs of batch {cfg.get('batch_size', '?')}",
+             f"{cfg.get('optimizer', '?')} lr {cfg.get('lr', '?')}", f"{cfg.get('precision', '?')}"]
+    chance = 100 / res["classes"] if isinstance(res.get("classes"), int) and res["classes"] > 0 else None
+    note = ("Mean ± std over seeds (ddof 1), percent. Pre-training: " + ", ".join(parts) + "."
+            + (f" Chance = {chance:.1f} %." if chance else ""))
+    return Table("compare", f"bebias compare ({src.path})", rows, cols, mean, np.full_like(mean, np.nan),
+                 np.full_like(mean, np.nan), std, n, baseline=b, note=note, label_column="variant")
+
+
+def calibration_table(src: Source) -> Table:
+    """``bebias data calibrate``: one row per run and seed, no "best" (the rows differ by
+    the training bias on purpose)."""
+    res = src.data
+    cols = [("", Metric("iid_top1", "iid top-1")), ("", Metric("conflict_top1", "conflict top-1")),
+            ("", Metric("conflict_background_follow", "conflict bg-follow", higher_is_better=False)),
+            ("", Metric("train_minutes", "train time", unit="min", scale=1.0, decimals=1, higher_is_better=None))]
+    R, C = len(res["rows"]), len(cols)
+    val = np.array([[_f(r.get(m.key)) for _, m in cols] for r in res["rows"]]).reshape(R, C)
+    rows = pd.DataFrame({"training split": [r["run"] for r in res["rows"]],
+                         "seed": [str(r.get("seed", "")) for r in res["rows"]]})
+    cfg = res["config"]
+    note = (f"Model `{cfg.get('arch', '?')}` trained from scratch, {cfg.get('frames', '?')} frames x stride "
+            f"{cfg.get('stride', '?')} at {cfg.get('size', '?')} px, {cfg.get('epochs', '?')} epochs, "
+            f"{cfg.get('precision', '?')}" + (f"; {res['machine']}" if res.get("machine") else "") + ".")
+    nan = np.full((R, C), np.nan)
+    return Table("calibration", f"Benchmark calibration ({src.path})", rows, cols, val, nan, nan.copy(),
+                 nan.copy(), nan.copy(), bold=False, note=note, label_column="training split")
+
+
+def cam_table(src: Source) -> Table:
+    """``bebias cam``: the share of CAM mass on the actor per checkpoint, with its CI."""
+    res = src.data
+    cks = res.get("checkpoints", [])
+    labels = [str(c.get("label") or c.get("path")) for c in cks]
+    share = res.get("actor_share", {})
+    cols = [("", Metric("actor_share", "CAM on actor"))]
+    cells = [{("", "actor_share"): _ci(share.get(lab))} for lab in labels]
+    a = _arrays(cells, cols)
+    rows = pd.DataFrame({"checkpoint": labels, "method": [str(c.get("method") or "–") for c in cks],
+                         "backbone": [str(c.get("arch") or "–") for c in cks]})
+    return Table("cam", f"CAM on the actor ({src.path})", rows, cols, a["value"], a["ci_low"], a["ci_high"],
+                 np.full_like(a["value"], np.nan), a["n"],
+                 note=f"Share of Grad-CAM mass inside the foreground mask, layer {res.get('layer', '?')}, "
+                      "with its 95 % CI.")
+
+
+# --------------------------------------------------------------------------------------
+# writers
+# --------------------------------------------------------------------------------------
+
+DASH = {"md": "–", "html": "–", "tex": "--"}
+ARROW = {"md": {True: " ↑", False: " ↓", None: ""}, "html": {True: " ↑", False: " ↓", None: ""},
+         "tex": {True: r" $\uparrow$", False: r" $\downarrow$", None: ""}}
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--",
+                "±": r"$\pm$", "·": r"$\cdot$", "→": r"$\to$", "↑": r"$\uparrow$", "↓": r"$\downarrow$"}
+
+
+def tex_escape(s: str) -> str:
+    """Plain text -> LaTeX (specials escaped, the few non-ASCII symbols we print mapped)."""
+    return "".join(_TEX_ESCAPES.get(c, c) for c in str(s))
+
+
+def _num(x: float, m: Metric, fmt: str) -> str:
+    return DASH[fmt] if not math.isfinite(x) else f"{x * m.scale:.{m.decimals}f}"
+
+
+def _signed(x: float, m: Metric, fmt: str) -> str:
+    s = f"{x * m.scale:+.{m.decimals}f}"
+    return s.replace("-", "$-$") if fmt == "tex" else s
+
+
+def header(m: Metric, fmt: str) -> str:
+    unit = f" ({m.unit})" if m.unit else ""
+    text = m.label + unit
+    if fmt == "tex":
+        text = tex_escape(text)
+    elif fmt == "html":
+        text = html.escape(text)
+    return text + ARROW[fmt][m.higher_is_better]
+
+
+def cell(t: Table, i: int, j: int, fmt: str, best: np.ndarray, delta: np.ndarray) -> str:
+    """One formatted cell: value (bold if best), ± std, [CI], (delta vs baseline). In HTML
+    the CI goes on a second, smaller line (narrow columns)."""
+    m = t.columns[j][1]
+    v, lo, hi, sd, d = t.value[i, j], t.ci_low[i, j], t.ci_high[i, j], t.std[i, j], delta[i, j]
+    s = _num(v, m, fmt)
+    if best[i, j]:
+        s = {"md": f"**{s}**", "html": f"<b>{s}</b>", "tex": rf"\textbf{{{s}}}"}[fmt]
+    if math.isfinite(v) and math.isfinite(sd):
+        s += {"md": " ± ", "html": " ± ", "tex": r" $\pm$ "}[fmt] + _num(sd, m, fmt)
+    ci = ""
+    if math.isfinite(v) and math.isfinite(lo) and math.isfinite(hi):
+        ci = f"[{_num(lo, m, fmt)}, {_num(hi, m, fmt)}]"
+        if fmt != "html":
+            s += f" {ci}" if fmt == "md" else rf" {{\scriptsize {ci}}}"
+    if math.isfinite(d):
+        ds = _signed(d, m, fmt)
+        if fmt == "html":
+            good = "" if m.higher_is_better is None or d == 0 else \
+                (" better" if (d > 0) == m.higher_is_better else " worse")
+            s += f' <span class="delta{good}">({ds})</span>'
+        else:
+            s += f" ({ds})" if fmt == "md" else rf" {{\scriptsize ({ds})}}"
+    if ci and fmt == "html":
+        s += f'<br><span class="ci">{ci}</span>'
+    return s
+
+
+def display_frame(t: Table, fmt: str) -> pd.DataFrame:
+    """The table as strings for ``fmt`` (md / html / tex): the descriptive columns, then one
+    column per (group, metric) (a MultiIndex of two levels)."""
+    best, delta = t.best(), t.delta()
+    esc = {"md": lambda s: str(s).replace("|", "\\|"), "html": html.escape, "tex": tex_escape}[fmt]
+    data: dict[tuple[str, str], list[str]] = {}
+    for c in t.rows.columns:
+        labels = [esc(x) for x in t.rows[c]]
+        if c == t.label_column and t.baseline is not None:
+            mark = {"md": " (baseline)", "html": ' <span class="base">(baseline)</span>',
+                    "tex": " (baseline)"}[fmt]
+            labels[t.baseline] += mark
+        data[("", esc(c))] = labels
+    for j, (g, m) in enumerate(t.columns):
+        data[(esc(g), header(m, fmt))] = [cell(t, i, j, fmt, best, delta) for i in range(len(t.rows))]
+    df = pd.DataFrame(data)
+    df.columns = pd.MultiIndex.from_tuples(list(data))
+    return df
+
+
+def _split(t: Table, df: pd.DataFrame) -> tuple[list, list[str]]:
+    """(the descriptive columns of ``df``, the column groups in order)."""
+    desc = list(df.columns[:len(t.rows.columns)])
+    return desc, list(dict.fromkeys(c[0] for c in df.columns[len(desc):])) or [""]
+
+
+def to_markdown(t: Table) -> str:
+    """One Markdown (pipe) table per column group, each with the descriptive columns."""
+    df = display_frame(t, "md")
+    desc, groups = _split(t, df)
+    parts = [f"## {t.title}\n"]
+    for g in groups:
+        sub = df[desc + [c for c in df.columns[len(desc):] if c[0] == g]]
+        flat = sub.copy()
+        flat.columns = [c[1] for c in sub.columns]
+        if g:
+            parts.append(f"### {g}\n")
+        align = ["left"] * len(desc) + ["right"] * (len(flat.columns) - len(desc))
+        parts.append(flat.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n")
+    if t.note:
+        parts.append(t.note + "\n")
+    return "\n".join(parts)
+
+
+def to_latex(t: Table) -> str:
+    """A booktabs ``tabular`` (\\toprule/\\midrule/\\bottomrule, grouped headers with
+    \\cmidrule), to ``\\input`` in a document that loads booktabs."""
+    df = display_frame(t, "tex")
+    ndesc = len(t.rows.columns)
+    grouped = any(g for g, _ in t.columns)
+    if not grouped:
+        df.columns = pd.Index([c[1] for c in df.columns])
+    tex = df.style.hide(axis="index").to_latex(hrules=True, multicol_align="c",
+                                               column_format="l" * ndesc + "r" * (len(df.columns) - ndesc))
+    if grouped:  # \cmidrule under each group's \multicolumn (paper style)
+        spans, col = [], 1
+        for g, size in _runs([c[0] for c in df.columns]):
+            if g:
+                spans.append(rf"\cmidrule(lr){{{col}-{col + size - 1}}}")
+            col += size
+        lines = tex.split("\n")
+        top = lines.index(r"\toprule")
+        lines.insert(top + 2, " ".join(spans))
+        tex = "\n".join(lines)
+    return f"% {tex_escape(t.title)}\n% {tex_escape(t.note)}\n" + tex
+
+
+def _runs(xs: list[str]) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for x in xs:
+        if out and out[-1][0] == x:
+            out[-1] = (x, out[-1][1] + 1)
+        else:
+            out.append((x, 1))
+    return out
+
+
+def to_html(t: Table) -> str:
+    """HTML: one <table> per column group (each with the descriptive columns and the group
+    as its heading), so that a table with many data/splits stays readable on a screen."""
+    df = display_frame(t, "html")
+    desc, groups = _split(t, df)
+    # the descriptive columns are left-aligned by the page's CSS: it knows how many from the class
+    classes = ["results", f"d{len(desc)}"]
+    parts = []
+    for g in groups:
+        sub = df[desc + [c for c in df.columns[len(desc):] if c[0] == g]]
+        sub.columns = pd.Index([c[1] for c in sub.columns])
+        head = f"<h3>{g}</h3>\n" if g else ""
+        parts.append(f'{head}<div class="scroll">\n'
+                     + sub.to_html(escape=False, index=False, border=0, classes=classes, na_rep="–") + "\n</div>")
+    return "\n".join(parts)
+
+
+def to_long(t: Table) -> pd.DataFrame:
+    """Tidy rows (one per table row x column) with unrounded values (fractions as stored),
+    for CSV: the descriptive columns, group, metric, unit, value, ci_low, ci_high, std, n,
+    delta (vs the baseline), higher_is_better, best."""
+    best, delta = t.best(), t.delta()
+    recs = []
+    for i in range(len(t.rows)):
+        for j, (g, m) in enumerate(t.columns):
+            recs.append({**t.rows.iloc[i].to_dict(), "group": g, "metric": m.label, "key": m.key,
+                         "unit": "fraction" if m.scale == 100 else m.unit, "value": t.value[i, j],
+                         "ci_low": t.ci_low[i, j], "ci_high": t.ci_high[i, j], "std": t.std[i, j],
+                         "n": t.n[i, j], "delta": delta[i, j], "higher_is_better": m.higher_is_better,
+                         "best": bool(best[i, j]), "baseline": t.baseline == i})
+    return pd.DataFrame(recs)
+
+
+def to_csv(t: Table) -> str:
+    return to_long(t).to_csv(index=False, lineterminator="\n", float_format="%.10g")
