@@ -56,6 +56,11 @@ def probe_cmd(
     classes: Annotated[Optional[str], typer.Option(help="The model's class names in output order: comma-separated, "
                                                         "or a text file with one per line. Default: the "
                                                         "checkpoint's, else the data's order.")] = None,
+    cam: Annotated[bool, typer.Option("--cam", help="Also Grad-CAM every original clip: the share of the CAM on "
+                                                    "the actor (foreground mask), with its CI (metrics.json "
+                                                    "'cam').")] = False,
+    cam_layer: Annotated[Optional[str], typer.Option(help="--cam's layer (module name; implies --cam); default: the "
+                                                          "backbone's last spatio-temporal block.")] = None,
 ) -> None:
     """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
     and how much the model's decisions rest on the background: predictions.csv, metrics.json."""
@@ -73,7 +78,8 @@ def probe_cmd(
     cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, split=split, fold=fold, suite=s, suite_path=path,
                       variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
                       workers=workers, arch=arch, input={k: v for k, v in spec.items() if v is not None},
-                      classes=_class_names(classes))
+                      classes=_class_names(classes), cam=cam or cam_layer is not None,
+                      cam_layer=cam_layer)
     # the bar starts with the first video (after the checks: a user error stays one line) and
     # goes away at the end (the table follows)
     with contextlib.ExitStack() as stack:
@@ -207,6 +213,15 @@ def _print_probe(res) -> None:
                 "reverse_sensitivity"):
         if m["headline"].get(key) is not None:
             console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %")
+    cam = m.get("cam")
+    if cam:
+        a, ch = cam["actor_share"], cam["chance"]["value"]
+        if a["value"] is None:
+            console.print(f"CAM on the actor: undefined (no usable mask; layer {cam['layer']})")
+        else:
+            ci = f" [{a['ci_low']:.3f}, {a['ci_high']:.3f}]" if a["ci_low"] is not None else ""
+            console.print(f"[bold]CAM on the actor[/] {a['value']:.3f}{ci} over {a['n']} videos (chance "
+                          f"{ch:.3f}; layer {cam['layer']})")
     mk = vb["masks"]
     iou = mk["motion_iou"]
     console.print(f"videos: {vb['probed']} probed of {vb['selected']} selected; masks {mk['sources']}, "

@@ -68,10 +68,15 @@ def init_weights(module: nn.Module) -> None:
 class Backbone(nn.Module, abc.ABC):
     """Abstract base class: ``features`` (B,3,T,H,W) -> (B,C,T',H',W'); ``forward`` -> (B,C).
 
-    Subclasses set ``dim`` (= C) and implement :meth:`features`.
+    Subclasses set ``dim`` (= C) and implement :meth:`features`, and name in
+    :attr:`cam_layer` the module whose output Grad-CAM explains by default
+    (:mod:`bebias.models.cam`): the last spatio-temporal conv block, whose output *is* the
+    feature map :meth:`features` returns (the one the pooled features and the head see).
     """
 
     dim: int
+    #: qualified module name (``named_modules``) of the last spatio-temporal conv block
+    cam_layer: str = ""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -132,6 +137,8 @@ class Small3D(Backbone):
     frames the last stages see a single position and stop being spatial/temporal.
     """
 
+    cam_layer = "layer4"
+
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256)) -> None:
         if len(widths) != 4:
             raise BebiasError(f"Small3D needs 4 stage widths, got {tuple(widths)}")
@@ -178,6 +185,7 @@ class TorchvisionResNet(Backbone):
     3x8x32x32 -> 512x1x2x2 (r3d_18) and 3x16x112x112 -> 512x2x7x7 (r3d_18).
     """
 
+    cam_layer = "layer4"
     _WEIGHTS = {"r3d_18": "R3D_18_Weights", "mc3_18": "MC3_18_Weights", "r2plus1d_18": "R2Plus1D_18_Weights"}
 
     def __init__(self, arch: str, pretrained: bool = False) -> None:
@@ -214,6 +222,8 @@ class S3DBackbone(Backbone):
     **T >= 5 and H, W >= 17** (3x5x17x17 -> 1024x1x1x1); 3x4xHxW or 16x16 px raise.
     E.g. 3x16x112x112 -> 1024x2x3x3, 3x8x64x64 -> 1024x1x2x2.
     """
+
+    cam_layer = "features.15"  # Mixed_5c, the trunk's last block (after its last max-pool)
 
     def __init__(self, pretrained: bool = False) -> None:
         super().__init__(dim=1024)
@@ -261,6 +271,8 @@ class C3D(Backbone):
     Shapes: (B, 3, T, H, W) -> (B, 512, ceil(T/8), ceil(H/16), ceil(W/16)),
     e.g. 3x8x32x32 -> 512x1x2x2 and 3x16x112x112 -> 512x2x7x7.
     """
+
+    cam_layer = "conv5b"
 
     def __init__(self) -> None:
         super().__init__(dim=512)
@@ -372,6 +384,8 @@ class I3D(Backbone):
     Shapes: (B, 3, T, H, W) -> (B, 1024, ceil(T/8), ceil(H/32), ceil(W/32)),
     e.g. 3x16x112x112 -> 1024x2x4x4 and 3x8x64x64 -> 1024x1x2x2.
     """
+
+    cam_layer = "mixed_5c"
 
     def __init__(self) -> None:
         super().__init__(dim=1024)

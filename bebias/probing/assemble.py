@@ -165,3 +165,25 @@ def predictions_csv(rows: dict[str, np.ndarray], src: ProbeSource) -> str:
                     int(pred[r]), f"{probs[r, y]:.6f}", "" if b < 0 else f"{probs[r, b]:.6f}",
                     MASK_SOURCES[int(rows["source"][r])]])
     return buf.getvalue()
+
+
+def cam_block(shares: Sequence[float], chances: Sequence[float], layer: str, method: str, suite: ProbeSuite,
+              seed: int = 0) -> dict[str, Any]:
+    """The ``cam`` block of metrics.json (``bebias probe --cam``), from per-video values.
+
+    ``shares``: the share of each original clip's Grad-CAM inside its foreground mask (NaN
+    where the mask is not usable or the CAM is all zero: left out, and counted in ``n``
+    only when defined); ``chances``: each mask's mean in the model's view (NaN without
+    mask). ``actor_share``: their mean with a bootstrap CI over videos; ``chance``: what a
+    uniformly spread CAM would score on the same videos.
+    """
+    s = np.asarray(shares, np.float64)
+    c = np.asarray(chances, np.float64)
+    ok = np.isfinite(s)
+    lo, hi = M.bootstrap_ci(s[ok], n_boot=suite.n_boot, seed=seed, alpha=suite.alpha) if ok.any() else (None, None)
+    return {
+        "actor_share": {"value": float(s[ok].mean()) if ok.any() else None, "ci_low": lo, "ci_high": hi,
+                        "n": int(ok.sum())},
+        "chance": {"value": float(c[ok].mean()) if ok.any() else None, "n": int(ok.sum())},
+        "layer": layer, "method": method, "videos_without_share": int((~ok).sum()),
+    }

@@ -54,9 +54,14 @@ def merge_shards(shards: list[tuple[Rows, dict, dict]]) -> tuple[Rows, dict, dic
     return rows, vids, excluded
 
 
+#: per-video lists of ``--cam`` (empty without it): the CAM's actor share (NaN: no usable
+#: mask or an all-zero CAM) and the chance level (the mask's mean in the model's view)
+CAM_KEYS = ("cam_share", "cam_chance")
+
+
 def empty() -> tuple[Rows, dict, dict]:
     vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "failed_index": [],
-            "failed_error": []}
+            "failed_error": [], **{k: [] for k in CAM_KEYS}}
     state = {"chunks_done": 0, "excluded": {}, "gallery_feats": None, "gallery_labels": None, "gallery_failed": 0,
              "committed": (0, 0, 0), "committed_excluded": "{}"}
     return Rows(), vids, state
@@ -80,7 +85,7 @@ def truncate(rows: Rows, vids: dict, state: dict) -> None:
         del lst[nr:]
     del rows.feats[nr:]
     del rows.out[nr:]
-    for k in ("index", "source", "usable", "iou", "fraction"):
+    for k in ("index", "source", "usable", "iou", "fraction", *CAM_KEYS):
         del vids[k][nv:]
     del vids["failed_index"][nf:]
     del vids["failed_error"][nf:]
@@ -100,6 +105,7 @@ def save_partial(path: str, fingerprint: str, rows: Rows, vids: dict, state: dic
         "vid_index": np.asarray(vids["index"], np.int64), "vid_source": np.asarray(vids["source"], np.int64),
         "vid_usable": np.asarray(vids["usable"], bool), "vid_iou": np.asarray(vids["iou"], np.float64),
         "vid_fraction": np.asarray(vids["fraction"], np.float64),
+        **{f"vid_{k}": np.asarray(vids[k], np.float64) for k in CAM_KEYS},
         "failed_index": np.asarray(vids["failed_index"], np.int64),
         "failed_error": np.asarray(vids["failed_error"], dtype=np.str_),
     }
@@ -134,6 +140,8 @@ def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
             vids["usable"] = z["vid_usable"].tolist()
             vids["iou"] = z["vid_iou"].tolist()
             vids["fraction"] = z["vid_fraction"].tolist()
+            for k in CAM_KEYS:  # absent in files of probes without --cam (their fingerprint differs)
+                vids[k] = z[f"vid_{k}"].tolist() if f"vid_{k}" in z else []
             vids["failed_index"] = z["failed_index"].tolist()
             vids["failed_error"] = z["failed_error"].tolist()
             state["chunks_done"] = int(z["chunks_done"])

@@ -18,6 +18,12 @@ Pipeline, per video (in chunks of ``suite.chunk`` videos):
    (pre-trained checkpoints, classified afterwards by cosine kNN against the features of
    the ``gallery`` split).
 
+With ``cam=True`` (``bebias probe --cam``) the original clip of every video also gets a
+Grad-CAM (:class:`bebias.models.cam.GradCam`, fp32) and its share inside the video's
+foreground mask, in the model's view; ``metrics.json`` gets a ``cam`` block (mean actor
+share with its bootstrap CI, the chance level, the layer). Off by default: without it
+nothing of this runs and the outputs are those of a probe without it.
+
 Outputs in ``out``: ``predictions.csv`` (one row per video x variant), ``metrics.json``
 (metrics + provenance) and ``partial.npz`` (the per-video results, written atomically
 after chunks: an interrupted probe resumes from it; a finished one recomputes its metrics
@@ -47,16 +53,17 @@ import numpy as np
 import torch
 
 from bebias import __version__, runtime
-from bebias.atomic import write_json, write_text
+from bebias.atomic import output_dir, write_json, write_text
 from bebias.checkpoint import file_sha256
 from bebias.data.open import Data, is_benchmark, open_data
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.errors import BebiasError
+from bebias.models.cam import GradCam, actor_share, chance_level, input_view
 from bebias.models.inference import embed
 from bebias.models.open import OpenedModel, open_model
 from bebias.probing import metrics as M
 from bebias.probing import partial as P
-from bebias.probing.assemble import compute_metrics, jsonable, predictions_csv, videos_block
+from bebias.probing.assemble import cam_block, compute_metrics, jsonable, predictions_csv, videos_block
 # the data side (clips, masks, plates, variants of one video) is shared with `bebias testset`
 from bebias.probing.source import MASK_SOURCES, NEEDS_MASK, ProbeSource, variant_seed, video_variants
 from bebias.probing.suite import (ALL_VARIANTS, FLAG_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, load_suite,
@@ -117,6 +124,10 @@ class ProbeConfig:
     input: dict[str, Any] = field(default_factory=dict)
     #: the model's class names in output order; None = the checkpoint's (foreign) or the data's order
     classes: tuple[str, ...] | None = None
+    #: Grad-CAM on every original clip and its share on the actor (``cam`` block of metrics.json)
+    cam: bool = False
+    #: the CAM's layer (a module name of the backbone); None = the backbone's default
+    cam_layer: str | None = None
 
 
 @dataclass
@@ -159,6 +170,7 @@ class _Setup:
     selected: list[int]
     provenance: dict
     fingerprint: str
+    cam: GradCam | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -238,7 +250,13 @@ def _setup(cfg: ProbeConfig, device: torch.device) -> _Setup:
     if kind == "pretrain" and suite.gallery == split:
         raise BebiasError(f"representation-level probing classifies by kNN against the {suite.gallery!r} split; "
                           "probe another split (or set gallery in the suite)")
-    src = ProbeSource(data, spec, suite, need_mask=any(v in NEEDS_MASK for v in variants))
+    cam = None
+    if cfg.cam:
+        if m.archive:
+            raise BebiasError(f"--cam: a {m.archive} archive is a whole model with no layers to hook; give its "
+                              "state_dict with --arch", cfg.checkpoint)
+        cam = GradCam(m.backbone, m.head, cfg.cam_layer)
+    src = ProbeSource(data, spec, suite, need_mask=cam is not None or any(v in NEEDS_MASK for v in variants))
     if suite.mask == "ground-truth" and not src.has_gt:
         raise BebiasError("the suite asks for ground-truth masks but --data records none (use mask = 'auto')",
                           cfg.suite_path)
@@ -254,11 +272,13 @@ def _setup(cfg: ProbeConfig, device: torch.device) -> _Setup:
         provenance["foreign"] = foreign
     if class_order is not None:
         provenance["model_class_order"] = class_order
+    if cam is not None:  # only with --cam: the provenance and fingerprint of other probes are unchanged
+        provenance["cam"] = {"layer": cam.layer_name, "method": cam.method}
     # what the numbers depend on (not where the files are): a partial.npz of another probe is ignored
     fingerprint = json.dumps({**{k: v for k, v in provenance.items() if k not in ("checkpoint", "bebias_version")},
                               "suite": suite.to_dict()}, sort_keys=True)
     return _Setup(m, spec, suite, variants, data, data_arg, dataset, split, classes, head, src,
-                  select_videos(src.labels, suite.max_videos), provenance, fingerprint)
+                  select_videos(src.labels, suite.max_videos), provenance, fingerprint, cam)
 
 
 # --------------------------------------------------------------------------------------
@@ -281,12 +301,23 @@ def _probe_videos(cfg: ProbeConfig, s: _Setup, share: list[int], partial_path: s
         if p is not None:
             rows.out.extend(p.cpu().numpy())
 
+    def cam_shares(batch: list[tuple[torch.Tensor, np.ndarray | None]]) -> None:
+        """Grad-CAM of original clips (input (3, T, S, S), native mask or None) -> vids' cam lists."""
+        for b in range(0, len(batch), suite.batch_size):
+            part = batch[b:b + suite.batch_size]
+            cams = s.cam(torch.stack([x for x, _ in part]).to(device)).cams.cpu().numpy()
+            for cam, (_, mask) in zip(cams, part):
+                view = input_view(mask, s.spec.size) if mask is not None else None
+                vids["cam_share"].append(actor_share(cam, view) if view is not None else float("nan"))
+                vids["cam_chance"].append(chance_level(view) if view is not None else float("nan"))
+
     last_save = time.monotonic()
     if progress:
         progress(min(state["chunks_done"] * suite.chunk, mine), mine)
     try:
         for c in range(state["chunks_done"], len(chunks)):
             pending: list[torch.Tensor] = []
+            originals: list[tuple[torch.Tensor, np.ndarray | None]] = []  # for --cam
             for i in chunks[c]:
                 for frames, meta in video_variants(i, s.src, s.selected, s.variants, suite, cfg.seed, vids, state):
                     rows.video.append(i)
@@ -295,11 +326,16 @@ def _probe_videos(cfg: ProbeConfig, s: _Setup, share: list[int], partial_path: s
                     rows.source.append(MASK_SOURCES.index(meta["source"]))
                     rows.donor.append(meta["donor"])
                     pending.append(tf(frames))
+                    if s.cam is not None and meta["variant"] == "original":
+                        v = s.src.video(i)  # cached: the decode the variants came from
+                        originals.append((pending[-1], v.mask if v.usable else None))
                     if len(pending) == suite.batch_size:
                         forward(pending)
                         pending = []
             if pending:
                 forward(pending)
+            if originals:
+                cam_shares(originals)
             state["chunks_done"] = c + 1
             P.commit(rows, vids, state)
             if cfg.save_every <= 0 or time.monotonic() - last_save >= cfg.save_every or c + 1 == len(chunks):
@@ -357,7 +393,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     runtime.autocast(device, cfg.precision)  # validates the precision
     s = _setup(cfg, device)
 
-    os.makedirs(cfg.out, exist_ok=True)
+    output_dir(cfg.out)
     partial_path = os.path.join(cfg.out, P.PARTIAL if world == 1 else f"partial.rank{rank}-of-{world}.npz")
     rows, vids, state, discarded = P.load_partial(partial_path, s.fingerprint)
     resumed = len(vids["index"])
@@ -392,6 +428,9 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
         name: {"videos": int((arrays["variant"] == P.CODE[name]).sum()), "excluded": state["excluded"].get(name, {})}
         for name in s.variants}
     provenance["mask_iou"] = vblock["masks"]["motion_iou"]  # None without ground truth
+    if s.cam is not None:
+        result["cam"] = cam_block(vids["cam_share"], vids["cam_chance"], s.cam.layer_name, s.cam.method, s.suite,
+                                  cfg.seed)
     metrics = jsonable({"bebias_version": __version__, "provenance": provenance, "videos": vblock, **result})
 
     pred_path = os.path.join(cfg.out, PREDICTIONS)
