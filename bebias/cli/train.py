@@ -22,6 +22,32 @@ def _int_list(text: Optional[str], flag: str) -> Optional[list[int]]:
         raise BebiasError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Check the config against --data (split files, "
+                                                           "videos), build everything, time a few steps on this "
+                                                           "device and print the projected wall time; trains "
+                                                           "nothing.")]
+
+
+def _dry_run(cfg, config: Optional[str]) -> None:
+    from bebias.training.config import config_reference
+    from bebias.training.dryrun import dry_run, human_duration
+
+    r = dry_run(cfg)
+    console.print(f"data: {r['videos']} videos in split {r['split']!r} of {cfg.data}"
+                  + (f" ({cfg.dataset}, fold {cfg.fold})" if cfg.dataset else "") + " -- OK")
+    console.print(f"{cfg.arch}, batch {cfg.batch_size} x {r['world_size']} process(es), "
+                  f"{cfg.frames} frames x {cfg.size} px, {cfg.precision}: {r['seconds_per_step']:.2f} s per step "
+                  f"(median of {r['timed_steps'] - 1} timed steps after the first)")
+    console.print(f"[bold]projected: {r['total_steps']:,} steps ({r['epochs']} epochs x {r['steps_per_epoch']:,}) "
+                  f"= {human_duration(r['projected_seconds'])} on this device[/]")
+    ref = config_reference(config) if config else {}
+    for key in ("source", "reported", "cost"):
+        if key in ref:
+            val = ref[key]
+            text = ", ".join(f"{k} {v}" for k, v in val.items()) if isinstance(val, dict) else str(val)
+            console.print(f"{key}: {text}")
+
+
 def _merge(config: Optional[str], flags: dict) -> dict:
     """defaults <- config file (TOML/JSON) <- flags given on the command line (flags win)."""
     from bebias.training.config import config_from_file
@@ -82,6 +108,7 @@ def train_cmd(
     seed: SeedOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/train).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Self-supervised pre-training: MoCo, MoCo + Background Erasing (default), MoCo + FAME.
 
@@ -99,6 +126,8 @@ def train_cmd(
                  max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size,
                  precision=precision, max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
     cfg = PretrainConfig.from_dict(_merge(config, flags))
+    if dry_run:
+        return _dry_run(cfg, config)
     with step_bar(cfg.method) as show:
         res = pretrain(cfg, resume=resume, progress=show)
     runtime.end_distributed()
@@ -166,6 +195,7 @@ def finetune_cmd(
     seed: SeedOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/finetune).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Train a classifier: fine-tune CKPT, linear-probe it (--linear), or train from scratch."""
     from bebias.training.finetune import FinetuneConfig, finetune
@@ -180,6 +210,8 @@ def finetune_cmd(
 
         merged["arch"] = load_checkpoint(ckpt)["arch"]
     cfg = FinetuneConfig.from_dict(merged)
+    if dry_run:
+        return _dry_run(cfg, config)
     with step_bar("training") as show:
         res = finetune(cfg, resume=resume, progress=show)
     report_run(res)

@@ -45,6 +45,9 @@ class RunConfig:
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: float = 0.1  # fraction of steps with linearly rising LR, then cosine decay
+    lr_schedule: str = "cosine"  # cosine (warm-up + cosine) | step (x lr_gamma at each epoch of lr_steps)
+    lr_steps: tuple[int, ...] = (120, 160)  # epochs (0-based) at which the step schedule decays
+    lr_gamma: float = 0.1
     precision: str = "fp32"
     max_skips: int = 0  # bad steps (non-finite / outlier gradient) skipped before the run stops
     device: str = "auto"
@@ -77,6 +80,15 @@ class RunConfig:
             raise BebiasError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         if self.max_skips < 0:
             raise BebiasError(f"--max-skips must be >= 0, got {self.max_skips}")
+        if self.lr_schedule not in ("cosine", "step"):
+            raise BebiasError(f"--lr-schedule must be cosine or step, got {self.lr_schedule!r}")
+        if not (isinstance(self.lr_steps, tuple) and all(isinstance(m, int) and m >= 0 for m in self.lr_steps)
+                and list(self.lr_steps) == sorted(self.lr_steps)):
+            raise BebiasError(f"--lr-steps must be ascending epochs >= 0, got {self.lr_steps!r}")
+        if not self.lr_gamma > 0:
+            raise BebiasError(f"--lr-gamma must be > 0, got {self.lr_gamma}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise BebiasError(f"--warmup must be in [0, 1), got {self.warmup}")
 
     def make_optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
@@ -84,8 +96,7 @@ class RunConfig:
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
 
 
-def config_from_file(path: str) -> dict:
-    """A TOML or JSON config file -> dict of config fields."""
+def _read_config(path: str) -> dict:
     if not os.path.exists(path):
         raise BebiasError("config file does not exist", path)
     try:
@@ -98,3 +109,17 @@ def config_from_file(path: str) -> dict:
             return json.load(f)
     except ValueError as e:
         raise BebiasError(f"malformed config ({e})", path) from None
+
+
+def config_from_file(path: str) -> dict:
+    """A TOML or JSON config file -> dict of config fields (its ``[reference]`` table, the
+    published numbers and cost of the recipe, is documentation: see :func:`config_reference`)."""
+    return {k: v for k, v in _read_config(path).items() if k != "reference"}
+
+
+def config_reference(path: str) -> dict:
+    """The config file's ``[reference]`` table (``source``, ``reported``, ``cost``...), or {}."""
+    ref = _read_config(path).get("reference", {})
+    if not isinstance(ref, dict):
+        raise BebiasError("'reference' must be a table", path)
+    return ref

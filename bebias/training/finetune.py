@@ -166,7 +166,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
         if cfg.debias:  # one generator per step: a resumed run draws exactly what it would have
             x, _ = distract.debias_batch(x, cfg.debias, torch.Generator().manual_seed(cfg.seed * 7919 + step))
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
+            g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup, cfg.lr_schedule, cfg.lr_steps, cfg.lr_gamma, cfg.epochs)
         guard.save()
         with runtime.autocast(device, cfg.precision):
             logits = model(x)

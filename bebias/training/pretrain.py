@@ -59,9 +59,6 @@ class PretrainConfig(RunConfig):
     intra_negative: bool | None = None  # None: on for "be" (official recipe), off for "moco"/"fame"
     other_negative: bool = False  # the extra negative is a clip of ANOTHER video (the official MoCo baseline's)
     augment: str = "default"  # default | official (FingerRec/BE's rotation, resize, random crop, colour jitter)
-    lr_schedule: str = "cosine"  # cosine (warm-up + cosine) | step (x lr_gamma at each epoch of lr_steps)
-    lr_steps: tuple[int, ...] = (120, 160)  # epochs (0-based) at which the step schedule decays
-    lr_gamma: float = 0.1
     dim: int = 128
     queue_size: int = 1024
     momentum: float = 0.99  # 0.999 in the paper's 100s of epochs; a short CPU run needs a faster key encoder
@@ -103,15 +100,6 @@ class PretrainConfig(RunConfig):
             raise BebiasError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         if self.augment == "official" and self.hflip:
             raise BebiasError("--augment official has no horizontal flip (as the official code); drop hflip")
-        if self.lr_schedule not in ("cosine", "step"):
-            raise BebiasError(f"--lr-schedule must be cosine or step, got {self.lr_schedule!r}")
-        if not (isinstance(self.lr_steps, tuple) and all(isinstance(m, int) and m >= 0 for m in self.lr_steps)
-                and list(self.lr_steps) == sorted(self.lr_steps)):
-            raise BebiasError(f"--lr-steps must be ascending epochs >= 0, got {self.lr_steps!r}")
-        if not self.lr_gamma > 0:
-            raise BebiasError(f"--lr-gamma must be > 0, got {self.lr_gamma}")
-        if not 0.0 <= self.warmup < 1.0:
-            raise BebiasError(f"--warmup must be in [0, 1), got {self.warmup}")
 
 
 def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
