@@ -66,3 +66,23 @@ def test_eval_transform_resizes_the_short_side_then_crops():
     # without a resize the crop is the whole short side, as before
     assert torch.equal(eval_transform(ClipSpec(frames=2, size=112, mean=(0, 0, 0), std=(1, 1, 1)))(frames),
                        eval_transform(spec, resize=112)(frames))
+
+
+def test_probe_of_a_torchvision_state_dict_needs_no_input_flags(tmp_path):
+    """`bebias probe r3d.pth --arch r3d_18` applies torchvision's preset and says so in one line."""
+    import json
+    import subprocess
+    import sys
+
+    net = tvv.r3d_18(num_classes=3)
+    path = tmp_path / "r3d.pth"
+    torch.save(net.state_dict(), path)
+    data = "synthetic:classes=3,videos_per_class=2,test_videos_per_class=1,frames=12,size=32"
+    r = subprocess.run([sys.executable, "-m", "bebias", "probe", str(path), "--arch", "r3d_18", "--data", data,
+                        "--swap-backgrounds", "--max-videos", "3", "--out", str(tmp_path / "p")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "input spec: the torchvision R3D_18_Weights.KINETICS400_V1" in r.stderr and "--frames" in r.stderr
+    pv = json.loads((tmp_path / "p" / "metrics.json").read_text())["provenance"]
+    assert pv["input"]["frames"] == 16 and pv["input"]["size"] == 112 and pv["input"]["resize"] == 128
+    assert "R3D_18_Weights" in pv["input_preset"]

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bebias.cli.common import DatasetOpt, app, console, err_console
+from bebias.cli.common import AnnotationsOpt, DatasetOpt, app, console, err_console
 from bebias.cli.probe import _triple_opt
 from bebias.errors import BebiasError
 
@@ -36,6 +36,7 @@ def cam_cmd(
     data: Annotated[Optional[str], typer.Option(help="Sample videos of this data (default: the checkpoint's own "
                                                      "training data).")] = None,
     dataset: DatasetOpt = None,
+    annotations: AnnotationsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
     fold: Annotated[int, typer.Option()] = 1,
     n: Annotated[int, typer.Option("--n", help="Videos sampled from --data, class-balanced.")] = 8,
@@ -64,7 +65,7 @@ def cam_cmd(
     paths = [ckpt, *(compare or [])]
     names = _labels(paths, labels)
     formats = [] if fmt.strip().lower() == "none" else [f.strip().lower() for f in fmt.split(",") if f.strip()]
-    if videos and (data or dataset or split):
+    if videos and (data or dataset or split or annotations):
         raise BebiasError("give VIDEO paths or --data, not both")
     dev = runtime.pick_device(device)
     given = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
@@ -72,8 +73,8 @@ def cam_cmd(
     opened = [_model(p, name, arch, layer, per_time, {k: v for k, v in given.items() if v is not None}, dev)
               for p, name in zip(paths, names)]
     models = [m for m, _ in opened]
-    clips, unreadable, where = _clips(models[0].spec, opened[0][1], videos or [], data, dataset, split, fold, n,
-                                      mask)
+    clips, unreadable, where = _clips(models[0].spec, opened[0][1], videos or [], data, dataset, annotations, split,
+                                      fold, n, mask)
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
 
@@ -103,7 +104,7 @@ def _labels(paths: list[str], given: str | None) -> list[str]:
 
 
 def _model(path: str, label: str, arch: str | None, layer: str | None, per_time: bool, given: dict, device):
-    """(:class:`CamModel`, the checkpoint's training config) of one checkpoint; archives refused."""
+    """(:class:`CamModel`, the opened checkpoint) of one checkpoint; archives refused."""
     from bebias.data.transforms import ClipSpec
     from bebias.models.cam import GradCam
     from bebias.models.open import open_model
@@ -118,19 +119,22 @@ def _model(path: str, label: str, arch: str | None, layer: str | None, per_time:
         raise BebiasError("checkpoint records no input spec; give --frames and --size (and --stride, --mean, --std: "
                           "default 1 and Kinetics')", path)
     try:
-        spec = ClipSpec(**{k: tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v
-                           for k, v in spec_d.items()})
-    except TypeError as e:
+        spec = ClipSpec.from_dict(spec_d)
+    except (TypeError, ValueError) as e:
         raise BebiasError(f"bad input spec {spec_d} ({e})", path) from None
+    if m.meta.get("input_preset"):
+        err_console.print(f"{label}: input spec: the {m.meta['input_preset']}" +
+                          (f"; overridden: {', '.join(sorted(given))}" if given else "") +
+                          " (override with --frames, --stride, --size, --mean, --std)", highlight=False)
     classes = m.meta.get("classes")
     if m.head is not None and (not classes or len(classes) != int(m.meta.get("num_classes") or -1)):
         classes = None
     return (CamModel(label, path, str(m.meta.get("arch")), GradCam(m.backbone, m.head, layer, per_time), spec,
-                     list(classes) if classes else None), m.meta.get("config") or {})
+                     list(classes) if classes else None), m)
 
 
-def _clips(spec, ck_cfg: dict, videos: list[str], data: str | None, dataset: str | None, split: str | None,
-           fold: int, n: int, mask_mode: str):
+def _clips(spec, opened, videos: list[str], data: str | None, dataset: str | None, annotations: str | None,
+           split: str | None, fold: int, n: int, mask_mode: str):
     """(clips, unreadable, source description): the probe's centre clip and mask of each video."""
     from bebias.data.decoders import FileDecoder
     from bebias.data.open import Data, is_benchmark, open_data
@@ -150,10 +154,9 @@ def _clips(spec, ck_cfg: dict, videos: list[str], data: str | None, dataset: str
     else:
         if n < 1:
             raise BebiasError(f"--n must be >= 1, got {n}")
-        data_arg = data or ck_cfg.get("data") or "synthetic"
-        ds = dataset if dataset is not None else (ck_cfg.get("dataset") if data_arg == ck_cfg.get("data") else None)
+        data_arg, ds, notes = opened.resolve_data(data, dataset, annotations)
         sp = split or ("conflict" if is_benchmark(data_arg, ds) else "test")
-        d = open_data(data_arg, split=sp, dataset=ds, fold=fold)
+        d = open_data(data_arg, split=sp, dataset=ds, fold=fold, annotations=notes)
         if len(d.videos) == 0:
             raise BebiasError(f"no videos in split {sp!r}", data_arg)
         where = {"data": data_arg, "dataset": ds, "split": sp, "n": n}

@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bebias.cli.common import DataOpt, DatasetOpt, app, console, err_console, progress_bar
+from bebias.cli.common import AnnotationsOpt, DataOpt, DatasetOpt, app, console, err_console, progress_bar
 from bebias.errors import BebiasError
 
 
@@ -35,6 +35,7 @@ def probe_cmd(
     data: Annotated[Optional[str], typer.Option(help="Default: the data the checkpoint was trained on "
                                                      "(the embedded benchmark).")] = None,
     dataset: DatasetOpt = None,
+    annotations: AnnotationsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
     fold: Annotated[int, typer.Option()] = 1,
     max_videos: Annotated[Optional[int], typer.Option(help="At most N videos, class-balanced (0 = all; "
@@ -75,7 +76,8 @@ def probe_cmd(
     s, path = load_suite(suite) if suite else (ProbeSuite(), None)
     spec = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
             "std": _triple_opt("--std", std)}
-    cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, split=split, fold=fold, suite=s, suite_path=path,
+    cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold,
+                      suite=s, suite_path=path,
                       variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
                       workers=workers, arch=arch, input={k: v for k, v in spec.items() if v is not None},
                       classes=_class_names(classes), cam=cam or cam_layer is not None,
@@ -91,7 +93,8 @@ def probe_cmd(
                 bar.update(prog=prog, task=prog.add_task("probing", total=n))
             bar["prog"].update(bar["task"], completed=i, total=n)
 
-        res = run_probe(cfg, progress=show if os.environ.get("RANK", "0") == "0" else None)
+        res = run_probe(cfg, progress=show if os.environ.get("RANK", "0") == "0" else None,
+                        log=lambda line: err_console.print(line, highlight=False))
     runtime.end_distributed()
     if os.environ.get("RANK", "0") == "0":  # torchrun: one table, from the rank that gathered
         _print_probe(res)
@@ -106,6 +109,7 @@ def testset_cmd(
     out: Annotated[str, typer.Option("--out", help="Output directory (resumable: run the same command again).")],
     data: DataOpt = "synthetic",
     dataset: DatasetOpt = None,
+    annotations: AnnotationsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
     fold: Annotated[int, typer.Option()] = 1,
     fmt: Annotated[str, typer.Option("--format", help="png (lossless frame folders) | mkv (FFV1, lossless) | "
@@ -132,7 +136,7 @@ def testset_cmd(
     from bebias.probing.suite import ProbeSuite, load_suite
 
     s, path = load_suite(suite) if suite else (ProbeSuite(), None)
-    cfg = TestsetConfig(kind=kind, out=out, data=data, dataset=dataset, split=split, fold=fold, suite=s,
+    cfg = TestsetConfig(kind=kind, out=out, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold, suite=s,
                         suite_path=path, max_videos=max_videos, mask=mask, swap_background=swap_background,
                         images=image_files(images) if images else None, be_lambda=be_lambda, seed=seed,
                         frames=frames, stride=stride, size=size, video_format=fmt)

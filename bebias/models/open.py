@@ -55,6 +55,16 @@ class OpenedModel:
     archive: str | None = None
     net: VideoClassifier | None = None  # backbone + head as one module, for a classifier
 
+    def resolve_data(self, data: str | None, dataset: str | None = None, annotations: str | None = None
+                     ) -> tuple[str, str | None, str | None]:
+        """``(data, dataset, annotations)``: what the user gave, else the checkpoint's own
+        training data; its dataset settings apply only when the data is its own."""
+        cfg = self.meta.get("config") or {}
+        data_arg = data or cfg.get("data") or "synthetic"
+        own = data_arg == cfg.get("data")
+        return (data_arg, dataset if dataset is not None else (cfg.get("dataset") if own else None),
+                annotations if annotations is not None else (cfg.get("annotations") if own else None))
+
     def classifier(self) -> VideoClassifier:
         """The model as a :class:`VideoClassifier` (backbone + head, eval mode)."""
         if self.archive:

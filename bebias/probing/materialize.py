@@ -90,6 +90,7 @@ class TestsetConfig:
     dataset: str | None = None
     split: str | None = None
     fold: int = 1
+    annotations: str | None = None
     suite: ProbeSuite = field(default_factory=ProbeSuite)
     suite_path: str | None = None
     max_videos: int | None = None
@@ -259,7 +260,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
 
     data_arg = cfg.data or "synthetic"
     split = cfg.split or ("conflict" if is_benchmark(data_arg, cfg.dataset) else "test")
-    data = open_data(data_arg, split=split, dataset=cfg.dataset, fold=cfg.fold)
+    data = open_data(data_arg, split=split, dataset=cfg.dataset, fold=cfg.fold, annotations=cfg.annotations)
     if len(data.videos) == 0:
         raise BebiasError(f"no videos in split {split!r}", data_arg)
     # masks are computed for every kind (as the full probe does): the frames do not depend on it

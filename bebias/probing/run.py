@@ -108,6 +108,7 @@ class ProbeConfig:
     dataset: str | None = None
     split: str | None = None
     fold: int = 1
+    annotations: str | None = None
     suite: ProbeSuite = field(default_factory=ProbeSuite)
     suite_path: str | None = None
     variants: tuple[str, ...] | None = None
@@ -163,6 +164,7 @@ class _Setup:
     data: Data
     data_arg: str
     dataset: str | None
+    annotations: str | None
     split: str
     classes: list[str]
     head: Any  # the classifier head in the data's class order, or None (kNN on features)
@@ -198,12 +200,9 @@ def _input_spec(cfg: ProbeConfig, m: OpenedModel, device: torch.device) -> ClipS
                           "--frames and --size (and --stride, --mean, --std: default 1 and Kinetics')", cfg.checkpoint)
     spec_d = {**(m.meta.get("input") or {}), **given}
     try:
-        spec = ClipSpec(**{k: tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v
-                           for k, v in spec_d.items()})
-    except TypeError as e:
+        spec = ClipSpec.from_dict(spec_d)
+    except (TypeError, ValueError) as e:
         raise BebiasError(f"bad input spec {spec_d} ({e})", cfg.checkpoint) from None
-    if spec.frames < 1 or spec.stride < 1 or spec.size < 1 or len(spec.mean) != 3 or len(spec.std) != 3:
-        raise BebiasError(f"bad input spec {spec.to_dict()}: frames, stride, size >= 1 and 3 means/stds")
     if m.archive:
         try:
             with torch.no_grad():
@@ -218,18 +217,19 @@ def _input_spec(cfg: ProbeConfig, m: OpenedModel, device: torch.device) -> ClipS
     return spec
 
 
-def _setup(cfg: ProbeConfig, device: torch.device) -> _Setup:
+def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | None = None) -> _Setup:
     suite, variants = _effective_suite(cfg)
     m = open_model(cfg.checkpoint, cfg.arch, device)
     ck, kind, head = m.meta, m.kind, m.head
     foreign = ck.get("foreign")
     spec = _input_spec(cfg, m, device)
-    ck_cfg = ck.get("config", {}) or {}
-    data_arg = cfg.data or ck_cfg.get("data") or "synthetic"
-    dataset = cfg.dataset if cfg.dataset is not None else (ck_cfg.get("dataset") if data_arg == ck_cfg.get("data")
-                                                           else None)
+    if ck.get("input_preset") and log:
+        given = sorted(k for k, v in (cfg.input or {}).items() if v is not None)
+        log(f"input spec: the {ck['input_preset']}" + (f"; overridden: {', '.join(given)}" if given else "")
+            + " (override with --frames, --stride, --size, --mean, --std)")
+    data_arg, dataset, annotations = m.resolve_data(cfg.data, cfg.dataset, cfg.annotations)
     split = cfg.split or ("conflict" if is_benchmark(data_arg, dataset) else "test")
-    data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold)
+    data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold, annotations=annotations)
     classes = list(data.videos.classes)
     K = len(classes)
     if kind == "classifier" and int(ck["num_classes"]) != K:
@@ -270,6 +270,8 @@ def _setup(cfg: ProbeConfig, device: torch.device) -> _Setup:
     }
     if foreign is not None:
         provenance["foreign"] = foreign
+    if ck.get("input_preset"):
+        provenance["input_preset"] = ck["input_preset"]
     if class_order is not None:
         provenance["model_class_order"] = class_order
     if cam is not None:  # only with --cam: the provenance and fingerprint of other probes are unchanged
@@ -277,7 +279,7 @@ def _setup(cfg: ProbeConfig, device: torch.device) -> _Setup:
     # what the numbers depend on (not where the files are): a partial.npz of another probe is ignored
     fingerprint = json.dumps({**{k: v for k, v in provenance.items() if k not in ("checkpoint", "bebias_version")},
                               "suite": suite.to_dict()}, sort_keys=True)
-    return _Setup(m, spec, suite, variants, data, data_arg, dataset, split, classes, head, src,
+    return _Setup(m, spec, suite, variants, data, data_arg, dataset, annotations, split, classes, head, src,
                   select_videos(src.labels, suite.max_videos), provenance, fingerprint, cam)
 
 
@@ -365,7 +367,8 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
         return P.stack(rows.out, np.float64, K), None
     suite = s.suite
     if state.get("gallery_feats") is None:
-        g = open_data(s.data_arg, split=suite.gallery, dataset=s.dataset, fold=cfg.fold, bench=s.data.synth)
+        g = open_data(s.data_arg, split=suite.gallery, dataset=s.dataset, fold=cfg.fold, annotations=s.annotations,
+                      bench=s.data.synth)
         if len(g.videos) == 0:
             raise BebiasError(f"the kNN gallery split {suite.gallery!r} has no videos", s.data_arg)
         ge = embed(s.model.backbone, g, s.spec, batch_size=suite.batch_size, device=device,
@@ -385,13 +388,15 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
 # the probe
 # --------------------------------------------------------------------------------------
 
-def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None = None) -> ProbeResult:
+def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None = None,
+              log: Callable[[str], None] | None = None) -> ProbeResult:
     """Run the probe described by ``cfg``; see the module docstring. Resumes from
-    ``cfg.out/partial.npz`` when it holds results of the same probe."""
+    ``cfg.out/partial.npz`` when it holds results of the same probe. ``log`` receives
+    informational lines (e.g. which input preset applies)."""
     # under torchrun every rank probes a contiguous share of the videos; rank 0 gathers them
     rank, world, device = runtime.distributed(runtime.pick_device(cfg.device))
     runtime.autocast(device, cfg.precision)  # validates the precision
-    s = _setup(cfg, device)
+    s = _setup(cfg, device, log if rank == 0 else None)
 
     output_dir(cfg.out)
     partial_path = os.path.join(cfg.out, P.PARTIAL if world == 1 else f"partial.rank{rank}-of-{world}.npz")

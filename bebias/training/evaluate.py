@@ -67,7 +67,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     same = data == cfg.get("data")  # the checkpoint's own data: its dataset settings apply too
     dataset = dataset if dataset is not None else (cfg.get("dataset") if same else None)
     annotations = annotations if annotations is not None else (cfg.get("annotations") if same else None)
-    spec = ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["input"].items()})
+    spec = ClipSpec.from_dict(meta["input"])
     # one in-memory benchmark shared by all splits (its render cache too)
     bench = SynthBenchmark(parse_synth_spec(data)) if data.startswith("synthetic") else None
     names = (splits or ("iid,conflict" if is_benchmark(data, dataset) else "test")).split(",")
