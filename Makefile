@@ -17,14 +17,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 setup: $(VENV)/.installed
 
-# pre-train MoCo+BE on the embedded benchmark, linear-probe it on labels that carry no
-# background information, evaluate on in-distribution and background-conflict videos,
-# and probe how much its decisions depend on the background
+# the whole story on the embedded benchmark (bebias demo): supervised models trained on
+# biased and unbiased data, the biased one with a debiasing augmentation, MoCo and MoCo+BE
+# linear-probed; every model evaluated, probed, explained with Grad-CAM; one HTML report
 demo: setup
-	$(BIN)/bebias train --out runs/train
-	$(BIN)/bebias finetune runs/train/model.pth --linear --split train-unbiased --out runs/linear
-	$(BIN)/bebias eval runs/linear/model.pth
-	$(BIN)/bebias probe runs/linear/model.pth --suite quick --out runs/probe
+	$(BIN)/bebias demo --out runs/demo
 
 test: setup browser
 	$(BIN)/python -m pytest
@@ -46,6 +43,7 @@ bench: setup
 	$(BIN)/python bench/bench_loader.py --out reports/bench/loader.json
 	$(BIN)/python bench/bench_train.py --other-steps 2 --out reports/bench/train.json
 	$(BIN)/python bench/bench_probe.py --out reports/bench/probe.json
+	$(BIN)/python bench/bench_cam.py --out reports/bench/cam.json
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,7 +1,7 @@
 """The package's floors: a module imports only from its own floor or the floors below.
 
 errors/atomic -> data (+ distract, checkpoint) -> runtime -> models -> training | probing |
-reporting (siblings: none imports another) -> cli. Read from the source with ``ast``, lazy
+reporting (siblings: none imports another) -> workflows (compose the siblings) -> cli. Read from the source with ``ast``, lazy
 imports inside functions included, so a shortcut taken inside a function shows too.
 """
 
@@ -19,7 +19,8 @@ FLOORS = {
     "runtime": 2,
     "models": 3,
     "training": 4, "probing": 4, "reporting": 4,
-    "cli": 5, "__main__": 6,
+    "workflows": 5,
+    "cli": 6, "__main__": 7,
 }
 SIBLINGS = {"training", "probing", "reporting"}
 

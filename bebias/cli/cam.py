@@ -1,9 +1,5 @@
-"""``bebias cam``: where a model looks (Grad-CAM), and how much of it falls on the actor.
-
-The glue between the data side of the probe (the same centre clip and masks,
-:class:`bebias.probing.source.ProbeSource`), the Grad-CAM core
-(:mod:`bebias.models.cam`) and the renderer (:func:`bebias.reporting.cam.explain`).
-"""
+"""``bebias cam``: where a model looks (Grad-CAM), and how much of it falls on the actor
+(:mod:`bebias.workflows.cam`)."""
 
 from __future__ import annotations
 
@@ -15,6 +11,7 @@ import typer
 from bebias.cli.common import AnnotationsOpt, DatasetOpt, app, console, err_console
 from bebias.cli.probe import _triple_opt
 from bebias.errors import BebiasError
+from bebias.workflows.cam import open_cam_model, sample_clips
 
 
 @app.command("cam")
@@ -70,10 +67,11 @@ def cam_cmd(
     dev = runtime.pick_device(device)
     given = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
              "std": _triple_opt("--std", std)}
-    opened = [_model(p, name, arch, layer, per_time, {k: v for k, v in given.items() if v is not None}, dev)
+    opened = [open_cam_model(p, name, arch, layer, per_time, {k: v for k, v in given.items() if v is not None},
+                             dev, log=lambda line: err_console.print(line, highlight=False))
               for p, name in zip(paths, names)]
     models = [m for m, _ in opened]
-    clips, unreadable, where = _clips(models[0].spec, opened[0][1], videos or [], data, dataset, annotations, split,
+    clips, unreadable, where = sample_clips(models[0].spec, opened[0][1], videos or [], data, dataset, annotations, split,
                                       fold, n, mask)
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
@@ -101,83 +99,6 @@ def _labels(paths: list[str], given: str | None) -> list[str]:
             name, k = f"{base}#{k}", k + 1
         names.append(name)
     return names
-
-
-def _model(path: str, label: str, arch: str | None, layer: str | None, per_time: bool, given: dict, device):
-    """(:class:`CamModel`, the opened checkpoint) of one checkpoint; archives refused."""
-    from bebias.data.transforms import ClipSpec
-    from bebias.models.cam import GradCam
-    from bebias.models.open import open_model
-    from bebias.reporting.cam import CamModel
-
-    m = open_model(path, arch, device)
-    if m.archive:
-        raise BebiasError(f"is a {m.archive} archive: a whole model with no layers to hook, so Grad-CAM cannot "
-                          "explain it; give its state_dict with --arch instead", path)
-    spec_d = {**(m.meta.get("input") or {}), **given}
-    if not {"frames", "size"} <= set(spec_d):
-        raise BebiasError("checkpoint records no input spec; give --frames and --size (and --stride, --mean, --std: "
-                          "default 1 and Kinetics')", path)
-    try:
-        spec = ClipSpec.from_dict(spec_d)
-    except (TypeError, ValueError) as e:
-        raise BebiasError(f"bad input spec {spec_d} ({e})", path) from None
-    if m.meta.get("input_preset"):
-        err_console.print(f"{label}: input spec: the {m.meta['input_preset']}" +
-                          (f"; overridden: {', '.join(sorted(given))}" if given else "") +
-                          " (override with --frames, --stride, --size, --mean, --std)", highlight=False)
-    classes = m.meta.get("classes")
-    if m.head is not None and (not classes or len(classes) != int(m.meta.get("num_classes") or -1)):
-        classes = None
-    return (CamModel(label, path, str(m.meta.get("arch")), GradCam(m.backbone, m.head, layer, per_time), spec,
-                     list(classes) if classes else None), m)
-
-
-def _clips(spec, opened, videos: list[str], data: str | None, dataset: str | None, annotations: str | None,
-           split: str | None, fold: int, n: int, mask_mode: str):
-    """(clips, unreadable, source description): the probe's centre clip and mask of each video."""
-    from bebias.data.decoders import FileDecoder
-    from bebias.data.open import Data, is_benchmark, open_data
-    from bebias.data.records import LabeledVideos, VideoRecord
-    from bebias.probing.source import ProbeSource
-    from bebias.probing.suite import MASK_MODES, ProbeSuite, select_videos
-    from bebias.reporting.cam import CamClip
-
-    if mask_mode not in MASK_MODES:
-        raise BebiasError(f"--mask must be one of {', '.join(MASK_MODES)}, got {mask_mode!r}")
-    if videos:
-        missing = [v for v in videos if not os.path.exists(v)]
-        if missing:
-            raise BebiasError("no such video file or frame folder", missing[0])
-        d = Data(LabeledVideos([VideoRecord(v, 0) for v in videos], ["?"], name="files"), FileDecoder(), "files")
-        chosen, where = list(range(len(videos))), {"videos": list(videos)}
-    else:
-        if n < 1:
-            raise BebiasError(f"--n must be >= 1, got {n}")
-        data_arg, ds, notes = opened.resolve_data(data, dataset, annotations)
-        sp = split or ("conflict" if is_benchmark(data_arg, ds) else "test")
-        d = open_data(data_arg, split=sp, dataset=ds, fold=fold, annotations=notes)
-        if len(d.videos) == 0:
-            raise BebiasError(f"no videos in split {sp!r}", data_arg)
-        where = {"data": data_arg, "dataset": ds, "split": sp, "n": n}
-    src = ProbeSource(d, spec, ProbeSuite(mask=mask_mode), need_mask=True)
-    if mask_mode == "ground-truth" and not src.has_gt:
-        raise BebiasError("--mask ground-truth, but the videos have no ground-truth masks (use auto)")
-    if not videos:
-        chosen = select_videos(src.labels, n)
-    clips, unreadable = [], []
-    for i in chosen:
-        rec = d.videos.records[i]
-        try:
-            v = src.video(i)
-        except BebiasError as e:
-            unreadable.append({"path": rec.path, "error": str(e)})
-            continue
-        labelled = not videos
-        clips.append(CamClip(rec.path, v.clip, v.mask if v.usable else None, v.source if v.usable else "",
-                             int(rec.label) if labelled else None,
-                             d.videos.classes[rec.label] if labelled else None))
-    return clips, unreadable, where
 
 
 def _print(res: dict, out: str) -> None:

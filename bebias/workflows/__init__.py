@@ -1,0 +1,3 @@
+"""Workflows that compose the sibling packages (training, probing, reporting): Grad-CAM on
+sampled clips (:mod:`bebias.workflows.cam`) and the one-command story (:mod:`bebias.workflows.demo`).
+The CLI is a thin layer over these."""

@@ -1,0 +1,93 @@
+"""Grad-CAM of checkpoints on clips: the glue between the probe's data side (the same
+centre clip and foreground mask, :class:`bebias.probing.source.ProbeSource`), the Grad-CAM
+core (:mod:`bebias.models.cam`) and the renderer (:func:`bebias.reporting.cam.explain`),
+for ``bebias cam`` and ``bebias demo``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from bebias.errors import BebiasError
+
+
+def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | None = None,
+                   per_time: bool = False, given: dict | None = None, device="cpu",
+                   log: Callable[[str], None] | None = None):
+    """(:class:`CamModel`, the opened checkpoint) of one checkpoint; archives refused."""
+    from bebias.data.transforms import ClipSpec
+    from bebias.models.cam import GradCam
+    from bebias.models.open import open_model
+    from bebias.reporting.cam import CamModel
+
+    m = open_model(path, arch, device)
+    if m.archive:
+        raise BebiasError(f"is a {m.archive} archive: a whole model with no layers to hook, so Grad-CAM cannot "
+                          "explain it; give its state_dict with --arch instead", path)
+    given = given or {}
+    spec_d = {**(m.meta.get("input") or {}), **given}
+    if not {"frames", "size"} <= set(spec_d):
+        raise BebiasError("checkpoint records no input spec; give --frames and --size (and --stride, --mean, --std: "
+                          "default 1 and Kinetics')", path)
+    try:
+        spec = ClipSpec.from_dict(spec_d)
+    except (TypeError, ValueError) as e:
+        raise BebiasError(f"bad input spec {spec_d} ({e})", path) from None
+    if m.meta.get("input_preset") and log:
+        log(f"{label}: input spec: the {m.meta['input_preset']}" +
+            (f"; overridden: {', '.join(sorted(given))}" if given else "") +
+            " (override with --frames, --stride, --size, --mean, --std)")
+    classes = m.meta.get("classes")
+    if m.head is not None and (not classes or len(classes) != int(m.meta.get("num_classes") or -1)):
+        classes = None
+    return (CamModel(label, path, str(m.meta.get("arch")), GradCam(m.backbone, m.head, layer, per_time), spec,
+                     list(classes) if classes else None), m)
+
+
+def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = None, dataset: str | None = None,
+                 annotations: str | None = None, split: str | None = None, fold: int = 1, n: int = 8,
+                 mask_mode: str = "auto"):
+    """(clips, unreadable, source description): the probe's centre clip and mask of each of
+    ``videos``, or of ``n`` class-balanced videos of the data (the checkpoint's own by default)."""
+    from bebias.data.decoders import FileDecoder
+    from bebias.data.open import Data, is_benchmark, open_data
+    from bebias.data.records import LabeledVideos, VideoRecord
+    from bebias.probing.source import ProbeSource
+    from bebias.probing.suite import MASK_MODES, ProbeSuite, select_videos
+    from bebias.reporting.cam import CamClip
+
+    if mask_mode not in MASK_MODES:
+        raise BebiasError(f"--mask must be one of {', '.join(MASK_MODES)}, got {mask_mode!r}")
+    if videos:
+        missing = [v for v in videos if not os.path.exists(v)]
+        if missing:
+            raise BebiasError("no such video file or frame folder", missing[0])
+        d = Data(LabeledVideos([VideoRecord(v, 0) for v in videos], ["?"], name="files"), FileDecoder(), "files")
+        chosen, where = list(range(len(videos))), {"videos": list(videos)}
+    else:
+        if n < 1:
+            raise BebiasError(f"--n must be >= 1, got {n}")
+        data_arg, ds, notes = opened.resolve_data(data, dataset, annotations)
+        sp = split or ("conflict" if is_benchmark(data_arg, ds) else "test")
+        d = open_data(data_arg, split=sp, dataset=ds, fold=fold, annotations=notes)
+        if len(d.videos) == 0:
+            raise BebiasError(f"no videos in split {sp!r}", data_arg)
+        where = {"data": data_arg, "dataset": ds, "split": sp, "n": n}
+    src = ProbeSource(d, spec, ProbeSuite(mask=mask_mode), need_mask=True)
+    if mask_mode == "ground-truth" and not src.has_gt:
+        raise BebiasError("--mask ground-truth, but the videos have no ground-truth masks (use auto)")
+    if not videos:
+        chosen = select_videos(src.labels, n)
+    clips, unreadable = [], []
+    for i in chosen:
+        rec = d.videos.records[i]
+        try:
+            v = src.video(i)
+        except BebiasError as e:
+            unreadable.append({"path": rec.path, "error": str(e)})
+            continue
+        labelled = not videos
+        clips.append(CamClip(rec.path, v.clip, v.mask if v.usable else None, v.source if v.usable else "",
+                             int(rec.label) if labelled else None,
+                             d.videos.classes[rec.label] if labelled else None))
+    return clips, unreadable, where

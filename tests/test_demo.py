@@ -1,0 +1,50 @@
+"""`bebias demo --fast`: every stage of the story runs, at toy size, and resumes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "d"
+    r = subprocess.run([sys.executable, "-m", "bebias", "demo", "--fast", "--out", str(out)], capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def test_every_stage_ran_and_the_summary_names_the_report(demo):
+    out, r = demo
+    d = json.loads((out / "demo.json").read_text())
+    names = [row["model"] for row in d["rows"]]
+    assert names == ["supervised-biased", "supervised-unbiased", "supervised-biased+be", "moco", "moco+be"]
+    for row in d["rows"]:
+        assert 0 <= row["iid"] <= 1 and 0 <= row["conflict"] <= 1
+        assert row["reliance"] is None or 0 <= row["reliance"] <= 1
+        assert row["cam_on_actor"] is not None
+    for name in names:
+        m = json.loads((out / "probe" / name / "metrics.json").read_text())
+        assert "cam" in m and m["provenance"]["checkpoint"] == row_ckpt(d, name)
+    cam = json.loads((out / "cam" / "cam.json").read_text())
+    assert [c["label"] for c in cam["checkpoints"]] == names and cam["videos"]
+    assert (out / "report" / "report.html").exists()
+    html = (out / "report" / "report.html").read_text()
+    assert "moco+be" in html and "data:image/png;base64," in html
+    assert "report:" in r.stdout and "report.html" in r.stdout and "reliance" in r.stdout
+
+
+def row_ckpt(d, name):
+    return next(row["checkpoint"] for row in d["rows"] if row["model"] == name)
+
+
+def test_a_second_run_reuses_every_stage(demo):
+    out, _ = demo
+    before = json.loads((out / "demo.json").read_text())["rows"]
+    r = subprocess.run([sys.executable, "-m", "bebias", "demo", "--fast", "--out", str(out)], capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("reusing") == 7  # 3 supervised, 2 pre-trainings, 2 linear probes
+    assert json.loads((out / "demo.json").read_text())["rows"] == before
