@@ -22,6 +22,7 @@ from bebias.models.backbones import ARCHS, build_backbone
 from bebias.models.cam import (GradCam, actor_share, chance_level, default_layer, find_layer, grad_cam_map,
                                input_view, normalise, upsample)
 from bebias.models.classifier import VideoClassifier
+from tests.tiny import tiny_classifier
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
 
@@ -37,20 +38,14 @@ def _net(arch: str = "small3d", k: int = 5, seed: int = 0) -> VideoClassifier:
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
-    from bebias.training.finetune import FinetuneConfig, finetune
-
     out = tmp_path_factory.mktemp("ft")
-    return finetune(FinetuneConfig(data=DATA, frames=4, size=32, batch_size=4, max_steps=2, workers=0,
-                                   out=str(out))).model_path
+    return tiny_classifier(out, DATA)
 
 
 @pytest.fixture(scope="module")
 def linear(tmp_path_factory, classifier):
-    from bebias.training.finetune import FinetuneConfig, finetune
-
     out = tmp_path_factory.mktemp("lin")
-    return finetune(FinetuneConfig(data=DATA, frames=4, size=32, batch_size=4, max_steps=2, workers=0, linear=True,
-                                   seed=1, out=str(out))).model_path
+    return tiny_classifier(out, DATA, linear=True, seed=1)
 
 
 # --------------------------------------------------------------------------------------

@@ -86,3 +86,21 @@ def test_probe_of_a_torchvision_state_dict_needs_no_input_flags(tmp_path):
     pv = json.loads((tmp_path / "p" / "metrics.json").read_text())["provenance"]
     assert pv["input"]["frames"] == 16 and pv["input"]["size"] == 112 and pv["input"]["resize"] == 128
     assert "R3D_18_Weights" in pv["input_preset"]
+
+
+def test_pretrained_weights_come_from_the_local_cache_only(tmp_path, monkeypatch):
+    """--pretrained reads torchvision's file from $TORCH_HOME/hub/checkpoints; a missing one is
+    one line saying where to put it (no download is attempted)."""
+    from bebias.errors import BebiasError
+    from bebias.models.backbones import build_backbone
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
+    with pytest.raises(BebiasError, match="not in the local cache") as e:
+        build_backbone("r3d_18", pretrained=True)
+    assert str(tmp_path / "hub" / "checkpoints" / "r3d_18-b3b3357e.pth") in str(e.value)
+    ref = tvv.r3d_18()  # stands in for the published file: same keys and shapes
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(ref.state_dict(), tmp_path / "hub" / "checkpoints" / "r3d_18-b3b3357e.pth")
+    bb = build_backbone("r3d_18", pretrained=True)
+    assert torch.equal(bb.layer4[1].conv2[0].weight, ref.layer4[1].conv2[0].weight)

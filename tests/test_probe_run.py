@@ -17,6 +17,7 @@ import pytest
 from bebias.errors import BebiasError
 from bebias.probing.run import (ALL_VARIANTS, NEEDS_MASK, ProbeConfig, ProbeSuite, load_suite, run_probe, select_videos,
                                 variant_seed)
+from tests.tiny import tiny_classifier
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
 N_TEST = 9  # 3 classes x 3 videos in the conflict split
@@ -31,11 +32,8 @@ def bebias(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
-    from bebias.training.finetune import FinetuneConfig, finetune
-
     out = tmp_path_factory.mktemp("ft")
-    return finetune(FinetuneConfig(data=DATA, frames=4, size=32, batch_size=4, max_steps=2, workers=0,
-                                   out=str(out))).model_path
+    return tiny_classifier(out, DATA)
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,16 @@ import time
 
 import pytest
 
+from tests.tiny import tiny_classifier
+
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=8,frames=12,size=32"
 N_TEST = 24
 
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
-    from bebias.training.finetune import FinetuneConfig, finetune
-
     out = tmp_path_factory.mktemp("ft")
-    return finetune(FinetuneConfig(data=DATA, frames=4, size=32, batch_size=4, max_steps=2, workers=0,
-                                   out=str(out))).model_path
+    return tiny_classifier(out, DATA)
 
 
 def _probe_script(ckpt: str, out: str) -> list[str]:

@@ -22,6 +22,10 @@ def _int_list(text: Optional[str], flag: str) -> Optional[list[int]]:
         raise BebiasError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
+PretrainedOpt = Annotated[Optional[bool], typer.Option("--pretrained", help="Start from torchvision's Kinetics-400 "
+                                                      "weights (r3d_18, mc3_18, r2plus1d_18, s3d), read from torch's "
+                                                      "local cache ($TORCH_HOME/hub/checkpoints); never "
+                                                      "downloaded.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Check the config against --data (split files, "
                                                            "videos), build everything, time a few steps on this "
                                                            "device and print the projected wall time; trains "
@@ -67,6 +71,7 @@ def train_cmd(
     split: Annotated[Optional[str], typer.Option(help="Pre-training split (default train).")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Backbone: small3d | r3d_18 | mc3_18 | r2plus1d_18 | s3d | "
                                                      "c3d | i3d (default small3d).")] = None,
+    pretrained: PretrainedOpt = None,
     method: Annotated[Optional[str], typer.Option(help="moco | be | fame (default be).")] = None,
     be_lambda_max: Annotated[Optional[float], typer.Option(help="BE: lambda ~ U[0, max) (default 0.3).")] = None,
     be_per_clip: Annotated[Optional[bool], typer.Option("--be-per-clip/--be-per-batch",
@@ -118,7 +123,8 @@ def train_cmd(
     from bebias import runtime
     from bebias.training.pretrain import PretrainConfig, pretrain
 
-    flags = dict(data=data, dataset=dataset, annotations=annotations, split=split, arch=arch, method=method,
+    flags = dict(data=data, dataset=dataset, annotations=annotations, split=split, arch=arch, pretrained=pretrained,
+                 method=method,
                  be_lambda_max=be_lambda_max, be_per_clip=be_per_clip, be_source=be_source, intra_negative=intra_negative,
                  other_negative=other_negative, augment=augment, lr_schedule=lr_schedule,
                  lr_steps=_int_list(lr_steps, "--lr-steps"), lr_gamma=lr_gamma, warmup=warmup, queue_size=queue_size,
@@ -175,6 +181,7 @@ def finetune_cmd(
     split: Annotated[Optional[str], typer.Option(help="Training split (default train).")] = None,
     fold: Annotated[Optional[int], typer.Option(help="Official split number.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Backbone (default small3d).")] = None,
+    pretrained: PretrainedOpt = None,
     linear: Annotated[Optional[bool], typer.Option("--linear/--full", help="Linear probe on a frozen backbone, "
                                                                             "or full fine-tuning.")] = None,
     debias: Annotated[Optional[str], typer.Option(help="Label-keeping debiasing augmentation: be (a static frame "
@@ -201,8 +208,8 @@ def finetune_cmd(
     from bebias.training.finetune import FinetuneConfig, finetune
 
     flags = dict(init=ckpt, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold, arch=arch,
-                 linear=linear, debias=debias, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames,
-                 stride=stride, size=size, precision=precision, max_skips=max_skips, device=device, workers=workers,
+                 pretrained=pretrained, linear=linear, debias=debias, epochs=epochs, max_steps=max_steps,
+                 batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size, precision=precision, max_skips=max_skips, device=device, workers=workers,
                  seed=seed, out=out)
     merged = _merge(config, flags)
     if ckpt and "arch" not in merged:  # the checkpoint knows its architecture

@@ -21,7 +21,8 @@ arch            dim  what                                                       
 =============== ==== ========================================================== =============
 
 ``build_backbone(arch, pretrained=True)`` loads torchvision's Kinetics-400 weights for the
-four torchvision architectures (downloads them on first use); the others have none.
+four torchvision architectures from torch's local cache (never downloading them: a missing
+file is an error saying where to put it); the others have none.
 """
 
 from __future__ import annotations
@@ -165,6 +166,23 @@ class Small3D(Backbone):
 # --------------------------------------------------------------------------- torchvision
 
 
+def cached_weights(weights) -> dict:
+    """The state_dict of torchvision ``weights`` from torch's local cache
+    (``$TORCH_HOME/hub/checkpoints``), read with ``weights_only=True``. bebias never
+    downloads at run time: weights that are not there are one error line saying where to
+    put them."""
+    import os
+
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if not os.path.exists(path):
+        raise BebiasError(f"torchvision's {type(weights).__name__}.{weights.name} weights are not in the local "
+                          f"cache; bebias does not download at run time: fetch {weights.url} to this path (or "
+                          "set TORCH_HOME to the folder that holds hub/checkpoints/) and run again", path)
+    from bebias.checkpoint import load_file
+
+    return load_file(path)
+
+
 def _tv_video():
     # Imported lazily: torchvision.models pulls in every model family.
     import torchvision.models.video as tvv
@@ -191,8 +209,9 @@ class TorchvisionResNet(Backbone):
     def __init__(self, arch: str, pretrained: bool = False) -> None:
         super().__init__(dim=512)
         tvv = _tv_video()
-        weights = getattr(tvv, self._WEIGHTS[arch]).DEFAULT if pretrained else None
-        net = getattr(tvv, arch)(weights=weights)
+        net = getattr(tvv, arch)(weights=None)
+        if pretrained:
+            net.load_state_dict(cached_weights(getattr(tvv, self._WEIGHTS[arch]).DEFAULT))
         self.arch = arch
         self.stem = net.stem
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
@@ -228,7 +247,9 @@ class S3DBackbone(Backbone):
     def __init__(self, pretrained: bool = False) -> None:
         super().__init__(dim=1024)
         tvv = _tv_video()
-        net = tvv.s3d(weights=tvv.S3D_Weights.DEFAULT if pretrained else None)
+        net = tvv.s3d(weights=None)
+        if pretrained:
+            net.load_state_dict(cached_weights(tvv.S3D_Weights.DEFAULT))
         # Assigning through __setattr__ would work too, but writing _modules directly
         # makes the deliberate name clash with the features() method explicit.
         self._modules["features"] = net.features

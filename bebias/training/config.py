@@ -30,7 +30,7 @@ class RunConfig:
     annotations: str | None = None
     frame_template: str | None = None
     arch: str = "small3d"
-    pretrained: bool = False  # torchvision weights (needs the internet)
+    pretrained: bool = False  # torchvision's Kinetics-400 weights, from torch's local cache (never downloaded)
     frames: int = 8
     stride: int = 2
     size: int = 32
