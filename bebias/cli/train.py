@@ -209,8 +209,8 @@ def finetune_cmd(
 
     flags = dict(init=ckpt, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold, arch=arch,
                  pretrained=pretrained, linear=linear, debias=debias, epochs=epochs, max_steps=max_steps,
-                 batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size, precision=precision, max_skips=max_skips, device=device, workers=workers,
-                 seed=seed, out=out)
+                 batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size, precision=precision,
+                 max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
     merged = _merge(config, flags)
     if ckpt and "arch" not in merged:  # the checkpoint knows its architecture
         from bebias.checkpoint import load_checkpoint
