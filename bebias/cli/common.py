@@ -80,7 +80,7 @@ def report_run(res) -> None:
         console.print(f"[bold red]WARNING: {res.skipped_steps} update(s) skipped for bad steps[/] (non-finite or "
                       f"outlier gradients; listed in {res.out}/failures.json): the weights did not get every update")
     if len(res.failures):
-        console.print(res.failures.summary())
+        console.print(res.failures.summary(), soft_wrap=True, highlight=False)  # paths stay whole, copyable
 
 
 def _version(value: bool) -> None:
