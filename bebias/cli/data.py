@@ -119,6 +119,6 @@ def data_info(
                     d.decoder.read(rec, range(n))
                 except BebiasError as e:
                     log.add([(0, rec.path, str(e))])
-        console.print(log.summary())
+        console.print(log.summary(), soft_wrap=True, highlight=False)
         if len(log):
             raise typer.Exit(1)
