@@ -14,6 +14,7 @@ from bebias.data.sources.layout import index_clips
 from bebias.data.sources.sthv2 import template_key
 from bebias.data.sources.youtube_clips import Clip, kinetics_csvs, parse_clips
 from bebias.errors import BebiasError, DatasetFormatError
+from tests.test_dataset_layouts import one_line, write
 
 
 def touch(path: Path) -> Path:
@@ -26,18 +27,6 @@ def frames(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "img_00001.jpg").write_bytes(b"")
     return path
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def one_line(err: pytest.ExceptionInfo) -> str:
-    msg = str(err.value)
-    assert "\n" not in msg
-    return msg
 
 
 # --------------------------------------------------------------------------------------
