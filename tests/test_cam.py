@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from bebias.errors import BebiasError
+from bebias.probing.masks import DEFAULT_METHOD
 from bebias.models.backbones import ARCHS, build_backbone
 from bebias.models.cam import (GradCam, actor_share, chance_level, default_layer, find_layer, grad_cam_map,
                                input_view, normalise, upsample)
@@ -384,7 +385,7 @@ def test_cam_cli_per_time_on_a_video_file_and_a_foreign_state_dict(tmp_path):
     assert res["checkpoints"][0]["arch"] == "r3d_18" and res["checkpoints"][0]["method"] == "grad-cam-per-time:class"
     assert res["per_time"] is True and res["videos"][0]["gif"] is None
     v = res["videos"][0]
-    assert v["path"] == str(video) and v["label"] is None and v["mask_source"] == "motion:diff"
+    assert v["path"] == str(video) and v["label"] is None and v["mask_source"] == f"motion:{DEFAULT_METHOD}"
     assert (out / v["strip"]).is_file()
     # without labels, --target label is a user error (one line, exit 2)
     r = bebias("cam", str(ck), str(video), "--arch", "r3d_18", "--frames", "8", "--size", "32", "--target", "label",

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from bebias.errors import BebiasError
+from bebias.probing.masks import DEFAULT_METHOD
 from bebias.probing.run import (ALL_VARIANTS, NEEDS_MASK, ProbeConfig, ProbeSuite, load_suite, run_probe, select_videos,
                                 variant_seed)
 from tests.tiny import tiny_classifier
@@ -213,11 +214,11 @@ def test_benchmark_on_disk_gives_the_in_memory_numbers(tmp_path, classifier):
                                out=str(tmp_path / "csv")))
     assert ds.metrics["provenance"]["data_kind"] == "dataset" and ds.metrics["provenance"]["mask_iou"] is None
     mk = ds.metrics["videos"]["masks"]
-    assert mk["sources"] == {"motion:diff": N_TEST} and mk["usable"] + mk["not_usable"] == N_TEST
+    assert mk["sources"] == {f"motion:{DEFAULT_METHOD}": N_TEST} and mk["usable"] + mk["not_usable"] == N_TEST
     labels = {r["index"]: r["label"] for r in read_rows(ds.predictions_path) if r["variant"] == "original"}
     for r in read_rows(ds.predictions_path):
         if r["variant"] in ("swap-background", "conflict-foreground"):
-            assert r["bg_label"] != r["label"] and r["mask_source"] == "motion:diff"
+            assert r["bg_label"] != r["label"] and r["mask_source"] == f"motion:{DEFAULT_METHOD}"
         if r["variant"] == "original":
             assert r["bg_label"] == ""  # unknown outside the benchmark
     assert set(labels) == {str(i) for i in range(N_TEST)}

@@ -18,6 +18,7 @@ from bebias.data import video_io
 from bebias.data.open import open_data
 from bebias.data.synth_disk import load_masks
 from bebias.errors import BebiasError
+from bebias.probing.masks import DEFAULT_METHOD
 from bebias.probing.materialize import TestsetConfig, materialize
 from bebias.probing.suite import ProbeSuite, select_videos
 from bebias.probing.source import ProbeSource, new_video_log, video_variants
@@ -194,7 +195,7 @@ def test_dataset_skips_unreadable_and_unusable_masks(tmp_path):
     for rec in d.videos.records:
         frames, meta = ref[int(rec.meta["source_index"])]
         assert np.array_equal(video_io.read_video(rec.path), frames)  # FFV1: lossless
-        assert rec.meta["mask_source"] == "motion:diff" and rec.meta["bg_label"] == ""
+        assert rec.meta["mask_source"] == f"motion:{DEFAULT_METHOD}" and rec.meta["bg_label"] == ""
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -134,6 +134,7 @@ def videos_block(vids: dict, selected: list[int], src: ProbeSource, suite: Probe
     iou = np.asarray(vids["iou"], np.float64)
     has_iou = np.isfinite(iou)
     frac = np.asarray(vids["fraction"], np.float64)
+    stab = np.asarray(vids["stability"], np.float64)
     sources = [MASK_SOURCES[s] or "none" for s in vids["source"]]
     return {
         "in_split": len(src.records), "selected": len(selected), "probed": len(vids["index"]),
@@ -144,7 +145,10 @@ def videos_block(vids: dict, selected: list[int], src: ProbeSource, suite: Probe
             "sources": {s: sources.count(s) for s in sorted(set(sources))},
             "usable": int(usable.sum()), "not_usable": int((has_mask & ~usable).sum()),
             "usable_fraction_range": [suite.min_mask_fraction, suite.max_mask_fraction],
+            "min_stability": suite.min_mask_stability,
             "mean_foreground_fraction": float(frac[has_mask].mean()) if has_mask.any() else None,
+            # mean IoU of consecutive frames' masks (bebias.probing.masks.mask_quality)
+            "mean_stability": float(np.nanmean(stab[has_mask])) if np.isfinite(stab[has_mask]).any() else None,
             # IoU of motion masks (suite.motion_method) vs the ground truth, where it exists
             "motion_iou": ({"method": suite.motion_method, "n": int(has_iou.sum()),
                             "mean": float(iou[has_iou].mean()), "min": float(iou[has_iou].min())}

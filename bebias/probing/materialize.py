@@ -60,8 +60,8 @@ PROVENANCE = "provenance.json"
 MANIFEST_COLUMNS = ("path", "label", "class_name", "bg_label", "donor", "source_index", "source_path",
                     "mask_source", "mask_path")
 #: the suite parameters a test set depends on (the others only concern the model and the metrics)
-SUITE_KEYS = ("max_videos", "mask", "motion_method", "min_mask_fraction", "max_mask_fraction", "swap_background",
-              "images", "be_lambda")
+SUITE_KEYS = ("max_videos", "mask", "motion_method", "min_mask_fraction", "max_mask_fraction", "min_mask_stability",
+              "swap_background", "images", "be_lambda")
 
 
 @dataclass
@@ -343,7 +343,8 @@ def _write_one(out: str, i: int, video_name: str, frames: np.ndarray, meta: dict
         "frames": int(frames.shape[0]), "height": int(frames.shape[1]), "width": int(frames.shape[2]),
         # the video's mask before the variant, for the provenance statistics
         "video_mask": {"source": source, "usable": bool(vids["usable"][k]),
-                       "fraction": _finite(vids["fraction"][k]), "iou_vs_ground_truth": _finite(vids["iou"][k])},
+                       "fraction": _finite(vids["fraction"][k]),
+                       "stability": _finite(vids["stability"][k]), "iou_vs_ground_truth": _finite(vids["iou"][k])},
     }
     write_json(os.path.join(out, "records", f"{stem}.json"), record)
     return record
@@ -365,6 +366,7 @@ def _provenance(settings: dict, cfg: TestsetConfig, suite: ProbeSuite, rows: lis
     """provenance.json: the same for a resumed run as for an uninterrupted one (no per-run counts)."""
     vm = [r["video_mask"] for r in rows]
     fr = [m["fraction"] for m in vm if m["fraction"] is not None]
+    st = [m["stability"] for m in vm if m.get("stability") is not None]
     iou = [m["iou_vs_ground_truth"] for m in vm if m["iou_vs_ground_truth"] is not None]
     sources = [m["source"] or "none" for m in vm]
     return {
@@ -381,6 +383,7 @@ def _provenance(settings: dict, cfg: TestsetConfig, suite: ProbeSuite, rows: lis
             "masks": {"sources": {s: sources.count(s) for s in sorted(set(sources))},
                       "not_usable": sum(1 for m in vm if not m["usable"]),
                       "mean_foreground_fraction": float(np.mean(fr)) if fr else None,
+                      "mean_stability": float(np.mean(st)) if st else None,
                       "motion_iou": ({"method": suite.motion_method, "n": len(iou), "mean": float(np.mean(iou)),
                                       "min": float(np.min(iou))} if iou else None)},
         },

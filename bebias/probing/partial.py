@@ -60,7 +60,7 @@ CAM_KEYS = ("cam_share", "cam_chance")
 
 
 def empty() -> tuple[Rows, dict, dict]:
-    vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "failed_index": [],
+    vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "stability": [], "failed_index": [],
             "failed_error": [], **{k: [] for k in CAM_KEYS}}
     state = {"chunks_done": 0, "excluded": {}, "gallery_feats": None, "gallery_labels": None, "gallery_failed": 0,
              "committed": (0, 0, 0), "committed_excluded": "{}"}
@@ -85,7 +85,7 @@ def truncate(rows: Rows, vids: dict, state: dict) -> None:
         del lst[nr:]
     del rows.feats[nr:]
     del rows.out[nr:]
-    for k in ("index", "source", "usable", "iou", "fraction", *CAM_KEYS):
+    for k in ("index", "source", "usable", "iou", "fraction", "stability", *CAM_KEYS):
         del vids[k][nv:]
     del vids["failed_index"][nf:]
     del vids["failed_error"][nf:]
@@ -105,6 +105,7 @@ def save_partial(path: str, fingerprint: str, rows: Rows, vids: dict, state: dic
         "vid_index": np.asarray(vids["index"], np.int64), "vid_source": np.asarray(vids["source"], np.int64),
         "vid_usable": np.asarray(vids["usable"], bool), "vid_iou": np.asarray(vids["iou"], np.float64),
         "vid_fraction": np.asarray(vids["fraction"], np.float64),
+        "vid_stability": np.asarray(vids["stability"], np.float64),
         **{f"vid_{k}": np.asarray(vids[k], np.float64) for k in CAM_KEYS},
         "failed_index": np.asarray(vids["failed_index"], np.int64),
         "failed_error": np.asarray(vids["failed_error"], dtype=np.str_),
@@ -140,6 +141,7 @@ def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
             vids["usable"] = z["vid_usable"].tolist()
             vids["iou"] = z["vid_iou"].tolist()
             vids["fraction"] = z["vid_fraction"].tolist()
+            vids["stability"] = z["vid_stability"].tolist()
             for k in CAM_KEYS:  # absent in files of probes without --cam (their fingerprint differs)
                 vids[k] = z[f"vid_{k}"].tolist() if f"vid_{k}" in z else []
             vids["failed_index"] = z["failed_index"].tolist()

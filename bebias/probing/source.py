@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from bebias.errors import BebiasError
-from bebias.probing.masks import mask_iou, mask_is_usable, motion_masks
+from bebias.probing.masks import mask_iou, mask_is_usable, mask_quality, motion_masks
 from bebias.probing.suite import ProbeSuite
 from bebias.probing.testsets import MASK_VARIANTS, conflict_foreground, make_variant
 
@@ -37,8 +37,10 @@ __all__ = [
 
 #: variants that need the video's foreground mask (and a usable one)
 NEEDS_MASK: frozenset[str] = frozenset(MASK_VARIANTS | {"conflict-foreground"})
-#: mask sources as recorded (code = index; "" = the row's variant used no mask)
-MASK_SOURCES: tuple[str, ...] = ("", "ground-truth", "motion:diff", "motion:mog2")
+#: mask sources as recorded (code = index; "" = the row's variant used no mask); new
+#: methods are appended, so the codes in earlier outputs keep their meaning
+MASK_SOURCES: tuple[str, ...] = ("", "ground-truth", "motion:diff", "motion:mog2", "motion:grabcut",
+                                 "motion:grabcut-refine")
 
 
 def variant_seed(seed: int, index: int, key: str) -> list[int]:
@@ -64,6 +66,9 @@ class ProbeVideo:
     source: str  # MASK_SOURCES entry ("" = none)
     usable: bool
     gt: np.ndarray | None  # (T, H, W) bool ground truth, where the data has one
+    #: the mask's quality signals (bebias.probing.masks.mask_quality): coverage (foreground
+    #: fraction) and stability (mean IoU of consecutive frames); NaN without a mask
+    quality: dict[str, float]
 
 
 class ProbeSource:
@@ -146,8 +151,10 @@ class ProbeSource:
             method = self.suite.motion_method if mode in ("auto", "ground-truth") else mode
             mask = motion_masks(clip, method) if len(clip) >= 2 else np.zeros(clip.shape[:3], bool)
             source = f"motion:{method}"
-        usable = mask is not None and mask_is_usable(mask, self.suite.min_mask_fraction, self.suite.max_mask_fraction)
-        v = ProbeVideo(clip, mask, source, usable, gt)
+        usable = mask is not None and mask_is_usable(mask, self.suite.min_mask_fraction, self.suite.max_mask_fraction,
+                                                     self.suite.min_mask_stability)
+        quality = mask_quality(mask) if mask is not None else {"coverage": float("nan"), "stability": float("nan")}
+        v = ProbeVideo(clip, mask, source, usable, gt, quality)
         self._cache[i] = v
         while len(self._cache) > self._size:
             self._cache.popitem(last=False)
@@ -176,9 +183,10 @@ class ProbeSource:
 
 def new_video_log() -> tuple[dict, dict]:
     """Empty ``(vids, state)`` for :func:`video_variants`: what it records per video
-    (``vids``: index, mask source code, usable, IoU vs ground truth, foreground fraction,
-    failed_index / failed_error) and per variant (``state["excluded"]``: variant -> reason -> count)."""
-    vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "failed_index": [],
+    (``vids``: index, mask source code, usable, IoU vs ground truth, foreground fraction
+    (the mask's coverage), its stability, failed_index / failed_error) and per variant
+    (``state["excluded"]``: variant -> reason -> count)."""
+    vids = {"index": [], "source": [], "usable": [], "iou": [], "fraction": [], "stability": [], "failed_index": [],
             "failed_error": []}
     return vids, {"excluded": {}}
 
@@ -214,7 +222,8 @@ def video_variants(i: int, src: ProbeSource, selected: Sequence[int], variants: 
     vids["source"].append(MASK_SOURCES.index(v.source))
     vids["usable"].append(bool(v.usable))
     vids["iou"].append(iou)
-    vids["fraction"].append(float(v.mask.mean()) if v.mask is not None else float("nan"))
+    vids["fraction"].append(v.quality["coverage"])
+    vids["stability"].append(v.quality["stability"])
     y = int(src.labels[i])
     donors: dict[str, int | None] = {}
     passed = v.mask if (pass_masks and v.usable) else None  # for the variants that need no mask

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from bebias.errors import BebiasError
+from bebias.probing.masks import DEFAULT_METHOD, METHODS
 from bebias.probing.testsets import VARIANTS
 
 #: every variant a probe can run, in the order rows are written ("original" is always run)
@@ -28,8 +29,8 @@ FLAG_VARIANTS: dict[str, tuple[str, ...]] = {
     "conflict_foreground": ("conflict-foreground",),
     "be_distraction": ("be",),
 }
-#: ``mask`` settings of a suite
-MASK_MODES: tuple[str, ...] = ("auto", "ground-truth", "diff", "mog2")
+#: ``mask`` settings of a suite: "auto", "ground-truth", or a motion-mask method
+MASK_MODES: tuple[str, ...] = ("auto", "ground-truth", *METHODS)
 SWAP_SOURCES: tuple[str, ...] = ("donor", "stripes", "images")
 
 
@@ -46,13 +47,17 @@ class ProbeSuite:
     variants: tuple[str, ...] = ALL_VARIANTS[1:]
     #: at most this many videos, class-balanced (:func:`select_videos`); 0 = all
     max_videos: int = 0
-    #: "auto" (ground truth where the data has it, else motion masks), "ground-truth", "diff", "mog2"
+    #: "auto" (ground truth where the data has it, else motion masks), "ground-truth", or a
+    #: motion-mask method (:data:`bebias.probing.masks.METHODS`) even where ground truth exists
     mask: str = "auto"
     #: motion-mask method where no ground truth is used, and of the IoU check against it
-    motion_method: str = "diff"
-    #: a mask is usable if its foreground fraction lies in [min, max]
+    #: (docs/masks.md: grabcut-refine has the best IoU on the benchmark)
+    motion_method: str = DEFAULT_METHOD
+    #: a mask is usable if its foreground fraction lies in [min, max] and its stability
+    #: (mean IoU of consecutive frames' masks) is at least min_mask_stability
     min_mask_fraction: float = 0.005
     max_mask_fraction: float = 0.9
+    min_mask_stability: float = 0.2
     #: background of the swaps: "donor" (another video's plate), "stripes", "images"
     swap_background: str = "donor"
     #: image files for swap_background = "images" (relative to the suite file)
@@ -80,10 +85,12 @@ class ProbeSuite:
             raise bad("a variant is listed twice")
         if self.mask not in MASK_MODES:
             raise bad(f"mask must be one of {', '.join(MASK_MODES)}, got {self.mask!r}")
-        if self.motion_method not in ("diff", "mog2"):
-            raise bad(f"motion_method must be diff or mog2, got {self.motion_method!r}")
+        if self.motion_method not in METHODS:
+            raise bad(f"motion_method must be one of {', '.join(METHODS)}, got {self.motion_method!r}")
         if not 0.0 <= self.min_mask_fraction <= self.max_mask_fraction <= 1.0:
             raise bad("need 0 <= min_mask_fraction <= max_mask_fraction <= 1")
+        if not 0.0 <= self.min_mask_stability <= 1.0:
+            raise bad(f"min_mask_stability must lie in [0, 1], got {self.min_mask_stability}")
         if self.swap_background not in SWAP_SOURCES:
             raise bad(f"swap_background must be one of {', '.join(SWAP_SOURCES)}, got {self.swap_background!r}")
         if self.swap_background == "images" and not self.images:
