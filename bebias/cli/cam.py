@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bebias.cli.common import AnnotationsOpt, DatasetOpt, app, console, err_console
+from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, app, console, err_console
 from bebias.cli.probe import _triple_opt
 from bebias.errors import BebiasError
 from bebias.workflows.cam import open_cam_model, sample_clips
@@ -34,11 +34,12 @@ def cam_cmd(
                                                      "training data).")] = None,
     dataset: DatasetOpt = None,
     annotations: AnnotationsOpt = None,
+    masks: MasksOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
     fold: Annotated[int, typer.Option()] = 1,
     n: Annotated[int, typer.Option("--n", help="Videos sampled from --data, class-balanced.")] = 8,
-    mask: Annotated[str, typer.Option(help="auto (ground truth where the data has it, else motion) | "
-                                           "ground-truth | diff | mog2.")] = "auto",
+    mask: Annotated[str, typer.Option(help="auto (recorded or given masks, else motion) | ground-truth | a "
+                                           "motion method: grabcut-refine | grabcut | diff | mog2.")] = "auto",
     fmt: Annotated[str, typer.Option("--format", help="Animations: gif, mp4, gif,mp4 or none.")] = "gif",
     out: Annotated[str, typer.Option(help="Output directory.")] = "runs/cam",
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
@@ -62,17 +63,17 @@ def cam_cmd(
     paths = [ckpt, *(compare or [])]
     names = _labels(paths, labels)
     formats = [] if fmt.strip().lower() == "none" else [f.strip().lower() for f in fmt.split(",") if f.strip()]
-    if videos and (data or dataset or split or annotations):
+    if videos and (data or dataset or split or annotations or masks):
         raise BebiasError("give VIDEO paths or --data, not both")
     dev = runtime.pick_device(device)
     given = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
              "std": _triple_opt("--std", std)}
     opened = [open_cam_model(p, name, arch, layer, per_time, {k: v for k, v in given.items() if v is not None},
-                             dev, log=lambda line: err_console.print(line, highlight=False))
+                             dev, log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
               for p, name in zip(paths, names)]
     models = [m for m, _ in opened]
     clips, unreadable, where = sample_clips(models[0].spec, opened[0][1], videos or [], data, dataset, annotations, split,
-                                      fold, n, mask)
+                                      fold, n, mask, masks)
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
 

@@ -34,6 +34,9 @@ DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="ucf101 | h
 AnnotationsOpt = Annotated[Optional[str], typer.Option("--annotations", help="Folder (or file) of the dataset's "
                                                        "split / annotation files, when they are not found under "
                                                        "--data.")]
+MasksOpt = Annotated[Optional[str], typer.Option("--masks", help="Folder of per-video foreground masks (.npz/.npy "
+                                                 "(T,H,W), a PNG per video, or a folder of PNG frames), mirroring "
+                                                 "--data's folders; preferred over motion masks.")]
 SplitOpt = Annotated[str, typer.Option("--split", help="train | test (datasets); train | train-unbiased | iid | "
                                                        "conflict (benchmark)")]
 

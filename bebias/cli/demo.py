@@ -38,7 +38,7 @@ def demo_cmd(
             prog.update(tasks[stage], completed=done, total=total)
 
         res = run_demo(out, fast=fast, debias=debias, seed=seed, workers=workers, progress=show,
-                       log=lambda line: err_console.print(line, highlight=False))
+                       log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
         for t in tasks.values():  # stages that report no end of their own are done now
             prog.update(t, completed=prog.tasks[t].total or 1, total=prog.tasks[t].total or 1)
 

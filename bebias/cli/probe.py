@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bebias.cli.common import AnnotationsOpt, DataOpt, DatasetOpt, app, console, err_console, progress_bar
+from bebias.cli.common import AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, app, console, err_console, progress_bar
 from bebias.errors import BebiasError
 
 
@@ -36,6 +36,7 @@ def probe_cmd(
                                                      "(the embedded benchmark).")] = None,
     dataset: DatasetOpt = None,
     annotations: AnnotationsOpt = None,
+    masks: MasksOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
     fold: Annotated[int, typer.Option()] = 1,
     max_videos: Annotated[Optional[int], typer.Option(help="At most N videos, class-balanced (0 = all; "
@@ -76,7 +77,8 @@ def probe_cmd(
     s, path = load_suite(suite) if suite else (ProbeSuite(), None)
     spec = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
             "std": _triple_opt("--std", std)}
-    cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold,
+    cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, annotations=annotations, masks=masks, split=split,
+                      fold=fold,
                       suite=s, suite_path=path,
                       variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
                       workers=workers, arch=arch, input={k: v for k, v in spec.items() if v is not None},
@@ -94,7 +96,7 @@ def probe_cmd(
             bar["prog"].update(bar["task"], completed=i, total=n)
 
         res = run_probe(cfg, progress=show if os.environ.get("RANK", "0") == "0" else None,
-                        log=lambda line: err_console.print(line, highlight=False))
+                        log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
     runtime.end_distributed()
     if os.environ.get("RANK", "0") == "0":  # torchrun: one table, from the rank that gathered
         _print_probe(res)
@@ -110,6 +112,7 @@ def testset_cmd(
     data: DataOpt = "synthetic",
     dataset: DatasetOpt = None,
     annotations: AnnotationsOpt = None,
+    masks: MasksOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Default: conflict (benchmark), test (datasets).")] = None,
     fold: Annotated[int, typer.Option()] = 1,
     fmt: Annotated[str, typer.Option("--format", help="png (lossless frame folders) | mkv (FFV1, lossless) | "
@@ -123,7 +126,9 @@ def testset_cmd(
     stride: Annotated[int, typer.Option(help="Frame stride.")] = 1,
     size: Annotated[Optional[int], typer.Option(help="Resize the written frames, short side to N (default: "
                                                      "native size, bit-identical to the probe's frames).")] = None,
-    mask: Annotated[Optional[str], typer.Option(help="auto | ground-truth | diff | mog2 (default auto).")] = None,
+    mask: Annotated[Optional[str], typer.Option(help="auto (recorded or given masks, else motion) | ground-truth | "
+                                                     "a motion method: grabcut-refine | grabcut | diff | mog2 "
+                                                     "(default: the suite's, auto).")] = None,
     swap_background: Annotated[Optional[str], typer.Option(help="Background of the swaps: donor | stripes | "
                                                                 "images (default donor).")] = None,
     images: Annotated[Optional[str], typer.Option(help="Folder of background images for --swap-background "
@@ -136,7 +141,8 @@ def testset_cmd(
     from bebias.probing.suite import ProbeSuite, load_suite
 
     s, path = load_suite(suite) if suite else (ProbeSuite(), None)
-    cfg = TestsetConfig(kind=kind, out=out, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold, suite=s,
+    cfg = TestsetConfig(kind=kind, out=out, data=data, dataset=dataset, annotations=annotations, masks=masks, split=split,
+                        fold=fold, suite=s,
                         suite_path=path, max_videos=max_videos, mask=mask, swap_background=swap_background,
                         images=image_files(images) if images else None, be_lambda=be_lambda, seed=seed,
                         frames=frames, stride=stride, size=size, video_format=fmt)

@@ -89,8 +89,12 @@ def is_benchmark(data: str, dataset: str | None = None) -> bool:
 
 def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | None = None, fold: int = 1,
               annotations: str | None = None, frame_template: str | None = None,
-              bench: SynthBenchmark | None = None) -> Data:
+              bench: SynthBenchmark | None = None, masks: str | None = None) -> Data:
     """Resolve ``data`` (see module docstring) and select ``split``.
+
+    ``masks`` (``--masks DIR``): a folder of per-video foreground masks mirroring the data
+    root (or the CSV's folder), :func:`bebias.data.masks.attach_masks`; records that get one
+    carry its path in ``meta["mask"]`` (as a manifest's ``mask`` column does).
 
     Pass ``bench`` to share one in-memory benchmark (and its render cache) between splits.
     ``annotations`` (``--annotations DIR``) is where a ``--dataset``'s split files are when
@@ -100,6 +104,8 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         raise BebiasError("--annotations DIR only applies with --dataset (the folder of a dataset's "
                           "split files)", annotations)
     if data == "synthetic" or data.startswith("synthetic:"):
+        if masks is not None:
+            raise BebiasError("--masks: the embedded benchmark records its own ground-truth masks", masks)
         bench = bench or SynthBenchmark(parse_synth_spec(data))
         return Data(synth_videos(bench, check_split(split)), SynthDecoder(bench), data, hflip_safe=False,
                     synth=bench)
@@ -107,6 +113,8 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         raise BebiasError("--data does not exist (expected 'synthetic', a benchmark directory, "
                           "a CSV manifest or a dataset root)", data)
     if dataset is None and os.path.isdir(data) and synth_disk.is_synth_dir(data):
+        if masks is not None:
+            raise BebiasError("--masks: a benchmark directory records its own ground-truth masks", masks)
         meta = synth_disk.read_meta(data)
         manifest = os.path.join(data, synth_disk.MANIFEST)
         if not os.path.exists(manifest):
@@ -117,4 +125,8 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         return Data(videos, FileDecoder(frame_template), data, hflip_safe=bool(meta.get("hflip_safe", True)),
                     meta=meta)
     videos = load_source(data, dataset=dataset, split=split, fold=fold, annotations=annotations)
+    if masks is not None:
+        from bebias.data.masks import attach_masks
+
+        videos = attach_masks(videos, masks, data if os.path.isdir(data) else os.path.dirname(os.path.abspath(data)))
     return Data(videos, FileDecoder(frame_template), data, hflip_safe=hflip_safe(dataset))

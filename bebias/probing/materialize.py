@@ -91,6 +91,8 @@ class TestsetConfig:
     split: str | None = None
     fold: int = 1
     annotations: str | None = None
+    #: ``--masks DIR``: per-video foreground masks for a dataset root (bebias.data.masks)
+    masks: str | None = None
     suite: ProbeSuite = field(default_factory=ProbeSuite)
     suite_path: str | None = None
     max_videos: int | None = None
@@ -260,13 +262,15 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
 
     data_arg = cfg.data or "synthetic"
     split = cfg.split or ("conflict" if is_benchmark(data_arg, cfg.dataset) else "test")
-    data = open_data(data_arg, split=split, dataset=cfg.dataset, fold=cfg.fold, annotations=cfg.annotations)
+    data = open_data(data_arg, split=split, dataset=cfg.dataset, fold=cfg.fold, annotations=cfg.annotations,
+                     masks=cfg.masks)
     if len(data.videos) == 0:
         raise BebiasError(f"no videos in split {split!r}", data_arg)
     # masks are computed for every kind (as the full probe does): the frames do not depend on it
     src = ProbeSource(data, _Clip(cfg.frames, cfg.stride), suite, need_mask=True)
     if suite.mask == "ground-truth" and not src.has_gt:
-        raise BebiasError("--mask ground-truth, but --data records no masks (use --mask auto)", data_arg)
+        raise BebiasError("--mask ground-truth, but --data records no masks (use --mask auto, or give masks with "
+                          "--masks DIR or a manifest's mask column)", data_arg)
     selected = select_videos(src.labels, suite.max_videos)
     classes = list(data.videos.classes)
 
@@ -276,6 +280,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
         "fold": cfg.fold if cfg.dataset else None, "data_kind": src.kind, "classes": classes,
         "clip": {"frames": cfg.frames, "stride": cfg.stride, "size": cfg.size, "sampling": "centre"},
         "video_format": cfg.video_format,
+        **({"given_masks": {"dir": cfg.masks, "videos": src.given_masks}} if src.given_masks else {}),
         "suite": {k: (list(v) if isinstance(v, tuple) else v) for k, v in suite.to_dict().items() if k in SUITE_KEYS},
     }
     out = cfg.out

@@ -109,6 +109,8 @@ class ProbeConfig:
     split: str | None = None
     fold: int = 1
     annotations: str | None = None
+    #: ``--masks DIR``: per-video foreground masks for a dataset root (bebias.data.masks)
+    masks: str | None = None
     suite: ProbeSuite = field(default_factory=ProbeSuite)
     suite_path: str | None = None
     variants: tuple[str, ...] | None = None
@@ -229,7 +231,7 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
             + " (override with --frames, --stride, --size, --mean, --std)")
     data_arg, dataset, annotations = m.resolve_data(cfg.data, cfg.dataset, cfg.annotations)
     split = cfg.split or ("conflict" if is_benchmark(data_arg, dataset) else "test")
-    data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold, annotations=annotations)
+    data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold, annotations=annotations, masks=cfg.masks)
     classes = list(data.videos.classes)
     K = len(classes)
     if kind == "classifier" and int(ck["num_classes"]) != K:
@@ -258,8 +260,12 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         cam = GradCam(m.backbone, m.head, cfg.cam_layer)
     src = ProbeSource(data, spec, suite, need_mask=cam is not None or any(v in NEEDS_MASK for v in variants))
     if suite.mask == "ground-truth" and not src.has_gt:
-        raise BebiasError("the suite asks for ground-truth masks but --data records none (use mask = 'auto')",
-                          cfg.suite_path)
+        raise BebiasError("the suite asks for ground-truth masks but --data records none (use mask = 'auto', "
+                          "or give masks with --masks DIR or a manifest's mask column)", cfg.suite_path)
+    if src.given_masks and log:
+        log(f"masks: given for {src.given_masks} of {len(src.records)} videos"
+            + (f" (--masks {cfg.masks})" if cfg.masks else " (the manifest's mask column)")
+            + ("" if src.given_masks == len(src.records) or suite.mask != "auto" else "; the others get motion masks"))
     provenance = {
         "checkpoint": cfg.checkpoint, "checkpoint_sha256": file_sha256(cfg.checkpoint), "checkpoint_kind": kind,
         "arch": ck.get("arch"), "method": ck.get("method"),
@@ -268,6 +274,8 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         "input": spec.to_dict(), "suite": {"name": suite.name, "path": cfg.suite_path, **suite.to_dict()},
         "variants": variants, "seed": cfg.seed, "precision": cfg.precision, "bebias_version": __version__,
     }
+    if src.given_masks:  # only then: the provenance and fingerprint of other probes are unchanged
+        provenance["given_masks"] = {"dir": cfg.masks, "videos": src.given_masks}
     if foreign is not None:
         provenance["foreign"] = foreign
     if ck.get("input_preset"):

@@ -40,7 +40,7 @@ NEEDS_MASK: frozenset[str] = frozenset(MASK_VARIANTS | {"conflict-foreground"})
 #: mask sources as recorded (code = index; "" = the row's variant used no mask); new
 #: methods are appended, so the codes in earlier outputs keep their meaning
 MASK_SOURCES: tuple[str, ...] = ("", "ground-truth", "motion:diff", "motion:mog2", "motion:grabcut",
-                                 "motion:grabcut-refine")
+                                 "motion:grabcut-refine", "given")
 
 
 def variant_seed(seed: int, index: int, key: str) -> list[int]:
@@ -102,7 +102,13 @@ class ProbeSource:
 
     @property
     def has_gt(self) -> bool:
-        return self.kind != "dataset"
+        """Whether any video has a recorded mask: the benchmark's, or one given with the data."""
+        return self.kind != "dataset" or self.given_masks > 0
+
+    @property
+    def given_masks(self) -> int:
+        """How many videos come with a given mask (a manifest's ``mask`` column, ``--masks DIR``)."""
+        return sum(1 for r in self.records if r.meta.get("mask"))
 
     @property
     def is_benchmark(self) -> bool:
@@ -143,9 +149,17 @@ class ProbeSource:
         clip = np.ascontiguousarray(self.data.decoder.read(rec, idx))
         gt = self.gt_masks(i, idx)
         mode = self.suite.mask
+        given = rec.meta.get("mask")
         if gt is not None and mode in ("auto", "ground-truth"):
             mask, source = gt, "ground-truth"
         elif not self.need_mask:  # no variant uses it: spare the motion masks
+            mask, source = None, ""
+        elif given and mode in ("auto", "ground-truth"):  # the user's mask beats a motion mask
+            from bebias.data.masks import mask_frames, read_mask
+
+            mask = mask_frames(read_mask(given), (rec.start or 0) + np.asarray(idx), clip.shape[1:3], given)
+            source = "given"
+        elif mode == "ground-truth":  # some videos have a given mask, this one not: no mask
             mask, source = None, ""
         else:
             method = self.suite.motion_method if mode in ("auto", "ground-truth") else mode

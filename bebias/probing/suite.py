@@ -47,7 +47,9 @@ class ProbeSuite:
     variants: tuple[str, ...] = ALL_VARIANTS[1:]
     #: at most this many videos, class-balanced (:func:`select_videos`); 0 = all
     max_videos: int = 0
-    #: "auto" (ground truth where the data has it, else motion masks), "ground-truth", or a
+    #: "auto" (the benchmark's ground truth, else a mask given with the data (a manifest's
+    #: ``mask`` column, ``--masks DIR``), else motion masks), "ground-truth" (only recorded
+    #: or given masks), or a
     #: motion-mask method (:data:`bebias.probing.masks.METHODS`) even where ground truth exists
     mask: str = "auto"
     #: motion-mask method where no ground truth is used, and of the IoU check against it

@@ -46,7 +46,7 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
 
 def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = None, dataset: str | None = None,
                  annotations: str | None = None, split: str | None = None, fold: int = 1, n: int = 8,
-                 mask_mode: str = "auto"):
+                 mask_mode: str = "auto", masks: str | None = None):
     """(clips, unreadable, source description): the probe's centre clip and mask of each of
     ``videos``, or of ``n`` class-balanced videos of the data (the checkpoint's own by default)."""
     from bebias.data.decoders import FileDecoder
@@ -69,13 +69,14 @@ def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = No
             raise BebiasError(f"--n must be >= 1, got {n}")
         data_arg, ds, notes = opened.resolve_data(data, dataset, annotations)
         sp = split or ("conflict" if is_benchmark(data_arg, ds) else "test")
-        d = open_data(data_arg, split=sp, dataset=ds, fold=fold, annotations=notes)
+        d = open_data(data_arg, split=sp, dataset=ds, fold=fold, annotations=notes, masks=masks)
         if len(d.videos) == 0:
             raise BebiasError(f"no videos in split {sp!r}", data_arg)
         where = {"data": data_arg, "dataset": ds, "split": sp, "n": n}
     src = ProbeSource(d, spec, ProbeSuite(mask=mask_mode), need_mask=True)
     if mask_mode == "ground-truth" and not src.has_gt:
-        raise BebiasError("--mask ground-truth, but the videos have no ground-truth masks (use auto)")
+        raise BebiasError("--mask ground-truth, but the videos have no ground-truth masks (use auto, or give "
+                          "masks with --masks DIR)")
     if not videos:
         chosen = select_videos(src.labels, n)
     clips, unreadable = [], []

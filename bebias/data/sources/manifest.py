@@ -9,7 +9,7 @@ from bebias.data.records import LabeledVideos, VideoRecord
 from bebias.data.sources.common import INT_RE, PathLike, csv_rows, existing_file, read_text, short
 from bebias.errors import BebiasError, DatasetFormatError
 
-_KNOWN = ("path", "label", "start", "end", "split", "class_name")
+_KNOWN = ("path", "label", "start", "end", "split", "class_name", "mask")
 
 
 def _int_cell(text: str, column: str, lineno: int, path: str) -> int | None:
@@ -114,6 +114,9 @@ def read_manifest(path: PathLike, split: str | None, strict: bool) -> LabeledVid
         if start is not None and end is not None and end <= start:
             raise DatasetFormatError(f"line {lineno}: end {end} is not after start {start}", p)
         meta: dict[str, Any] = {name: row[i] for name, i in extra}
+        if "mask" in col:  # a given foreground mask (bebias.data.masks), relative to the CSV like path
+            m = row[col["mask"]]
+            meta["mask"] = os.path.normpath(m if os.path.isabs(m) else os.path.join(base, m)) if m else None
         row_split = row[col["split"]] if has_split else ""
         if row_split:
             meta["split"] = row_split
@@ -133,8 +136,10 @@ def csv_manifest(path: PathLike, split: str | None = None) -> LabeledVideos:
 
     The first non-blank row is a required header (column names are case-insensitive)
     with at least ``path`` and ``label``; optional ``start``, ``end`` (frame indices,
-    start inclusive, end exclusive, empty = unbounded), ``split``, ``class_name``; every
-    other column goes into ``meta`` as a string under its header name.
+    start inclusive, end exclusive, empty = unbounded), ``split``, ``class_name``, ``mask``
+    (the video's foreground mask, :mod:`bebias.data.masks`; relative to the CSV's folder
+    unless absolute, empty = none; in ``meta["mask"]``); every other column goes into
+    ``meta`` as a string under its header name.
 
     - ``path`` is relative to the CSV's folder unless absolute.
     - ``label``: if every label is an integer they are class indices, and the class
