@@ -44,11 +44,21 @@ def rows(folder: str) -> list[str]:
                 f"in-process {d['ratio_0_workers']:.2f}× | ≥ {d['target']}× {_ok(d['ratio'], d['target'])} |")
         out.append(line)
         if "target_with_transform" in d:
-            out.append(f"| the same with the evaluation transform (uint8 through the loader, normalised where the "
-                       f"model runs) | **{d['ratio_with_transform']:.2f}×** "
-                       f"({d['loader_with_eval_transform_clips_per_s']:.0f} clips/s) · float32 in the worker, as "
-                       f"before: {d['ratio_float_in_worker']:.2f}× | ≥ {d['target_with_transform']}× "
+            cpu = (f" · normalised on this CPU in the main process: {d['ratio_eval_normalised_on_cpu']:.2f}×"
+                   if "ratio_eval_normalised_on_cpu" in d else "")
+            out.append(f"| the same with the evaluation transform (uint8 frames through the loader, laid out and "
+                       f"normalised where the model runs) | **{d['ratio_with_transform']:.2f}×** "
+                       f"({d['loader_with_eval_transform_clips_per_s']:.0f} clips/s){cpu} · float32 in the worker, "
+                       f"as before: {d['ratio_float_in_worker']:.2f}× | ≥ {d['target_with_transform']}× "
                        f"{_ok(d['ratio_with_transform'], d['target_with_transform'])} |")
+            if "resized" in d:
+                r = d["resized"]
+                out.append(f"| the same on {r['video']} files, resized and centre-cropped to {d['clip']}-frame "
+                           f"clips of the model's size | **{r['ratio_with_transform']:.2f}×** "
+                           f"({r['loader_with_eval_transform_clips_per_s']:.0f} vs {r['raw_opencv_clips_per_s']:.0f} "
+                           f"clips/s; no transform {r['ratio']:.2f}×) · float32 in the worker: "
+                           f"{r['ratio_float_in_worker']:.2f}× | ≥ {d['target_with_transform']}× "
+                           f"{_ok(r['ratio_with_transform'], d['target_with_transform'])} |")
     if (d := _load(folder, "train")) is not None:
         out.append(f"| training efficiency: MoCo+BE pre-training clips/s ÷ bare model step (`bench/bench_train.py`, "
                    f"{d['config']['precision']}) | **{d['efficiency']:.2f}** ({d['e2e_clips_per_s']:.1f} vs "

@@ -280,3 +280,32 @@ def test_too_many_unreadable_videos_stop_with_one_line(tmp_path):
             f"the {REPLACE_ATTEMPTS} other(s) tried" in msg and "gone" in msg
     with pytest.raises(TooManyUnreadable, match="the 0 other"):  # a single video: no other to take its place
         ClipDataset(LabeledVideos(recs[:1], ["a", "b"]), FileDecoder(), SPEC, None)[0]
+
+
+def test_eval_frames_through_the_loader_are_the_normalised_clips(tmp_path):
+    """Evaluation's uint8 path (EvalTransform(normalize=False): resize + crop in the worker,
+    written into the batch -- frames already at the model's size decoded straight into it --
+    then normalize_frames on the device) gives exactly the clips of the float path."""
+    from bebias.data.batches import BatchRequest, ClipBatches, _consecutive_rows
+    from bebias.data.transforms import normalize_frames
+
+    rng = np.random.default_rng(0)
+    sizes = [(32, 32), (40, 56), (32, 32), (48, 36), (32, 32)]  # as the model's input, and needing a resize
+    recs = []
+    for k, (h, w) in enumerate(sizes):
+        p = tmp_path / f"v{k}.mkv"
+        video_io.write_video(str(p), rng.integers(0, 256, (12, h, w, 3), dtype=np.uint8))  # FFV1: lossless
+        recs.append(VideoRecord(str(p), k % 2))
+    videos = LabeledVideos(recs, ["a", "b"])
+    tf = eval_transform(SPEC, normalize=False)
+    assert tf.writes_frames and tf.passes_through(32, 32) and not tf.passes_through(40, 56)
+    ref = ClipDataset(videos, FileDecoder(), SPEC, eval_transform(SPEC), mode="test", num_clips=2)
+    ds = ClipDataset(videos, FileDecoder(), SPEC, tf, mode="test", num_clips=2)
+    items = ds.items(range(len(recs)))
+    rows = _consecutive_rows([it["clip"] for it in items])
+    assert rows is not None and rows.shape == (5, 2, 8, 32, 32, 3) and rows.dtype == torch.uint8  # one buffer
+    for k, it in enumerate(items):
+        assert torch.equal(normalize_frames(it["clip"], SPEC), ref[k]["clip"]), k
+        assert torch.equal(it["clip"], ds[k]["clip"])  # the same with no batch buffer
+    batch = ClipBatches(ds)[BatchRequest(tuple(range(5)))]
+    assert torch.equal(normalize_frames(batch["clip"], SPEC), torch.stack([ref[k]["clip"] for k in range(5)]))

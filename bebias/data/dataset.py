@@ -79,6 +79,8 @@ class ClipDataset(Dataset):
         if transform is None and views > 1:
             raise ValueError("views > 1 needs a (random) transform: raw views would be identical")
         self.videos, self.decoder, self.spec, self.transform = videos, decoder, spec, transform
+        # a transform that writes uint8 (T, size, size, 3) frames into a given buffer
+        self._writes_frames = mode == "test" and bool(getattr(transform, "writes_frames", False))
         self.mode, self.views, self.num_clips, self.intra_negative = mode, views, num_clips, intra_negative
         self.seed, self.epoch = seed, 0
         self.substitute = mode == "train" if substitute is None else substitute
@@ -108,8 +110,11 @@ class ClipDataset(Dataset):
         Raw clips (``transform=None``, no intra negative) are decoded straight into the rows
         of one ``alloc((len(indices), *clip.shape), torch.uint8)`` buffer, so collating them
         copies nothing (see :mod:`bebias.data.batches`); ``alloc`` defaults to ``torch.empty``.
+        So are test clips of a transform that writes uint8 frames
+        (:class:`~bebias.data.transforms.EvalTransform` with ``normalize=False``): it writes
+        into the rows, and frames it would pass through unchanged are decoded into them.
         """
-        if self.transform is not None or self.intra_negative:
+        if (self.transform is not None and not self._writes_frames) or self.intra_negative:
             return [self._fill(i) for i in indices]
         items: list[dict[str, Any]] = []
         rows: torch.Tensor | None = None
@@ -182,11 +187,24 @@ class ClipDataset(Dataset):
         item: dict[str, Any] = {"index": index, "label": rec.label}
         if self.mode == "test":
             idx = sampling.uniform_clips(n, T, s, self.num_clips)
-            flat_out = None if out is None else out.reshape(-1, *out.shape[2:])
+            tf = self.transform
+            # decode into ``out`` when the clip goes there as decoded (a video of another
+            # size raises ValueError there, and _get_into decodes it apart)
+            direct = out is not None and (tf is None or (
+                self._writes_frames and tf.passes_through(*out.shape[2:4])
+                and self.decoder.frame_size(rec) in (None, tuple(out.shape[2:4]))))
+            flat_out = out.reshape(-1, *out.shape[2:]) if direct else None
             flat = self.decoder.read(rec, idx.reshape(-1), out=flat_out)  # one decode for all clips: (N*T, H, W, 3)
             frames = flat.reshape(*idx.shape, *flat.shape[1:])
-            if self.transform is None:
+            if tf is None or direct:
                 item["clip"] = torch.from_numpy(frames)  # (N, T, H, W, 3) uint8
+                return item
+            if self._writes_frames:  # resize + crop into the batch's row (or a fresh buffer)
+                S = self.spec.size
+                dst = out if out is not None else np.empty((len(frames), T, S, S, 3), np.uint8)
+                for k, f in enumerate(frames):
+                    tf.into(f, dst[k])
+                item["clip"] = torch.from_numpy(dst)  # (N, T, S, S, 3) uint8
                 return item
             clips = [self.transform(f) for f in frames]
             item["clip"] = clips[0].unsqueeze(0) if len(clips) == 1 else torch.stack(clips)  # (N,3,T,H,W)

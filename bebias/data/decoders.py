@@ -28,6 +28,9 @@ class Decoder(Protocol):
         With ``out`` (uint8, that shape) the frames are decoded into it and it is returned;
         ``ValueError`` if the video's frames have another size."""
 
+    def frame_size(self, rec: VideoRecord) -> tuple[int, int] | None:
+        """(H, W) of the video's frames where known without decoding, else None."""
+
 
 def _window(rec: VideoRecord, total: int) -> tuple[int, int]:
     start = max(rec.start or 0, 0)
@@ -49,12 +52,18 @@ class FileDecoder:
     def __init__(self, template: str | None = None) -> None:
         self.template = template
         self._frames: dict[str, int] = {}
+        self._sizes: dict[str, tuple[int, int] | None] = {}
         self._exact: set[str] = set()
 
     def _total(self, rec: VideoRecord) -> int:
         if rec.path not in self._frames:
-            self._frames[rec.path] = video_io.frame_count(rec.path, self.template)
+            self._frames[rec.path], self._sizes[rec.path] = video_io.header(rec.path, self.template)
         return self._frames[rec.path]
+
+    def frame_size(self, rec: VideoRecord) -> tuple[int, int] | None:
+        """The header's (H, W) (cached with the frame count); None for frame folders."""
+        self._total(rec)
+        return self._sizes.get(rec.path)
 
     def num_frames(self, rec: VideoRecord) -> int:
         start, end = _window(rec, self._total(rec))
@@ -94,6 +103,9 @@ class SynthDecoder:
     def num_frames(self, rec: VideoRecord) -> int:
         start, end = _window(rec, self.bench.cfg.frames)
         return end - start
+
+    def frame_size(self, rec: VideoRecord) -> tuple[int, int]:
+        return self.bench.cfg.size, self.bench.cfg.size
 
     def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         start, _ = _window(rec, self.bench.cfg.frames)

@@ -338,6 +338,17 @@ def normalize(clips: torch.Tensor, spec: ClipSpec) -> torch.Tensor:
     return torch.addcmul(b, clips.float(), a)
 
 
+def normalize_frames(frames: torch.Tensor, spec: ClipSpec) -> torch.Tensor:
+    """uint8 frames (..., T, H, W, 3), as decoded -> contiguous float32 model input
+    (..., 3, T, H, W), ``(x / 255 - mean) / std``, on the frames' device: the layout change
+    and the normalisation in one pass over the output."""
+    x = frames.movedim(-1, -4)
+    std = torch.tensor(spec.std, device=frames.device)
+    a = (1.0 / (255.0 * std)).view(3, 1, 1, 1)
+    b = (-torch.tensor(spec.mean, device=frames.device) / std).view(3, 1, 1, 1)
+    return torch.addcmul(b, x.float(), a, out=torch.empty(x.shape, dtype=torch.float32, device=frames.device))
+
+
 def train_transform(spec: ClipSpec, *, scale: tuple[float, float] = (0.3, 1.0), hflip: bool = True,
                     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8,
                     p_gray: float = 0.2, normalize: bool = True, augment: str = "default") -> ClipTransform:
@@ -363,25 +374,54 @@ class EvalTransform:
     """Deterministic: resize the short side (torchvision's antialiased bilinear on uint8),
     centre crop ``spec.size``, then normalise.
 
-    numpy (T, H, W, 3) uint8 -> float32 (3, T, size, size), or with ``normalize=False``
-    uint8 (3, T, size, size) for :func:`normalize` on the model's device: a quarter of the
-    bytes through the loader's shared memory, and the float work (most of this transform's
-    cost on a CPU) done where the model runs, as training does.
+    numpy (T, H, W, 3) uint8 -> float32 (3, T, size, size).
+
+    With ``normalize=False`` the clip stays uint8 in the decoder's layout, (T, size, size, 3),
+    for :func:`normalize_frames` on the model's device (a quarter of the bytes through the
+    loader, and the layout change and float work where the model runs, as training does).
+    The pixels are the same as the normalised path's. In that mode the transform writes
+    into a given buffer (:meth:`into`), and a :class:`~bebias.data.dataset.ClipDataset`
+    decodes a video whose frames already have the output size (:meth:`passes_through`)
+    straight into the batch, as it does raw clips.
     """
 
     def __init__(self, spec: ClipSpec, resize: int | None = None, normalize: bool = True) -> None:
         self.spec, self.normalize = spec, normalize
-        self.ops = v2.Compose([v2.Resize(resize or spec.resize or spec.size, antialias=True),
-                               v2.CenterCrop(spec.size)])
+        self.short = resize or spec.resize or spec.size
+        self.ops = v2.Compose([v2.Resize(self.short, antialias=True), v2.CenterCrop(spec.size)])
+
+    @property
+    def writes_frames(self) -> bool:
+        """Whether the output is uint8 (T, size, size, 3) frames (``normalize=False``)."""
+        return not self.normalize
+
+    def passes_through(self, h: int, w: int) -> bool:
+        """Whether frames of h x w pixels come out unchanged (already resized and cropped)."""
+        return h == w == self.spec.size == self.short
+
+    def into(self, frames: np.ndarray, out: np.ndarray) -> None:
+        """Resize and crop (T, H, W, 3) uint8 ``frames`` into ``out``, (T, size, size, 3) uint8."""
+        if self.passes_through(*frames.shape[1:3]):
+            if out is not frames:
+                np.copyto(out, frames)
+            return
+        y = self.ops(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, 3, size, size)
+        torch.from_numpy(out).copy_(y.permute(0, 2, 3, 1))
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        if not self.normalize:
+            S = self.spec.size
+            out = np.empty((len(frames), S, S, 3), np.uint8)
+            self.into(frames, out)
+            return torch.from_numpy(out)
         out = self.ops(to_video_tensor(frames)).as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
-        return normalize(out, self.spec) if self.normalize else out
+        return normalize(out, self.spec)
 
 
 def eval_transform(spec: ClipSpec, resize: int | None = None, normalize: bool = True) -> ClipTransform:
     """:class:`EvalTransform`: resize the short side to ``resize`` (default ``spec.resize``,
-    else ``spec.size``), centre crop ``spec.size``; normalised unless ``normalize=False``."""
+    else ``spec.size``), centre crop ``spec.size``; normalised unless ``normalize=False``
+    (then uint8 (T, size, size, 3) frames for :func:`normalize_frames`)."""
     return EvalTransform(spec, resize, normalize)
 
 

@@ -385,6 +385,10 @@ def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None)
         slots.setdefault(i, []).append(k)
     failed: int | None = None
     with _capture(path) as cap:
+        if out is not None:  # a given array of another size: say so now, not after decoding up to the clip
+            hw = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+            if min(hw) > 0:
+                check_out(out, (len(idx), *hw, 3))
         header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if 0 < header <= hi:  # probably out of range; the header may undercount, so verify
             n = _count_frames(cap, path)
@@ -486,13 +490,20 @@ def frame_count(path: str | os.PathLike, template: str | None = None) -> int:
     The header can overcount a damaged file; :func:`read_frames` then raises an
     out-of-range :class:`VideoReadError` and the caller can fall back to ``probe_video``.
     """
+    return header(path, template)[0]
+
+
+def header(path: str | os.PathLike, template: str | None = None) -> tuple[int, tuple[int, int] | None]:
+    """:func:`frame_count` and the frame size (H, W) the container states (None where it
+    states none, and for frame folders), from one opening of the file."""
     path = os.fspath(path)
     _check_exists(path)
     if os.path.isdir(path):
-        return _open_folder(path, template).num_frames
+        return _open_folder(path, template).num_frames, None
     with _capture(path) as cap:
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    return n if n > 0 else probe_video(path).num_frames
+        hw = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+    return (n if n > 0 else probe_video(path).num_frames), (hw if min(hw) > 0 else None)
 
 
 def read_video(path: str | os.PathLike, template: str | None = None) -> np.ndarray:

@@ -17,7 +17,7 @@ from torch import nn
 from bebias import runtime
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data
-from bebias.data.transforms import ClipSpec, eval_transform, normalize
+from bebias.data.transforms import ClipSpec, eval_transform, normalize_frames
 
 
 @dataclass
@@ -44,7 +44,7 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
         failures.add(batch["failed"])
         if "clip" not in batch:
             continue
-        x = normalize(batch["clip"].to(device), spec)  # uint8 -> float (B, N, 3, T, H, W)
+        x = normalize_frames(batch["clip"].to(device), spec)  # uint8 (B, N, T, H, W, 3) -> float (B, N, 3, T, H, W)
         B, N = x.shape[:2]
         with runtime.autocast(device, precision):
             y = fn(x.flatten(0, 1)).float()
