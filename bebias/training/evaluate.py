@@ -53,8 +53,11 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                         annotations: str | None = None, splits: str | None = None, fold: int = 1,
                         num_clips: int = 1, knn: bool = False,
                         gallery: str = "train", batch_size: int = 32, device: str = "auto",
-                        workers: int | None = None) -> dict:
-    """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict."""
+                        workers: int | None = None, bench=None) -> dict:
+    """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict.
+
+    ``bench``: an in-memory :class:`~bebias.data.synth.SynthBenchmark` of ``data`` to share
+    (and its rendered videos) between calls; by default each call renders its own."""
     from bebias.data.open import is_benchmark, open_data, parse_synth_spec
     from bebias.data.synth import SynthBenchmark
     from bebias.errors import BebiasError
@@ -69,7 +72,10 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     annotations = annotations if annotations is not None else (cfg.get("annotations") if same else None)
     spec = ClipSpec.from_dict(meta["input"])
     # one in-memory benchmark shared by all splits (its render cache too)
-    bench = SynthBenchmark(parse_synth_spec(data)) if data.startswith("synthetic") else None
+    if bench is None and data.startswith("synthetic"):
+        bench = SynthBenchmark(parse_synth_spec(data))
+    elif bench is not None and bench.cfg != parse_synth_spec(data):
+        raise BebiasError(f"the shared benchmark is not {data}")
     names = (splits or ("iid,conflict" if is_benchmark(data, dataset) else "test")).split(",")
     out: dict = {"checkpoint": ckpt, "checkpoint_sha256": file_sha256(ckpt), "data": data, "clips": num_clips,
                  "arch": meta["arch"], "splits": {}}

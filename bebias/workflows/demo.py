@@ -151,7 +151,11 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         if not os.path.exists(ev_path):
             if progress:
                 progress(f"evaluating {name}", 0, 1)
-            write_json(ev_path, evaluate_checkpoint(ckpt, data=b.data, splits="iid,conflict", workers=workers))
+            # one in-memory benchmark for every model: iid and conflict are rendered once
+            write_json(ev_path, evaluate_checkpoint(ckpt, data=b.data, splits="iid,conflict", workers=workers,
+                                                    bench=bench))
+            if progress:
+                progress(f"evaluating {name}", 1, 1)
         probe_out = os.path.join(out, "probe", name)
         res = run_probe(ProbeConfig(ckpt, data=b.data, suite=suite, suite_path=suite_path, max_videos=b.probe_videos,
                                     seed=seed, out=probe_out, workers=workers or 0, cam=True),
@@ -178,6 +182,8 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         clips, _, where = sample_clips(models[0].spec, opened[0][1], data=b.data, n=b.cam_videos)
         explain(models, clips, cam_out, ci=lambda v: bootstrap_ci(v, n_boot=b.n_boot, seed=seed), formats=("gif",),
                 extra={"source": where, "seed": seed})
+        if progress:
+            progress("Grad-CAM", 1, 1)
 
     # -- the report ------------------------------------------------------------------------
     if progress:
@@ -185,6 +191,8 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     rep = build_report([os.path.join(out, "eval"), os.path.join(out, "probe"), cam_out],
                        out=os.path.join(out, "report"), name="demo")
     html = next((f for f in rep.files if f.endswith("report.html")), os.path.join(rep.out, "report.html"))
+    if progress:
+        progress("report", 1, 1)
     seconds = time.perf_counter() - t0
     write_json(os.path.join(out, "demo.json"), {"budget": b.__dict__, "fast": fast, "debias": debias, "seed": seed,
                                                 "rows": rows, "report": html, "seconds": round(seconds, 1)})
