@@ -33,6 +33,11 @@ def test_every_stage_ran_and_the_summary_names_the_report(demo):
     assert (out / "report" / "report.html").exists()
     html = (out / "report" / "report.html").read_text()
     assert "moco+be" in html and "data:image/png;base64," in html
+    # the report's rows are the demo's models, by name and in the demo's order
+    rows = (out / "report" / "checkpoints.csv").read_text().splitlines()[1:]
+    labels = list(dict.fromkeys(line.split(",")[0] for line in rows))
+    assert labels == names, labels
+    assert not d["resumed"]
     assert "report:" in r.stdout and "report.html" in r.stdout and "reliance" in r.stdout
 
 
@@ -47,4 +52,5 @@ def test_a_second_run_reuses_every_stage(demo):
                        text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("reusing") == 7  # 3 supervised, 2 pre-trainings, 2 linear probes
-    assert json.loads((out / "demo.json").read_text())["rows"] == before
+    again = json.loads((out / "demo.json").read_text())
+    assert again["rows"] == before and again["resumed"] and "resumed" in r.stdout

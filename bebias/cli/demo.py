@@ -49,7 +49,8 @@ def demo_cmd(
         lo, hi = lo_hi
         return "–" if v is None else f"{v:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else "")
 
-    table = Table(title=f"bebias demo{' --fast' if fast else ''}: {res.seconds / 60:.1f} min")
+    took = f"{res.seconds / 60:.1f} min" + (" (resumed: earlier runs did part of it)" if res.resumed else "")
+    table = Table(title=f"bebias demo{' --fast' if fast else ''}: {took}")
     for col in ("model", "iid top-1", "conflict top-1", "background reliance", "CAM on actor"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for r in res.rows:

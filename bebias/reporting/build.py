@@ -131,11 +131,11 @@ def _unique(stem: str, used: set[str]) -> str:
 
 
 def build_report(results: Sequence[str], *, out: str | None = None, baseline: str | None = None,
-                 formats: str | Sequence[str] = FORMATS, name: str | None = None, root: str = "reports"
-                 ) -> ReportResult:
+                 formats: str | Sequence[str] = FORMATS, name: str | None = None, root: str = "reports",
+                 labels: dict[str, str] | None = None) -> ReportResult:
     """Read ``results`` (files / folders), write the report to ``out`` (default
     ``<root>/<name>``, the name derived from the inputs unless given); see the module
-    docstring for what is written."""
+    docstring for what is written. ``labels``: checkpoint path -> row label (and order)."""
     fmts = parse_formats(formats)
     sources = find_results(results)
     name = slug(name) if name else default_name(results)
@@ -148,7 +148,7 @@ def build_report(results: Sequence[str], *, out: str | None = None, baseline: st
         raise BebiasError("--out exists and is not a folder", out)
 
     tables: list[T.Table] = []
-    ck = T.checkpoint_table(sources, _describe_from_files, baseline)
+    ck = T.checkpoint_table(sources, _describe_from_files, baseline, labels)
     if ck is not None:
         tables.append(ck)
     compares = [s for s in sources if s.kind == "compare"]

@@ -218,11 +218,12 @@ def _arrays(cells: list[dict[tuple[str, str], Cell]], cols: list[tuple[str, Metr
 
 
 def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, dict], dict] | None = None,
-                     baseline: str | None = None) -> Table | None:
+                     baseline: str | None = None, names: dict[str, str] | None = None) -> Table | None:
     """One row per checkpoint (probe and eval results merged by checkpoint SHA-256),
     columns = data (split) x metric. ``describe_fn(source, fallback) -> dict`` gives method /
     readout / backbone / pretrain_data (default: :func:`describe` of what the result
-    recorded). None if there are no probe or eval results."""
+    recorded). ``names``: checkpoint path (as the results record it) -> row label; those
+    rows come first, in the mapping's order. None if there are no probe or eval results."""
     describe_fn = describe_fn or (lambda src, fb: describe(fb))
     keys: list[str] = []
     descs: dict[str, dict] = {}
@@ -237,7 +238,7 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
         key = fb["sha256"] or fb["path"]
         if key not in descs:
             keys.append(key)
-            descs[key] = {**describe_fn(src, fb), "sha256": fb["sha256"],
+            descs[key] = {**describe_fn(src, fb), "sha256": fb["sha256"], "path": os.path.normpath(fb["path"] or ""),
                           "folder": os.path.basename(os.path.dirname(fb["path"] or "")) or ""}
             cells[key] = {}
         if src.kind == "probe":
@@ -258,13 +259,17 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
                 cells[key][(g, mk)] = cell
     if not keys:
         return None
+    named = {os.path.normpath(p): lab for p, lab in (names or {}).items()}
+    if named:  # the caller's rows first, in its order; the rest as found
+        rank = list(named)
+        keys.sort(key=lambda k: rank.index(descs[k]["path"]) if descs[k]["path"] in named else len(rank))
     probed = {g for _, g, _ in probes}
     groups = [g for g in groups if g in probed] + [g for g in groups if g not in probed]
     metrics = PROBE_METRICS + EVAL_METRICS
     cols = [(g, m) for g in groups for m in metrics if any((g, m.key) in cells[k] for k in keys)]
     a = _arrays([cells[k] for k in keys], cols)
     ds = [descs[k] for k in keys]
-    labels = unique_labels(ds)
+    labels = [named.get(d["path"], lab) for d, lab in zip(ds, unique_labels(ds))]
     rows = pd.DataFrame({"checkpoint": labels, "method": [d["method"] for d in ds],
                          "readout": [d["readout"] for d in ds], "backbone": [d["backbone"] for d in ds],
                          "pre-training data": [d["pretrain_data"] for d in ds]})

@@ -86,6 +86,8 @@ class DemoResult:
     html: str
     rows: list[dict[str, Any]]
     seconds: float
+    #: whether earlier runs had finished some stages (then ``seconds`` is not the whole demo's)
+    resumed: bool = False
 
 
 def _stage_progress(progress: Progress | None, stage: str) -> Callable[[dict], None] | None:
@@ -103,6 +105,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     b = FAST if fast else FULL
     say = log or (lambda line: None)
     t0 = time.perf_counter()
+    resumed = os.path.isdir(os.path.join(out, "runs"))
     output_dir(out)
     bench = SynthBenchmark(parse_synth_spec(b.data))
     names = [n.format(debias=debias) for n, _ in MODELS]
@@ -189,11 +192,12 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     if progress:
         progress("report", 0, 1)
     rep = build_report([os.path.join(out, "eval"), os.path.join(out, "probe"), cam_out],
-                       out=os.path.join(out, "report"), name="demo")
+                       out=os.path.join(out, "report"), name="demo", labels={classifiers[n]: n for n in names})
     html = next((f for f in rep.files if f.endswith("report.html")), os.path.join(rep.out, "report.html"))
     if progress:
         progress("report", 1, 1)
     seconds = time.perf_counter() - t0
     write_json(os.path.join(out, "demo.json"), {"budget": b.__dict__, "fast": fast, "debias": debias, "seed": seed,
-                                                "rows": rows, "report": html, "seconds": round(seconds, 1)})
-    return DemoResult(out, html, rows, seconds)
+                                                "rows": rows, "report": html, "seconds": round(seconds, 1),
+                                                "resumed": resumed})
+    return DemoResult(out, html, rows, seconds, resumed)
