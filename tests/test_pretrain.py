@@ -160,7 +160,7 @@ def test_compare_grid_tiny(tmp_path):
 
     from bebias.data.open import open_data
     from bebias.models.backbones import build_backbone
-    from bebias.training.compare import COLUMNS, compare, linear_probe, probe_scores
+    from bebias.training.compare import COLUMNS, _skipped_updates, compare, linear_probe, probe_scores, to_markdown
     from bebias.models.inference import embed
 
     # the probe itself: separable features are classified perfectly
@@ -176,6 +176,8 @@ def test_compare_grid_tiny(tmp_path):
     res = compare(str(a), variants=variants, seeds=seeds, base=base)
     assert [(r["variant"], r["seed"]) for r in res["rows"]] == [(v, s) for v in variants for s in seeds]
     assert all(0 <= r["train-unbiased->conflict/top1"] <= 1 for r in res["rows"])
+    # every pre-training run's skipped updates, read from its failures.json
+    assert res["skipped_updates"] == {f"{v}-seed{s}": 0 for v in variants[1:] for s in seeds}
 
     # configs: the same base and budget; a variant differs from moco (same seed) by its switches only
     base_d = json.loads(json.dumps(base.to_dict()))
@@ -227,6 +229,12 @@ def test_compare_grid_tiny(tmp_path):
 
     # the table: mean ± std (ddof 1) over the seeds of each variant's rows, in percent
     md = (a / "compare.md").read_text()
+    assert "Updates skipped for non-finite or outlier gradients: 0 in 4 pre-training runs." in md
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "failures.json").write_text(json.dumps({"skipped_updates": [{"step": 3}, {"step": 9}]}))
+    assert _skipped_updates(str(tmp_path / "bad")) == 2 and _skipped_updates(str(tmp_path / "none")) is None
+    md2 = to_markdown({**res, "skipped_updates": {"x": 2, "y": None}})
+    assert "outlier gradients: 2 in 2 pre-training runs (1 without a failures.json)." in md2
     for v in variants:
         cells = _md_cells(md, v)
         assert cells[:2] == [v, str(len(seeds))]

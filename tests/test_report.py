@@ -203,6 +203,7 @@ def test_compare_table_is_mean_and_std_over_seeds(results):
     bg = [j for j, (_, m) in enumerate(t.columns) if m.key.endswith("bg_follow")]
     assert bg and all(t.columns[j][1].higher_is_better is False for j in bg)
     assert t.baseline == 0 and np.allclose(t.delta()[1], t.value[1] - t.value[0])
+    assert t.note.endswith("Updates skipped: 0 in 2 pre-training runs.")  # moco's two seeds; random-init has none
 
 
 def test_latex_is_booktabs_and_structurally_sound():

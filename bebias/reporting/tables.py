@@ -320,6 +320,10 @@ def compare_table(src: Source, baseline: str | None = None) -> Table:
     chance = 100 / res["classes"] if isinstance(res.get("classes"), int) and res["classes"] > 0 else None
     note = ("Mean ± std over seeds (ddof 1), percent. Pre-training: " + ", ".join(parts) + "."
             + (f" Chance = {chance:.1f} %." if chance else ""))
+    skipped = res.get("skipped_updates")
+    if isinstance(skipped, dict) and skipped:
+        known = [x for x in skipped.values() if isinstance(x, int)]
+        note += f" Updates skipped: {sum(known)} in {len(known)} pre-training runs."
     return Table("compare", f"bebias compare ({src.path})", rows, cols, mean, np.full_like(mean, np.nan),
                  np.full_like(mean, np.nan), std, n, baseline=b, note=note, label_column="variant")
 

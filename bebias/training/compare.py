@@ -18,6 +18,7 @@ Everything is resumable: finished pre-training runs and feature files are reused
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -118,7 +119,7 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
         raise BebiasError("compare runs on the embedded benchmark: --data synthetic[:options]")
     bench = SynthBenchmark(parse_synth_spec(base.data))
     K = bench.cfg.classes
-    rows = []
+    rows, skipped = [], {}
     for v in variants:
         for seed in seeds:
             run = os.path.join(out, f"{v}-seed{seed}")
@@ -130,14 +131,24 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
                 if not os.path.exists(ckpt):
                     pretrain(cfg, resume=True, data=open_data(cfg.data, split=cfg.split, bench=bench),
                              progress=(lambda r, n=f"{v} seed {seed}": progress(n, r)) if progress else None)
+                skipped[f"{v}-seed{seed}"] = _skipped_updates(run)
             else:
                 torch.manual_seed(seed)
             feats = _features(ckpt, base.arch, bench, base, os.path.join(run, "features.npz"))
             rows.append({"variant": v, "seed": seed, **probe_scores(feats, K)})
-    res = {"config": base.to_dict(), "seeds": list(seeds), "classes": K, "rows": rows}
+    res = {"config": base.to_dict(), "seeds": list(seeds), "classes": K, "rows": rows, "skipped_updates": skipped}
     write_json(os.path.join(out, "compare.json"), res)
     write_text(os.path.join(out, "compare.md"), to_markdown(res))
     return res
+
+
+def _skipped_updates(run: str) -> int | None:
+    """How many updates the run skipped (its ``failures.json``); None for a run without one."""
+    try:
+        with open(os.path.join(run, "failures.json")) as f:
+            return len(json.load(f).get("skipped_updates", []))
+    except (OSError, ValueError):
+        return None
 
 
 COLUMNS = [("train->iid/top1", "biased probe: iid"), ("train->conflict/top1", "biased probe: conflict"),
@@ -166,4 +177,10 @@ def to_markdown(res: dict) -> str:
                   f"{cfg['optimizer']} lr {cfg['lr']}, queue {cfg['queue_size']}, m {cfg['momentum']}, "
                   f"τ {cfg['temperature']}, {cfg['precision']}. Std over seeds (ddof 1). "
                   f"Chance = {100 / res.get('classes', 8):.1f}%."]
+    skipped = res.get("skipped_updates", {})
+    if skipped:
+        known = [n for n in skipped.values() if n is not None]
+        unknown = len(skipped) - len(known)
+        lines.append(f"Updates skipped for non-finite or outlier gradients: {sum(known)} in {len(skipped)} "
+                     f"pre-training runs" + (f" ({unknown} without a failures.json)" if unknown else "") + ".")
     return "\n".join(lines) + "\n"
