@@ -203,7 +203,7 @@ def test_seek_policy_by_codec_and_container(videos):
     def exact(name):
         cap = cv2.VideoCapture(videos[name], cv2.CAP_FFMPEG)
         try:
-            return video_io._seek_is_exact(cap, videos[name])
+            return video_io.files._seek_is_exact(cap, videos[name])
         finally:
             cap.release()
 
