@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from bebias.errors import BebiasError
+from bebias.reporting import table_formats as W
 from bebias.reporting import tables as T
 from bebias.reporting.build import _describe_from_files, build_report, default_name, parse_formats
 from bebias.reporting.inputs import Source, find_results, recognise
@@ -162,7 +163,7 @@ def test_deltas_against_a_baseline_by_method_or_label():
     d = t.delta()
     assert np.isnan(d[0]).all()
     np.testing.assert_allclose(d[1, :2], [0.3, -0.3])
-    md = T.to_markdown(t)
+    md = W.to_markdown(t)
     assert "moco (baseline)" in md
     row = next(ln for ln in md.splitlines() if ln.startswith("| moco+be "))
     assert "**80.0** [70.0, 90.0] (+30.0)" in row and "**0.400** [0.300, 0.500] (-0.300)" in row
@@ -185,10 +186,10 @@ def test_labels_are_unique_and_an_ambiguous_baseline_is_an_error():
 
 def test_html_and_latex_cells():
     t = three_rows("moco")
-    h = T.to_html(t)
+    h = W.to_html(t)
     assert "<b>80.0</b>" in h and 'class="delta better">(+30.0)' in h and 'class="delta better">(-0.300)' in h
     assert "<td>–</td>" in h or ">–<" in h
-    tex = T.to_latex(t)
+    tex = W.to_latex(t)
     assert r"\textbf{80.0} {\scriptsize ($-$" not in tex and r"\textbf{0.400}" in tex and "($-$0.300)" in tex
 
 
@@ -209,7 +210,7 @@ def test_compare_table_is_mean_and_std_over_seeds(results):
 def test_latex_is_booktabs_and_structurally_sound():
     t = three_rows("moco")
     t.rows.loc[0, "pre-training data"] = "50%_of #data & more"
-    tex = T.to_latex(t)
+    tex = W.to_latex(t)
     body = tex[tex.index(r"\begin{tabular}"):]
     assert body.count(r"\toprule") == body.count(r"\midrule") == body.count(r"\bottomrule") == 1
     assert r"\cmidrule(lr){6-8}" in body and body.rstrip().endswith(r"\end{tabular}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from bebias import __version__
 from bebias.atomic import atomic_path, output_dir, write_text
 from bebias.errors import BebiasError
+from bebias.reporting import table_formats as W
 from bebias.reporting import tables as T
 from bebias.reporting.inputs import KINDS, Source, find_results
 from bebias.reporting.page import Image, Section, png_size, render
@@ -208,14 +209,14 @@ def build_report(results: Sequence[str], *, out: str | None = None, baseline: st
 
     for t in tables:
         if "tex" in fmts:
-            put_text(f"{stems[id(t)]}.tex", T.to_latex(t))
+            put_text(f"{stems[id(t)]}.tex", W.to_latex(t))
         if "csv" in fmts:
-            put_text(f"{stems[id(t)]}.csv", T.to_csv(t))
+            put_text(f"{stems[id(t)]}.csv", W.to_csv(t))
 
     if "md" in fmts:
         md = [f"# bebias report: {name}\n", summary + "\n"]
         for t in tables:
-            md.append(T.to_markdown(t))
+            md.append(W.to_markdown(t))
             if t is ck:
                 for stem, cap, png in figs:
                     put_bytes(f"figures/{stem}.png", png)
@@ -236,7 +237,7 @@ def build_report(results: Sequence[str], *, out: str | None = None, baseline: st
     if "html" in fmts:
         sections = []
         for t in tables:
-            sec = Section(stems[id(t)], t.title, T.to_html(t), t.note)
+            sec = Section(stems[id(t)], t.title, W.to_html(t), t.note)
             if t is ck:
                 sections.append(sec)
                 if figs:
