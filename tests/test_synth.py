@@ -123,7 +123,7 @@ def test_camera_moves_background_only_when_on():
 
 
 def test_families_include_real_photographs():
-    from bebias.data.synth import load_photo
+    from bebias.data.synth_backgrounds import load_photo
 
     img = load_photo("astronaut")
     assert img.shape == (512, 512, 3) and img.std() > 30
