@@ -33,15 +33,14 @@ conflict_foreground (pair)   a's moving foreground over b's plate and static for
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Sequence
-from typing import Any, TypedDict, Union
+from typing import Any, TypedDict
 
 import cv2
 import numpy as np
 
-from bebias.errors import BebiasError
+from bebias.probing.backgrounds import (Image, Seed, background_from_images, pick_image, rng_of, round_u8,
+                                       stripes_background)
 from bebias.probing.masks import _check_clip, _check_mask, _check_plate, background_plate
 
 __all__ = [
@@ -50,11 +49,6 @@ __all__ = [
     "background_only", "foreground_only", "shuffle", "reverse", "conflict_foreground",
     "be_distraction",
 ]
-
-#: a seed for ``numpy.random.default_rng`` (int or sequence of ints), or a Generator
-Seed = Union[int, Sequence[int], np.random.Generator]
-#: an image given as an array ((H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8) or a file path
-Image = Union[np.ndarray, str, os.PathLike]
 
 
 class Variant(TypedDict):
@@ -75,18 +69,6 @@ class ConflictVariant(Variant):
     static foreground of the second video is visible (not covered by the moving one)."""
 
     static_mask: np.ndarray
-
-
-def _rng(seed: Seed | None) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
-
-
-def _round_u8(x: np.ndarray) -> np.ndarray:
-    """Round half up and clip to [0, 255] (half up, not numpy's half-to-even, so the
-    rule is the obvious one and the same on every platform)."""
-    return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------
@@ -112,103 +94,6 @@ def swap_background(clip: np.ndarray, mask: np.ndarray, new_background: np.ndarr
     return {"frames": frames, "mask": m, "meta": {"variant": "swap-background"}}
 
 
-def stripes_background(h: int, w: int, rng: Seed) -> np.ndarray:
-    """Synthetic sinusoidal stripes (SCUBA's content-free background).
-
-    ``c(p) = a + (b - a) * (1 + sin(2 pi <p, n> / period + phase)) / 2`` with a random
-    orientation n (angle in [0, pi)), period in pixels in ``[min(h, w) / 16, min(h, w) / 3]``
-    (at least 3 px), phase in [0, 2 pi) and two random RGB colours a, b, drawn in that
-    order from ``rng``.
-
-    The sine of a sum is expanded as ``sin u cos v + cos u sin v`` with scalar ``math``
-    calls per row and per column, so only exactly rounded array operations follow: the
-    same seed gives the same pixels on any machine (vectorised ``np.sin`` can differ in
-    the last bit between SIMD implementations).
-
-    Returns:
-        (h, w, 3) uint8 RGB.
-    """
-    rng = _rng(rng)
-    if h < 1 or w < 1:
-        raise ValueError(f"background size must be positive, got {h}x{w}")
-    theta = float(rng.random()) * math.pi
-    lo = max(3.0, min(h, w) / 16.0)
-    hi = max(lo, min(h, w) / 3.0)
-    period = lo + (hi - lo) * float(rng.random())
-    phase = float(rng.random()) * 2.0 * math.pi
-    a = rng.integers(0, 256, 3).astype(np.float64)
-    b = rng.integers(0, 256, 3).astype(np.float64)
-    k = 2.0 * math.pi / period
-    u = [k * x * math.cos(theta) for x in range(w)]  # phase along x
-    v = [k * y * math.sin(theta) + phase for y in range(h)]  # along y, plus the offset
-    su, cu = np.array([math.sin(t) for t in u]), np.array([math.cos(t) for t in u])
-    sv, cos_v = np.array([math.sin(t) for t in v]), np.array([math.cos(t) for t in v])
-    s = su[None, :] * cos_v[:, None] + cu[None, :] * sv[:, None]  # sin(u + v), (h, w)
-    t = (1.0 + s) / 2.0
-    return _round_u8(a + (b - a) * t[..., None])
-
-
-def _load_image(img: Image) -> np.ndarray:
-    """An image argument -> (H, W, 3) uint8 RGB."""
-    if isinstance(img, (str, os.PathLike)):
-        arr = cv2.imread(os.fspath(img), cv2.IMREAD_COLOR)
-        if arr is None:
-            raise BebiasError("cannot read the background image", img)
-        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
-    arr = np.asarray(img)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"background images must be uint8, got {arr.dtype}")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 2:
-        return np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim == 3 and arr.shape[2] in (3, 4):
-        return np.ascontiguousarray(arr[..., :3])  # RGBA: alpha dropped
-    raise ValueError(f"a background image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}")
-
-
-def _fit_image(img: np.ndarray, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """Scale ``img`` so it covers h x w (aspect kept), then crop h x w at a random offset."""
-    H, W = img.shape[:2]
-    if H < 1 or W < 1:
-        raise ValueError("empty background image")
-    scale = max(h / H, w / W)
-    nh, nw = max(h, math.ceil(H * scale - 1e-9)), max(w, math.ceil(W * scale - 1e-9))
-    if (nh, nw) != (H, W):
-        # area averaging when shrinking (no aliasing), bilinear when enlarging
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        img = cv2.resize(img, (nw, nh), interpolation=interp)
-    y0 = int(rng.integers(nh - h + 1))  # both offsets always drawn: a fixed number of draws
-    x0 = int(rng.integers(nw - w + 1))
-    return np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])
-
-
-def _pick_image(images: Sequence[Image], h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    if len(images) == 0:
-        raise ValueError("no background images given")
-    i = int(rng.integers(len(images)))
-    return _fit_image(_load_image(images[i]), h, w, rng), i
-
-
-def background_from_images(paths_or_arrays: Sequence[Image], h: int, w: int, rng: Seed) -> np.ndarray:
-    """A random still background from a pool of images (e.g. Places365 photos).
-
-    One image is drawn uniformly, scaled with OpenCV so it covers h x w with its aspect
-    ratio kept (area averaging when shrinking, bilinear when enlarging) and cropped to
-    h x w at a uniformly random offset.
-
-    Args:
-        paths_or_arrays: images as uint8 arrays ((H, W) grey, (H, W, 3) RGB, (H, W, 4)
-            RGBA) or file paths (read with OpenCV, converted to RGB).
-        h, w: output size in pixels.
-        rng: Generator or seed.
-
-    Returns:
-        (h, w, 3) uint8 RGB.
-    """
-    return _pick_image(paths_or_arrays, h, w, _rng(rng))[0]
-
-
 # --------------------------------------------------------------------------------------
 # appearance without motion / motion without the actor / actor without the scene
 # --------------------------------------------------------------------------------------
@@ -229,7 +114,7 @@ def static_frame(clip: np.ndarray, index: int | None = None, rng: Seed | None = 
     """
     T, H, W = _check_clip(clip)
     if index is None:
-        index = int(_rng(rng).integers(T)) if rng is not None else T // 2
+        index = int(rng_of(rng).integers(T)) if rng is not None else T // 2
     index = int(index)
     if not 0 <= index < T:
         raise ValueError(f"frame index must lie in [0, {T}), got {index}")
@@ -317,11 +202,11 @@ def foreground_only(clip: np.ndarray, mask: np.ndarray, fill: str = "mean", rng:
     m = _check_mask(mask, T, H, W)
     meta: dict[str, Any] = {"variant": "foreground-only", "fill": fill}
     if fill == "mean":
-        colour = _round_u8(clip.reshape(-1, 3).mean(axis=0, dtype=np.float64))
+        colour = round_u8(clip.reshape(-1, 3).mean(axis=0, dtype=np.float64))
         filler = np.broadcast_to(colour, (H, W, 3))
         meta["colour"] = colour.tolist()
     elif fill == "noise":
-        filler = _rng(0 if rng is None else rng).integers(0, 256, (H, W, 3), dtype=np.uint8)
+        filler = rng_of(0 if rng is None else rng).integers(0, 256, (H, W, 3), dtype=np.uint8)
     else:
         raise ValueError(f"fill must be 'mean' or 'noise', got {fill!r}")
     frames = np.where(m[..., None], clip, filler[None])
@@ -339,7 +224,7 @@ def shuffle(clip: np.ndarray, rng: Seed, *, mask: np.ndarray | None = None) -> V
     draws is at most 2); T = 1 returns a copy. ``meta["perm"]``: out[t] = clip[perm[t]].
     """
     T, H, W = _check_clip(clip)
-    rng = _rng(rng)
+    rng = rng_of(rng)
     ident = np.arange(T)
     perm = rng.permutation(T)
     for _ in range(64):  # P(identity 64 times) <= 2^-64
@@ -394,7 +279,7 @@ def conflict_foreground(clip_a: np.ndarray, mask_a: np.ndarray, clip_b: np.ndarr
         raise ValueError(f"clip_b must have clip_a's frame size {H}x{W}, got {Hb}x{Wb}")
     ma = _check_mask(mask_a, T, H, W, "mask_a")
     mb = _check_mask(mask_b, Tb, H, W, "mask_b")
-    k = int(_rng(rng).integers(Tb)) if frame_index is None else int(frame_index)
+    k = int(rng_of(rng).integers(Tb)) if frame_index is None else int(frame_index)
     if not 0 <= k < Tb:
         raise ValueError(f"frame_index must lie in [0, {Tb}), got {k}")
     still = background_plate(clip_b, mb)
@@ -429,7 +314,7 @@ def be_distraction(clip: np.ndarray, lam: float, frame_index: int, *, mask: np.n
     if not 0 <= k < T:
         raise ValueError(f"frame_index must lie in [0, {T}), got {k}")
     x = clip.astype(np.float64)
-    frames = _round_u8(x + float(lam) * (x[k][None] - x))
+    frames = round_u8(x + float(lam) * (x[k][None] - x))
     m = None if mask is None else _check_mask(mask, T, H, W)
     return {"frames": frames, "mask": m, "meta": {"variant": "be", "lam": float(lam), "frame": k}}
 
@@ -468,7 +353,7 @@ def _new_background(H: int, W: int, rng: np.random.Generator, donor: dict | None
                 info[f"donor_{key}"] = val.item() if isinstance(val, np.generic) else val
         return bg, info
     if images:
-        bg, i = _pick_image(images, H, W, rng)
+        bg, i = pick_image(images, H, W, rng)
         return bg, {"background": "image", "image_index": i}
     return stripes_background(H, W, rng), {"background": "stripes"}
 
