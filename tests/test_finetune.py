@@ -31,6 +31,23 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path):
     b, _ = load_classifier(resumed.model_path)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
+    # the training time is the run's own, summed over the interruption
+    last = tmp_path / "b" / "last.pth"
+    from bebias.checkpoint import load_checkpoint, save_checkpoint
+    from bebias.training.calibrate import _train_seconds, to_markdown
+
+    st = load_checkpoint(last)
+    assert 0 < full.train_seconds and 0 < resumed.train_seconds == st["train_seconds"] == _train_seconds(str(tmp_path / "b"))
+    save_checkpoint(last, {**st, "step": 4, "train_seconds": 1.5})  # a part already timed, then resumed
+    again = finetune(cfg, resume=True)
+    assert again.train_seconds > 1.5 and load_checkpoint(last)["train_seconds"] == again.train_seconds
+    save_checkpoint(last, {k: v for k, v in st.items() if k != "train_seconds"} | {"step": 4})  # an older bebias's state
+    assert finetune(cfg, resume=True).train_seconds is None and _train_seconds(str(tmp_path / "b")) is None
+    row = {"run": "r", "seed": 0, "iid_top1": 0.5, "conflict_top1": 0.25, "conflict_background_follow": None}
+    res = {"rows": [{**row, "train_minutes": None}, {**row, "train_minutes": 2.0}], "torch": "x", "machine": "m",
+           "config": _cfg(tmp_path, "c").to_dict()}
+    md = to_markdown(res)
+    assert "| r | 0 | 50.0 | 25.0 | - | - |" in md and "| r | 0 | 50.0 | 25.0 | - | 2.0 |" in md
 
 def test_resume_with_another_number_of_workers_equals_uninterrupted(tmp_path):
     """Workers change speed, never results: interrupted in-process, resumed with a worker process."""

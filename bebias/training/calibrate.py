@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -39,16 +38,16 @@ def calibrate(out: str, *, biases: Sequence[float] = (0.5, 0.7, 0.9, 0.99), seed
             run_dir = os.path.join(out, f"{split}-{'u' if rho is None else rho}-seed{seed}")
             cfg = replace(base, data=data, split=split, seed=seed, out=run_dir)
             model = os.path.join(run_dir, "model.pth")
-            t0 = time.perf_counter()
             if not os.path.exists(model):
                 finetune(cfg, resume=True, progress=(lambda r, n=name: progress(n, r)) if progress else None)
-            minutes = (time.perf_counter() - t0) / 60
+            seconds = _train_seconds(run_dir)
             ev = evaluate_checkpoint(model, data=data, splits="iid,conflict", workers=base.workers)
             c, i = ev["splits"]["conflict"], ev["splits"]["iid"]
             rows.append({"run": name, "train_split": split, "rho": rho, "seed": seed,
                          "iid_top1": i["top1"], "conflict_top1": c["top1"],
                          "conflict_background_follow": c.get("background_follow"),
-                         "conflict_per_class": c["per_class"], "train_minutes": round(minutes, 2)})
+                         "conflict_per_class": c["per_class"],
+                         "train_minutes": None if seconds is None else round(seconds / 60, 2)})
     res = {"config": base.to_dict(), "rows": rows, "torch": torch.__version__,
            "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {torch.get_num_threads()} threads"}
     write_json(os.path.join(out, "calibration.json"), res)
@@ -56,13 +55,25 @@ def calibrate(out: str, *, biases: Sequence[float] = (0.5, 0.7, 0.9, 0.99), seed
     return res
 
 
+def _train_seconds(run_dir: str) -> float | None:
+    """The run's own training wall time (summed over resumes, kept in its last.pth), or None
+    where it is unknown (a run resumed from a state saved before bebias recorded it)."""
+    from bebias.checkpoint import load_checkpoint
+
+    last = os.path.join(run_dir, "last.pth")
+    if not os.path.exists(last):
+        return None
+    seconds = load_checkpoint(last).get("train_seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
 def to_markdown(res: dict) -> str:
     lines = ["| training split | seed | iid top-1 | conflict top-1 | conflict background-follow | train minutes |",
              "|---|---|---|---|---|---|"]
     for r in res["rows"]:
-        bf = r["conflict_background_follow"]
+        bf, minutes = r["conflict_background_follow"], r.get("train_minutes")
         lines.append(f"| {r['run']} | {r['seed']} | {100 * r['iid_top1']:.1f} | {100 * r['conflict_top1']:.1f} | "
-                     f"{'-' if bf is None else f'{100 * bf:.1f}'} | {r['train_minutes']:.1f} |")
+                     f"{'-' if bf is None else f'{100 * bf:.1f}'} | {'-' if minutes is None else f'{minutes:.1f}'} |")
     cfg = res["config"]
     lines += ["", f"Model `{cfg['arch']}` from scratch, {cfg['frames']} frames x stride {cfg['stride']} at "
                   f"{cfg['size']} px, {cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} "

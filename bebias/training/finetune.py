@@ -62,6 +62,7 @@ class RunResult:
     final_loss: float
     skipped_steps: int
     failures: FailureLog = field(default_factory=FailureLog)
+    train_seconds: float | None = None  # wall time in the step loop over every resume; None: unknown
 
 
 def lr_at(step: int, total: int, base: float, warmup: float, schedule: str = "cosine",
@@ -180,4 +181,5 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
              step_fn=step_fn, save=save, log=log, progress=progress, max_skips=cfg.max_skips, out=cfg.out)
     model_path = os.path.join(cfg.out, "model.pth")
     save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=state.step))
-    return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures)
+    return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures,
+                     state.train_seconds)

@@ -50,6 +50,9 @@ class LoopState:
     last_loss: float = float("nan")
     failures: FailureLog = field(default_factory=FailureLog)
     skips: list[dict] = field(default_factory=list)  # {"step", "fault"} per skipped update
+    #: wall seconds spent in the step loop, summed over every resume; None when the run
+    #: resumed from a state that did not record it (the total is then unknown)
+    train_seconds: float | None = 0.0
 
 
 class BadStep(Exception):
@@ -152,6 +155,7 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
 
     steps_per_epoch = max(len(ds) // (batch_size * world), 1)
     t0, clips = time.perf_counter(), 0
+    t_last = t0
     try:
         while state.step < total_steps:
             ds.set_epoch(state.epoch)
@@ -183,6 +187,10 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
                               f"{e}", file=sys.stderr, flush=True)
                 state.step += 1
                 clips += len(batch["label"]) * world
+                now = time.perf_counter()
+                if state.train_seconds is not None:
+                    state.train_seconds += now - t_last
+                t_last = now
                 row = {"step": state.step, "epoch": state.epoch, "loss": round(state.last_loss, 5),
                        "clips_per_s": round(clips / (time.perf_counter() - t0), 2)}
                 if log is not None and (state.step % log_every == 0 or state.step == total_steps):
@@ -236,7 +244,7 @@ def snapshot(state: LoopState, opt: torch.optim.Optimizer) -> dict:
     """The loop's part of a resumable checkpoint: optimizer, counters, RNG states."""
     return {"optimizer": opt.state_dict(), "step": state.step, "epoch": state.epoch,
             "skipped_steps": state.skipped_steps, "loss": state.last_loss, "rng": runtime.rng_state(),
-            "failures": failures_record(state)}
+            "failures": failures_record(state), "train_seconds": state.train_seconds}
 
 
 def restore(st: dict, opt: torch.optim.Optimizer) -> LoopState:
@@ -245,5 +253,6 @@ def restore(st: dict, opt: torch.optim.Optimizer) -> LoopState:
     runtime.set_rng_state(st["rng"])
     rec = st.get("failures") or {}
     failures = FailureLog(dict(rec.get("unreadable", {})), int(rec.get("replaced", 0)))
+    seconds = st.get("train_seconds", 0.0 if st["step"] == 0 else None)  # absent: saved by an older bebias
     return LoopState(st["step"], st["epoch"], st["skipped_steps"], st.get("loss", float("nan")), failures,
-                     list(rec.get("skipped_updates", [])))
+                     list(rec.get("skipped_updates", [])), seconds)

@@ -195,4 +195,5 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
     model_path = os.path.join(cfg.out, "model.pth")
     if rank == 0:
         save_checkpoint(model_path, payload(step=state.step))
-    return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures)
+    return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures,
+                     state.train_seconds)
