@@ -1,7 +1,7 @@
 """Results -> paper-style tables (:mod:`bebias.reporting.table_formats` writes them out).
 
 A :class:`Table` holds numbers (value, 95 % CI, std over seeds, n) per row and column, plus
-the rows' descriptive fields; formatting happens only in the writers (:mod:`~bebias.reporting.table_formats`). Values are fractions
+the rows' descriptive fields; formatting happens only in the writers. Values are fractions
 (or scores) as the results store them; a :class:`Metric` says how one is shown (scale,
 decimals, unit) and which direction is better, so "best per column" (bold) and deltas
 against a baseline row are direction-aware. A missing value or CI is NaN and shows as "–".
