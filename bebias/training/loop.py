@@ -192,7 +192,7 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
                     state.train_seconds += now - t_last
                 t_last = now
                 row = {"step": state.step, "epoch": state.epoch, "loss": round(state.last_loss, 5),
-                       "clips_per_s": round(clips / (time.perf_counter() - t0), 2)}
+                       "clips_per_s": round(clips / (now - t0), 2)}
                 if log is not None and (state.step % log_every == 0 or state.step == total_steps):
                     log.write(**row)
                 if progress and rank == 0:
