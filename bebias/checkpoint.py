@@ -26,6 +26,16 @@ from bebias.errors import BebiasError
 FORMAT = "bebias-checkpoint"
 FORMAT_VERSION = 1
 
+_MiB = 1 << 20
+#: the most one record (one tensor's storage) of a checkpoint may declare, uncompressed: twice the
+#: fp32 parameters of bebias's largest architecture (r3d_18, 126.6 MiB): a whole model flattened
+#: into one buffer, even in fp64. tests/test_hostile_models.py checks it against every arch.
+MAX_RECORD_BYTES = 256 * _MiB
+#: the most all records together may declare: 8x the largest architecture's parameters. The
+#: largest state bebias writes (a MoCo last.pth: query + key encoders, momentum, queue) holds
+#: about 3-4 copies; a foreign file adds an EMA copy or Adam's two moments at most.
+MAX_TOTAL_BYTES = 1024 * _MiB
+
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Atomically write ``payload`` (plain data + tensors) with format/version stamps."""
@@ -38,17 +48,43 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
         f.write(buf.getbuffer())
 
 
-def load_file(path: str | os.PathLike) -> Any:
+def _check_record_sizes(p: str, max_record: int, max_total: int, what: str) -> None:
+    """Refuse a zip checkpoint whose records declare more bytes, uncompressed, than ``max_record``
+    each or ``max_total`` together: torch.load inflates every record into memory before anything
+    can be checked (a 2 MB file of deflated zeros can declare 2 GB). Reads the zip's central
+    directory only, with torch's own zip reader (the one torch.load then uses): nothing is inflated."""
+    try:
+        with open(p, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # torch.load's own test: the legacy format is not a zip
+                return
+        reader = torch._C.PyTorchFileReader(p)
+        sizes = {n: int(reader.get_record_size(n)) for n in reader.get_all_records()}
+    except Exception:  # noqa: BLE001 - not an archive torch can read: torch.load says so, in one line
+        return
+    name, big = max(sizes.items(), key=lambda kv: kv[1], default=("", 0))
+    total = sum(sizes.values())
+    if big > max_record or total > max_total:
+        raise BebiasError(f"refused before loading: record {name} declares {big / _MiB:.0f} MiB uncompressed "
+                          f"({total / _MiB:.0f} MiB in all), more than {what} can hold ({max_record / _MiB:.0f} MiB "
+                          f"per tensor, {max_total / _MiB:.0f} MiB in all); torch.load would inflate it into "
+                          "memory", p)
+
+
+def load_file(path: str | os.PathLike, *, max_record: int = MAX_RECORD_BYTES, max_total: int = MAX_TOTAL_BYTES,
+              what: str = "a checkpoint of any bebias architecture") -> Any:
     """``torch.load(path, weights_only=True)`` with user-facing errors.
 
-    Raises :class:`BebiasError` if the file is missing, is not a torch file, or needs
-    arbitrary unpickling (it carries code or custom objects: refused, never executed).
+    Raises :class:`BebiasError` if the file is missing, is not a torch file, needs
+    arbitrary unpickling (it carries code or custom objects: refused, never executed), or its
+    records declare more than ``max_record`` bytes each / ``max_total`` together (checked
+    before anything is inflated; ``what`` names the bound in the message).
     """
     p = os.fspath(path)
     if not os.path.exists(p):
         raise BebiasError("checkpoint does not exist", p)
     if os.path.isdir(p):
         raise BebiasError("is a directory, not a checkpoint file", p)
+    _check_record_sizes(p, max_record, max_total, what)
     try:
         with warnings.catch_warnings():  # a file of another pickle protocol is refused or loaded: no aside needed
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
@@ -68,6 +104,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BebiasError("not a bebias checkpoint (no 'format: bebias-checkpoint' entry); for weights from "
                           "other codebases use `bebias probe --arch`", path)
+    for key in ("kind", "arch"):  # what every reader of a checkpoint looks at first (open.py checks the rest)
+        if not isinstance(data.get(key), str):
+            raise BebiasError(f"malformed checkpoint metadata: {key} is {str(data.get(key))[:60]!r}, expected a name",
+                              path)
     return data
 
 

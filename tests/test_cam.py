@@ -410,7 +410,7 @@ def test_cam_refuses_an_archive_in_one_line(tmp_path, kind):
     assert len(err) == 1 and "archive" in err[0] and "no layers to hook" in err[0]
     if kind == "torchscript":  # bebias probe --cam says the same, before probing anything
         r = bebias("probe", str(path), "--data", DATA, "--frames", "4", "--size", "32", "--static-frame", "--cam",
-                   "--out", str(tmp_path / "p"))
+                   "--out", str(tmp_path / "p"), "--trust-code")
         err = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(err) == 1 and "no layers to hook" in err[0]
 

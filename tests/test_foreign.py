@@ -96,12 +96,12 @@ def test_torchscript_small3d_probe_cli(tmp_path):
     path = tmp_path / "model.pt"
     torch.jit.save(traced, str(path), _extra_files={"bebias.json": json.dumps({"input": {"stride": 1}})})
     assert is_torchscript(path)
-    m, meta = load_foreign(path, None)
+    m, meta = load_foreign(path, None, trust_code=True)
     assert meta["kind"] == "archive" and meta["input"] == {"stride": 1}
     out = tmp_path / "probe"
     data = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
     res = _bebias("probe", str(path), "--data", data, "--max-videos", "3", "--frames", "4", "--size", "32",
-                  "--static-frame", "--out", str(out), "--device", "cpu")
+                  "--static-frame", "--out", str(out), "--device", "cpu", "--trust-code")
     assert res.returncode == 0, res.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     pv = metrics["provenance"]
@@ -110,7 +110,7 @@ def test_torchscript_small3d_probe_cli(tmp_path):
     assert metrics["videos"]["probed"] == 3
     # without --frames/--size (and none in the archive) it says what is missing
     torch.jit.save(traced, str(path))
-    res = _bebias("probe", str(path), "--data", data, "--out", str(out / "x"))
+    res = _bebias("probe", str(path), "--data", data, "--out", str(out / "x"), "--trust-code")
     assert res.returncode == 2 and "--frames" in res.stderr
 
 

@@ -121,7 +121,7 @@ def test_frames_equal_what_run_probe_feeds_the_model(swap_set, tmp_path, monkeyp
     monkeypatch.setattr(run, "video_variants", spy)
     run.run_probe(run.ProbeConfig(checkpoint=str(model), data=DATA, variants=("swap-background",), seed=SEED,
                                   suite=ProbeSuite(n_boot=10), out=str(tmp_path / "probe"), device="cpu",
-                                  input={"frames": FRAMES, "size": 32}))
+                                  input={"frames": FRAMES, "size": 32}, trust_code=True))
     assert len(seen) == N
     for rec in open_data(swap_set.out, split="test").videos.records:
         assert np.array_equal(video_io.read_video(rec.path), seen[int(rec.meta["source_index"])])

@@ -56,6 +56,10 @@ MaxSkipsOpt = Annotated[Optional[int], typer.Option(
     help="Bad steps (non-finite loss/keys/gradient, or one gradient 1e8x the others) to skip, with a warning "
          "each, before the run stops with its last good state (default 0: stop at the first).")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Seed: same seed, same run.")]
+TrustCodeOpt = Annotated[bool, typer.Option(
+    "--trust-code", help="Accept a TorchScript archive: loading and running one executes the code it carries, which "
+                         "bebias cannot check (as trust_remote_code). Only for archives whose author you trust; one "
+                         "that defines __setstate__ is refused even then.")]
 
 
 def progress_bar() -> Progress:
@@ -110,6 +114,10 @@ def main() -> None:
         app()  # typer handles its own usage errors (exit 2) and exits with the command's status
     except BebiasError as e:
         err_console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        if getattr(e, "abandoned_thread", False):  # an archive's code still runs in C++: exiting normally would
+            sys.stdout.flush()                     # wait on it, or abort under it
+            sys.stderr.flush()
+            os._exit(BebiasError.exit_code)
         sys.exit(BebiasError.exit_code)
     except OSError as e:  # a file-system refusal that no writer wrapped: still one line, not a traceback
         if not (e.errno in WRITE_ERRNOS or (e.filename and e.errno in _PATH_ERRNOS)):

@@ -38,6 +38,8 @@ import io
 import json
 import logging
 import os
+import re
+import threading
 import warnings
 import zipfile
 from typing import Any
@@ -239,25 +241,69 @@ def archive_layout(path: str | os.PathLike) -> str | None:
     return None
 
 
+#: seconds an archive's FIRST forward may take (bebias probe's one-clip check) before the model is
+#: reported as hanging: TorchScript runs in C++ and cannot be interrupted (not even by Ctrl-C), so
+#: the call runs in a thread that is abandoned past this bound. A first call on one clip of
+#: bebias's largest architecture takes seconds on a CPU.
+FIRST_CALL_TIMEOUT_S = 120.0
+
+
 class ArchiveClassifier(nn.Module):
     """A whole model from an archive: normalised clip ``(B, 3, T, H, W)`` -> logits ``(B, K)``.
 
     ``batch``: the batch size an exported program was traced with when it is static; other
     batch sizes are then run in chunks of it (the last one zero-padded, its extra rows dropped).
+    Whatever the archive's code raises is one :class:`BebiasError` naming ``path`` and the
+    batch shape; the first call is bounded by :data:`FIRST_CALL_TIMEOUT_S`.
     """
 
-    def __init__(self, module: nn.Module, layout: str, batch: int | None = None) -> None:
+    def __init__(self, module: nn.Module, layout: str, batch: int | None = None, path: str | None = None) -> None:
         super().__init__()
-        self.module, self.layout, self.batch = module, layout, batch
+        self.module, self.layout, self.batch, self.path = module, layout, batch, path
+        self._called = False
 
     def train(self, mode: bool = True) -> "ArchiveClassifier":
         # an archive is frozen in the mode it was saved in (exported programs refuse .train())
         self.training = mode
         return self
 
+    def _call(self, x: Tensor) -> Any:
+        try:
+            return self.module(x)
+        except BebiasError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the archive's code raises (torch.jit.Error, ...)
+            raise BebiasError(f"the {self.layout} model fails on a {tuple(x.shape)} batch ({one_line(e)})",
+                              self.path) from None
+
+    def _first_call(self, x: Tensor) -> Any:
+        box: dict[str, Any] = {}
+        grad = torch.is_grad_enabled()  # thread-local in torch: carried over
+
+        def work() -> None:
+            try:
+                with torch.set_grad_enabled(grad):
+                    box["out"] = self._call(x)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = e
+
+        t = threading.Thread(target=work, name="bebias-archive-first-call", daemon=True)
+        t.start()
+        t.join(FIRST_CALL_TIMEOUT_S)
+        if t.is_alive():
+            err = BebiasError(f"the {self.layout} model did not return within {FIRST_CALL_TIMEOUT_S:g} s on a "
+                              f"{tuple(x.shape)} batch (a loop that never ends?); stopped", self.path)
+            err.abandoned_thread = True  # type: ignore[attr-defined]  # the CLI then exits without joining it
+            raise err
+        if "error" in box:
+            raise box["error"]
+        self._called = True
+        return box["out"]
+
     def forward(self, clip: Tensor) -> Tensor:
+        run = self._call if self._called else self._first_call
         if self.batch is None or clip.shape[0] == self.batch:
-            out = self.module(clip)
+            out = run(clip)
         else:
             parts = []
             for s in range(0, clip.shape[0], self.batch):
@@ -265,11 +311,12 @@ class ArchiveClassifier(nn.Module):
                 n = x.shape[0]
                 if n < self.batch:
                     x = torch.cat([x, x.new_zeros((self.batch - n, *x.shape[1:]))])
-                parts.append(self.module(x)[:n])
+                parts.append(run(x)[:n])
+                run = self._call if self._called else self._first_call
             out = torch.cat(parts)
         if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != clip.shape[0]:
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise BebiasError(f"the {self.layout} model must return logits (B, num_classes); got {got}")
+            raise BebiasError(f"the {self.layout} model must return logits (B, num_classes); got {got}", self.path)
         return out
 
 
@@ -330,7 +377,49 @@ def _load_exported(p: str) -> tuple[nn.Module, dict[str, Any]]:
         module = ep.module()
     except Exception as e:  # noqa: BLE001 - an archive that passed the checks but is inconsistent
         raise BebiasError(f"not a loadable torch.export archive ({one_line(e)})", p) from None
-    return ArchiveClassifier(module, "torch.export", shape[0]).eval(), meta
+    return ArchiveClassifier(module, "torch.export", shape[0], p).eval(), meta
+
+
+#: why a TorchScript archive is refused unless the user trusts it (as ``trust_remote_code``)
+TORCHSCRIPT_POLICY = ("is a TorchScript archive: loading and running it executes the code it carries (its scripted "
+                      "methods), which bebias cannot check; refused. If you trust its author, pass --trust-code")
+_SETSTATE = re.compile(rb"__setstate__")
+
+
+def _load_torchscript(p: str, trust_code: bool) -> tuple[nn.Module, dict[str, Any]]:
+    """A TorchScript archive, only with ``trust_code``; its ``code/`` entries are read first
+    (with torch's own zip reader, from the bytes then loaded) and a ``__setstate__`` -- code
+    torch.jit.load runs while loading, before anything can be checked -- is refused even then:
+    a model for inference needs none (torch's own modules, quantized ones included, have none)."""
+    if not trust_code:
+        raise BebiasError(TORCHSCRIPT_POLICY, p)
+    try:
+        with open(p, "rb") as f:
+            data = f.read()  # inspected and loaded from this one copy
+        reader = torch._C.PyTorchFileReader(io.BytesIO(data))
+        code = [n for n in reader.get_all_records() if n.startswith("code/") or n.endswith(".py")]
+        hit = next((n for n in code if _SETSTATE.search(bytes(reader.get_record(n)))), None)
+    except OSError as e:
+        raise BebiasError(f"cannot read the TorchScript archive ({e.strerror})", p) from None
+    except Exception as e:  # noqa: BLE001 - torch's zip reader, whatever it raises
+        raise BebiasError(f"not a readable TorchScript archive ({one_line(e)})", p) from None
+    if hit is not None:
+        raise BebiasError(f"TorchScript archive refused even with --trust-code: {hit} defines __setstate__, code "
+                          "that torch.jit.load runs while loading; a model for inference needs none", p)
+    extra = {"bebias.json": ""}
+    try:
+        with warnings.catch_warnings():  # torch's deprecation notice is for archive authors, not our user
+            warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+            module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
+    except Exception as e:  # noqa: BLE001 - many kinds from a bad archive
+        raise BebiasError(f"not a loadable TorchScript archive ({one_line(e)})", p) from None
+    meta: dict[str, Any] = {"kind": "archive", "arch": "torchscript", "foreign": {"layout": "torchscript"}}
+    if extra["bebias.json"]:
+        try:
+            meta.update(_meta_from(json.loads(extra["bebias.json"])))
+        except (ValueError, TypeError, RecursionError):
+            raise BebiasError("malformed extra file bebias.json in the TorchScript archive", p) from None
+    return ArchiveClassifier(module, "torchscript", path=p).eval(), meta
 
 
 _SPEC_KEYS = ("frames", "stride", "size", "mean", "std")
@@ -352,7 +441,8 @@ def _meta_from(obj: Any) -> dict[str, Any]:
     return meta
 
 
-def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None) -> tuple[nn.Module, dict[str, Any]]:
+def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None,
+                 trust_code: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """A foreign file -> (model in eval mode, meta).
 
     - TorchScript or ``torch.export`` archive: an :class:`ArchiveClassifier` (``arch`` is
@@ -363,7 +453,8 @@ def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None) 
 
     ``meta`` also has ``arch``, ``input`` / ``classes`` where the file records them, and
     ``foreign`` (the :func:`adapt_state_dict` report). ``raw``: the file's contents when
-    the caller has already read them with :func:`bebias.checkpoint.load_file`. Errors are
+    the caller has already read them with :func:`bebias.checkpoint.load_file`.
+    ``trust_code``: accept a TorchScript archive (:data:`TORCHSCRIPT_POLICY`). Errors are
     :class:`BebiasError`.
     """
     from bebias.checkpoint import load_file
@@ -374,21 +465,7 @@ def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None) 
     if _is_pt2(p):
         return _load_exported(p)
     if is_torchscript(p):
-        extra = {"bebias.json": ""}
-        try:
-            with warnings.catch_warnings():  # torch's deprecation notice is for archive authors, not our user
-                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
-                module = torch.jit.load(p, map_location="cpu", _extra_files=extra)
-        except Exception as e:  # noqa: BLE001 - many kinds from a bad archive
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BebiasError(f"not a loadable TorchScript archive ({first[:160]})", p) from None
-        meta: dict[str, Any] = {"kind": "archive", "arch": "torchscript", "foreign": {"layout": "torchscript"}}
-        if extra["bebias.json"]:
-            try:
-                meta.update(_meta_from(json.loads(extra["bebias.json"])))
-            except (ValueError, TypeError):
-                raise BebiasError("malformed extra file bebias.json in the TorchScript archive", p) from None
-        return ArchiveClassifier(module, "torchscript").eval(), meta
+        return _load_torchscript(p, trust_code)
     if not arch:
         raise BebiasError("not a bebias checkpoint: a state_dict from another codebase needs --arch "
                           "(r3d_18, s3d, ...) to know which network it holds", p)

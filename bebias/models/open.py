@@ -9,23 +9,27 @@
   mapped, and a partial match is an error, never a silent partial load);
 - a TorchScript or ``torch.export`` archive: the whole model, opaque (no layers to hook).
 
-Every file is read with ``torch.load(weights_only=True)`` or the ``.pt2`` allowlist: a file
-that carries code is refused, never executed. Errors are one-line :class:`BebiasError`\\ s
+Every file is read with ``torch.load(weights_only=True)`` (its declared record sizes checked
+first) or the ``.pt2`` allowlist: a file that carries code is refused, never executed -- but a
+TorchScript archive, which is code, with ``trust_code`` (``--trust-code``). A bebias
+checkpoint's metadata is checked once, here. Errors are one-line :class:`BebiasError`\\ s
 naming the file.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import nn
 
 from bebias.checkpoint import FORMAT, load_file
+from bebias.data.transforms import ClipSpec
 from bebias.errors import BebiasError
-from bebias.models.backbones import build_backbone
+from bebias.models.backbones import ARCHS, build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.foreign import archive_layout, load_foreign
 from bebias.models.presets import preset_for
@@ -96,13 +100,72 @@ def load_weights(module: nn.Module, state: Any, what: str, path: str) -> None:
     module.load_state_dict(state, strict=True)
 
 
-def _open_bebias(ck: dict, path: str, arch: str | None) -> OpenedModel:
-    kind, ck_arch = ck.get("kind"), ck.get("arch")
-    if arch and str(arch).strip().lower() != ck_arch:
-        raise BebiasError(f"checkpoint architecture is {ck_arch!r}, but --arch is {arch!r}", path)
+def _bad(field: str, value: Any, want: str, path: str) -> BebiasError:
+    shown = repr(value)
+    return BebiasError(f"malformed checkpoint metadata: {field} is {shown[:60] + ('...' if len(shown) > 60 else '')}, "
+                       f"expected {want}", path)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_input_spec(spec: Any, path: str, field: str = "input") -> None:
+    """A recorded input spec (all keys optional): ints >= 1 for frames / stride / size, an int
+    >= 0 for resize, three finite numbers for mean and three positive ones for std."""
+    if not isinstance(spec, dict):
+        raise _bad(field, spec, "a table of frames, stride, size, mean, std", path)
+    known = {f.name for f in fields(ClipSpec)}
+    for k, v in spec.items():
+        if k not in known:
+            raise _bad(f"{field} key", k, f"one of {', '.join(sorted(known))}", path)
+        if k in ("frames", "stride", "size", "resize") and not (_is_int(v) and 0 <= v <= 1 << 20 and (v or k == "resize")):
+            raise _bad(f"{field}.{k}", v, "a positive integer" if k != "resize" else "an integer >= 0", path)
+        if k in ("mean", "std") and not (isinstance(v, (list, tuple)) and len(v) == 3 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and (x > 0 or k == "mean")
+                for x in v)):
+            raise _bad(f"{field}.{k}", v, "three finite numbers" + (" > 0" if k == "std" else ""), path)
+
+
+def _check_bebias_meta(ck: dict, path: str) -> None:
+    """The metadata of a bebias checkpoint, before anything is built from it (a hand-edited file
+    can hold anything torch.load(weights_only=True) accepts)."""
+    kind, arch = ck.get("kind"), ck.get("arch")
     if kind not in ("classifier", "pretrain"):
         raise BebiasError(f"is a {kind!r} checkpoint; expected a classifier (bebias finetune) or a "
                           "pre-trained encoder (bebias train)", path)
+    if not isinstance(arch, str) or arch not in ARCHS:
+        raise _bad("arch", arch, f"one of {', '.join(ARCHS)}", path)
+    for key in ("config", "foreign"):
+        if ck.get(key) is not None and not isinstance(ck[key], dict):
+            raise _bad(key, ck[key], "a table", path)
+    if ck.get("method") is not None and not isinstance(ck["method"], str):
+        raise _bad("method", ck["method"], "a name", path)
+    if "input" not in ck:
+        raise BebiasError("malformed checkpoint metadata: no input spec ('input')", path)
+    check_input_spec(ck["input"], path)
+    if kind == "classifier":
+        n = ck.get("num_classes")
+        head = ck.get("head")
+        rows = head.get("weight") if isinstance(head, dict) else None
+        if not _is_int(n) or n < 1:
+            raise _bad("num_classes", n, "a positive integer", path)
+        if isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[0] != n:
+            raise _bad("num_classes", n, f"{rows.shape[0]}, the rows of its head", path)
+        if not isinstance(rows, torch.Tensor):
+            raise BebiasError("checkpoint has no 'head' weights", path)
+    classes = ck.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
+                                    and (kind != "classifier" or len(classes) == ck["num_classes"])):
+        raise _bad("classes", classes, "a list of class names, one per output" if kind == "classifier"
+                   else "a list of class names", path)
+
+
+def _open_bebias(ck: dict, path: str, arch: str | None) -> OpenedModel:
+    _check_bebias_meta(ck, path)
+    kind, ck_arch = ck["kind"], ck["arch"]
+    if arch and str(arch).strip().lower() != ck_arch:
+        raise BebiasError(f"checkpoint architecture is {ck_arch!r}, but --arch is {arch!r}", path)
     backbone = build_backbone(ck_arch)
     load_weights(backbone, ck.get("backbone"), "backbone", path)
     meta = {k: v for k, v in ck.items() if k not in _STATE_KEYS}
@@ -113,15 +176,32 @@ def _open_bebias(ck: dict, path: str, arch: str | None) -> OpenedModel:
     return OpenedModel(path, kind, backbone, net.fc, meta, net=net)
 
 
+def _size_caps(arch: str | None) -> dict[str, Any]:
+    """:func:`bebias.checkpoint.load_file`'s record-size caps for a file said to hold ``arch``:
+    one record at most twice its fp32 parameters (+ 16 MiB for a head), all of them 8x (+ 64 MiB),
+    as the fixed caps are for the largest arch (:data:`bebias.checkpoint.MAX_TOTAL_BYTES`).
+    Counted on the meta device: nothing is allocated."""
+    key = str(arch).strip().lower() if arch else None
+    if key not in ARCHS:
+        return {}
+    with torch.device("meta"):
+        n = sum(v.numel() * v.element_size() for v in build_backbone(key).state_dict().values())
+    return {"max_record": 2 * n + (16 << 20), "max_total": 8 * n + (64 << 20),
+            "what": f"a checkpoint of arch {key!r} ({n / (1 << 20):.1f} MiB of parameters)"}
+
+
 def open_model(path: str | os.PathLike, arch: str | None = None,
-               device: torch.device | str = "cpu") -> OpenedModel:
-    """Open a checkpoint of any kind (see the module docstring), in eval mode on ``device``."""
+               device: torch.device | str = "cpu", *, trust_code: bool = False) -> OpenedModel:
+    """Open a checkpoint of any kind (see the module docstring), in eval mode on ``device``.
+    ``trust_code``: accept a TorchScript archive (:data:`bebias.models.foreign.TORCHSCRIPT_POLICY`)."""
     p = os.fspath(path)
-    raw = None if archive_layout(p) else load_file(p)
+    raw = None if archive_layout(p) else load_file(p, **_size_caps(arch))
     if isinstance(raw, dict) and raw.get("format") == FORMAT:
         m = _open_bebias(raw, p, arch)
     else:
-        model, meta = load_foreign(p, arch, raw=raw)
+        model, meta = load_foreign(p, arch, raw=raw, trust_code=trust_code)
+        if meta.get("input") is not None:
+            check_input_spec(meta["input"], p)
         ck = {"kind": meta["kind"], "arch": meta["arch"], "method": "foreign", "input": meta.get("input"),
               "classes": meta.get("classes"), "foreign": meta["foreign"]}
         preset = preset_for(meta["arch"]) if meta["kind"] != "archive" and not meta.get("input") else None
@@ -141,9 +221,19 @@ def open_model(path: str | os.PathLike, arch: str | None = None,
     return m
 
 
+def refuse_archive(path: str | os.PathLike, why: str) -> None:
+    """Raise ``why`` (naming the file) if ``path`` is a TorchScript / torch.export archive, for a
+    command that cannot use a whole model: before the archive is loaded, so that none of its code
+    runs and no --trust-code is asked for."""
+    layout = archive_layout(path)
+    if layout:
+        raise BebiasError(f"is a {layout} archive: {why}", path)
+
+
 def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu",
                     arch: str | None = None) -> tuple[VideoClassifier, dict]:
     """A classifier checkpoint (bebias, or a foreign state_dict with a head given ``arch``)
-    -> (model in eval mode, metadata without weights)."""
+    -> (model in eval mode, metadata without weights). Archives are refused before loading."""
+    refuse_archive(path, "a whole model, not a backbone + head; probe it with `bebias probe` (no --arch)")
     m = open_model(path, arch, device)
     return m.classifier(), m.meta

@@ -2,7 +2,8 @@
 ``torch.export.load`` sees it: :func:`check_pt2` refuses, with one line, any entry torch
 would not write, custom / opaque object constants, every pickle that
 ``torch.load(weights_only=True)`` refuses (whatever its protocol or header), and symbolic
-sizes or guards that are not plain arithmetic. Nothing in the archive is run."""
+sizes or guards that are not plain arithmetic, and a graph that calls any operator outside an
+explicit list of pure tensor computations (:data:`PT2_OPS`). Nothing in the archive is run."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from bebias.errors import BebiasError
 
-__all__ = ["PT2_ALLOWLIST", "check_pt2", "one_line"]
+__all__ = ["PT2_ALLOWLIST", "PT2_OPS", "check_pt2", "one_line"]
 
 # torch 2.14's ``torch.export.save`` (torch/export/pt2_archive/_package.py) writes, under one
 # root folder ``<name>/``, the entries below; ``torch.export.load`` reads them as follows:
@@ -79,11 +80,65 @@ _GUARD_NAMES = frozenset("and or not True False max min abs int float inf IsNonO
                          "cast_symbool_to_symint_guardless".split())
 
 
+# The graph's operators. torch.export.load resolves a node's target by name: ``torch.X.Y``
+# is any attribute of the torch module (torch.save, torch.ops.aten.from_file, ...), and
+# ep.module() calls it with the node's arguments on every forward. Only the operators below
+# may appear: pure tensor computations (their result depends on their arguments only) and
+# the shape arithmetic of dynamic sizes -- nothing that opens files, touches storages,
+# draws random numbers or writes into a tensor the graph did not create.
+_ATEN_PURE = """
+    convolution _convolution conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d
+    linear addmm mm bmm matmul baddbmm einsum
+    batch_norm _native_batch_norm_legit_no_training layer_norm native_layer_norm group_norm
+    native_group_norm rms_norm
+    relu relu6 hardtanh gelu silu sigmoid tanh hardswish hardsigmoid leaky_relu elu softplus mish
+    clamp clamp_min clamp_max threshold
+    max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices avg_pool1d
+    avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d
+    _adaptive_avg_pool2d _adaptive_avg_pool3d adaptive_max_pool2d adaptive_max_pool3d
+    softmax _softmax log_softmax _log_softmax
+    mean sum amax amin max min argmax argmin var std var_mean logsumexp linalg_vector_norm
+    add sub rsub mul div neg pow sqrt rsqrt exp log abs reciprocal square sign floor ceil round erf
+    where maximum minimum eq ne lt le gt ge logical_not logical_and logical_or
+    cat stack pad constant_pad_nd repeat index_select gather flip roll clone
+    upsample_nearest2d upsample_nearest3d upsample_bilinear2d upsample_trilinear3d upsample_linear1d
+    _to_copy lift_fresh_copy copy zeros ones full arange scalar_tensor zeros_like ones_like full_like
+    new_zeros new_ones new_full dropout
+    sym_size sym_stride sym_numel sym_storage_offset _assert_scalar _assert_tensor_metadata
+    sym_constrain_range sym_constrain_range_for_size _local_scalar_dense
+    """.split()
+# views: their result shares the first argument's memory (an in-place op on it writes there)
+_ATEN_VIEWS = """view _unsafe_view reshape flatten unflatten squeeze unsqueeze permute transpose t
+    expand select slice narrow split split_with_sizes chunk unbind alias detach contiguous movedim
+    to""".split()
+# in-place: allowed only on a tensor the graph computed itself (never on an input, a weight,
+# a buffer or a constant, nor a view of one)
+_ATEN_INPLACE = """relu_ add_ mul_ sub_ div_ hardtanh_ clamp_ clamp_min_ clamp_max_ silu_ sigmoid_
+    tanh_ hardswish_ leaky_relu_ fill_ zero_""".split()
+#: arguments that must hold a value: these ops update running statistics / draw random numbers otherwise
+_ATEN_ARG = {"batch_norm": ("training", False), "dropout": ("train", False)}
+_SYM_PY = frozenset(
+    [f"_operator.{n}" for n in "add sub mul floordiv truediv mod neg pow eq ne lt le gt ge and_ or_ not_".split()]
+    + [f"torch.{n}" for n in "sym_float sym_int sym_max sym_min sym_not sym_sqrt sym_ite".split()]
+    + [f"math.{n}" for n in "ceil floor trunc sqrt".split()])
+#: the operators a .pt2 graph may call: aten op names (any overload but ``out``) and shape arithmetic
+PT2_OPS: frozenset[str] = frozenset(_ATEN_PURE + _ATEN_VIEWS + _ATEN_INPLACE) | _SYM_PY
+#: argument kinds a node may take (graphs, custom objects and operators as arguments are refused)
+_PT2_ARGS = frozenset("""as_none as_tensor as_tensors as_int as_ints as_float as_floats as_string as_strings
+    as_sym_int as_sym_ints as_scalar_type as_memory_format as_layout as_device as_bool as_bools as_sym_bool
+    as_sym_bools as_optional_tensors as_sym_float as_sym_floats as_optional_tensor as_complex as_int_lists
+    as_float_lists""".split())
+_PT2_INPUT_SPECS = frozenset({"user_input", "parameter", "buffer", "tensor_constant", "constant_input"})
+_ATEN = re.compile(r"torch\.ops\.aten\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)")
+
+
 def one_line(e: BaseException) -> str:
     """One short line of an exception's text (torch's are often many lines)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     lines = [s.strip() for s in text.splitlines() if s.strip()]
     line = lines[0] if lines else type(e).__name__
+    if line.startswith("The following operation failed in the TorchScript interpreter"):
+        line = lines[-1]  # the scripted traceback ends with the error itself
     why = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:Please use|Check the documentation|$)", " ".join(lines))
     if why:  # the restricted unpickler's reason, not its advice
         line = why.group(1)
@@ -153,6 +208,75 @@ def _check_pt2_program(program: Any, p: str) -> None:
             isinstance(r, dict) and all(r.get(b) is None or type(r.get(b)) is int for b in ("min_val", "max_val"))
             for r in ranges.values()):
         raise _refused(p, "models/model.json has range_constraints that are not integers")
+
+
+def _tensor_names(arg: Any) -> list[str]:
+    """The tensor names one serialized argument (or node output) refers to."""
+    names: list[Any] = []
+    for kind, v in (arg.items() if isinstance(arg, dict) else ()):
+        if kind == "as_tensor" and isinstance(v, dict):
+            names.append(v.get("name"))
+        elif kind == "as_tensors" and isinstance(v, list):
+            names += [t.get("name") for t in v if isinstance(t, dict)]
+        elif kind == "as_optional_tensor":
+            names += _tensor_names(v)
+        elif kind == "as_optional_tensors" and isinstance(v, list):
+            names += [n for t in v for n in _tensor_names(t)]
+    return [n for n in names if isinstance(n, str)]
+
+
+def _check_pt2_ops(program: dict, p: str) -> None:
+    """models/model.json's graph: every node calls an operator of :data:`PT2_OPS` with plain
+    arguments; in-place ops write only into tensors the graph computed; the signature feeds the
+    graph weights, buffers, constants and the clip, and takes back only the outputs (no buffer
+    or input mutation)."""
+    gm = program.get("graph_module")
+    graph = gm.get("graph") if isinstance(gm, dict) else None
+    sig = gm.get("signature") if isinstance(gm, dict) else None
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list) or not isinstance(sig, dict):
+        raise _refused(p, "models/model.json has no graph")
+    for key, allowed in (("input_specs", _PT2_INPUT_SPECS), ("output_specs", {"user_output"})):
+        specs = sig.get(key)
+        bad = next((k for s in (specs if isinstance(specs, list) else [None])
+                    for k in (s if isinstance(s, dict) else {"(not an object)": 0}) if k not in allowed), None)
+        if bad is not None:
+            raise _refused(p, f"the graph signature has a {_show(str(bad), 40)} entry in {key} (allowed: "
+                              f"{', '.join(sorted(allowed))}): the exported program must only compute its outputs")
+    # where each tensor's memory comes from: a graph input (weight, buffer, constant, the clip) or the graph
+    from_input = {n for a in graph.get("inputs") or [] for n in _tensor_names(a)}
+    for node in graph["nodes"]:
+        target = node.get("target") if isinstance(node, dict) else None
+        if not isinstance(target, str):
+            raise _refused(p, "models/model.json has a graph node without an operator")
+        m = _ATEN.fullmatch(target)
+        op = m.group(1) if m else target
+        shown = f"aten.{m.group(1)}.{m.group(2)}" if m else _show(target, 60)
+        if op not in PT2_OPS or (m is None) != (op in _SYM_PY) or (m and m.group(2).endswith("out")):
+            raise _refused(p, f"the graph calls {shown}, which is not one of the pure tensor operators bebias "
+                              "runs (no file, storage, random-state or out= ops)")
+        inputs = node.get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("arg"), dict)
+                                                   for i in inputs):
+            raise _refused(p, f"the graph's {shown} node has malformed arguments")
+        args = {i.get("name"): i["arg"] for i in inputs}
+        odd = next((k for a in args.values() for k in a if k not in _PT2_ARGS), None)
+        if odd is not None:
+            raise _refused(p, f"the graph's {shown} node takes a {_show(str(odd), 40)} argument (a graph, object "
+                              "or operator), which bebias does not run")
+        if op in _ATEN_ARG:
+            name, value = _ATEN_ARG[op]
+            if args.get(name, {}).get("as_bool", None) is not value:
+                raise _refused(p, f"the graph calls {shown} with {name} not {value} (it would update running "
+                                  "statistics or draw random numbers)")
+        first = next((n for i in inputs for n in _tensor_names(i["arg"])), None)
+        if op in _ATEN_INPLACE and (first is None or first in from_input):
+            raise _refused(p, f"the graph calls the in-place {shown} on {_show(str(first), 40)}, an input, weight, "
+                              "buffer or constant (or a view of one): in-place ops may only write into tensors "
+                              "the graph computed")
+        if op in _ATEN_VIEWS or op in _ATEN_INPLACE:  # the result shares the first argument's memory
+            if first in from_input:
+                outs = node.get("outputs") if isinstance(node.get("outputs"), list) else []
+                from_input.update(n for o in outs for n in _tensor_names(o))
 
 
 def check_pt2(data: bytes, p: str) -> None:
@@ -251,4 +375,6 @@ def check_pt2(data: bytes, p: str) -> None:
     sample = read("data/sample_inputs/model.pt")
     if sample:  # torch: weights_only=True, then weights_only=False if that fails
         weights_only("data/sample_inputs/model.pt", sample)
-    _check_pt2_program(load_json("models/model.json"), p)
+    program = load_json("models/model.json")
+    _check_pt2_program(program, p)
+    _check_pt2_ops(program, p)

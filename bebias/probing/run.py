@@ -131,6 +131,8 @@ class ProbeConfig:
     cam: bool = False
     #: the CAM's layer (a module name of the backbone); None = the backbone's default
     cam_layer: str | None = None
+    #: ``--trust-code``: accept a TorchScript archive (it runs the code it carries)
+    trust_code: bool = False
 
 
 @dataclass
@@ -221,7 +223,7 @@ def _input_spec(cfg: ProbeConfig, m: OpenedModel, device: torch.device) -> ClipS
 
 def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | None = None) -> _Setup:
     suite, variants = _effective_suite(cfg)
-    m = open_model(cfg.checkpoint, cfg.arch, device)
+    m = open_model(cfg.checkpoint, cfg.arch, device, trust_code=cfg.trust_code)
     ck, kind, head = m.meta, m.kind, m.head
     foreign = ck.get("foreign")
     spec = _input_spec(cfg, m, device)

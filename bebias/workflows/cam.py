@@ -17,13 +17,12 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
     """(:class:`CamModel`, the opened checkpoint) of one checkpoint; archives refused."""
     from bebias.data.transforms import ClipSpec
     from bebias.models.cam import GradCam
-    from bebias.models.open import open_model
+    from bebias.models.open import open_model, refuse_archive
     from bebias.reporting.cam import CamModel
 
+    refuse_archive(path, "a whole model with no layers to hook, so Grad-CAM cannot explain it; give its "
+                         "state_dict with --arch instead")
     m = open_model(path, arch, device)
-    if m.archive:
-        raise BebiasError(f"is a {m.archive} archive: a whole model with no layers to hook, so Grad-CAM cannot "
-                          "explain it; give its state_dict with --arch instead", path)
     given = given or {}
     spec_d = {**(m.meta.get("input") or {}), **given}
     if not {"frames", "size"} <= set(spec_d):
