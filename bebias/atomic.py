@@ -37,6 +37,8 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[st
     parent = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     stem, ext = os.path.splitext(base)
+    if not is_dir and os.path.isdir(path):  # else the rename fails naming the temporary file
+        raise BebiasError("is a directory; give a file path to write", path)
     try:
         os.makedirs(parent, exist_ok=True)
         if is_dir:

@@ -245,11 +245,13 @@ def eval_cmd(
     records backgrounds, and optional kNN retrieval."""
     import os
 
+    from bebias.cli.common import err_console
     from bebias.training.evaluate import evaluate_checkpoint
 
     res = evaluate_checkpoint(ckpt, data=data, dataset=dataset, annotations=annotations, splits=split, fold=fold,
                               num_clips=clips,
-                              knn=knn, gallery=gallery, batch_size=batch_size, device=device, workers=workers)
+                              knn=knn, gallery=gallery, batch_size=batch_size, device=device, workers=workers,
+                              log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
     path = out or os.path.join(os.path.dirname(os.path.abspath(ckpt)), "eval.json")
     from bebias.atomic import write_json
 

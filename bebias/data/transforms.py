@@ -58,6 +58,9 @@ class ClipSpec:
         if (min(spec.frames, spec.stride, spec.size) < 1 or spec.resize < 0 or len(spec.mean) != 3
                 or len(spec.std) != 3):
             raise ValueError("frames, stride, size >= 1, resize >= 0, and 3 means / 3 stds")
+        # a zero (or NaN) std divides every pixel into inf/NaN: the model would score nothing
+        if not all(math.isfinite(v) for v in (*spec.mean, *spec.std)) or min(spec.std) <= 0:
+            raise ValueError(f"mean must be finite and std > 0 (got mean {list(spec.mean)}, std {list(spec.std)})")
         return spec
 
 

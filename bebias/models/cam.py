@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
 from bebias.errors import BebiasError
+from bebias.models.inference import check_finite
 
 __all__ = ["CamOutput", "GradCam", "actor_share", "chance_level", "default_layer", "find_layer", "grad_cam_map",
            "input_view", "normalise", "upsample", "SCORES"]
@@ -181,11 +182,14 @@ class GradCam:
             (:func:`default_layer`). The module must run exactly once per forward pass and
             return a (B, C, T', H', W') tensor.
         per_time: one weight vector per time slice instead of one for the clip.
+        checkpoint: the file the model came from, named when its outputs are not finite
+            (a NaN model has no predicted class to explain:
+            :func:`bebias.models.inference.check_finite`).
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module | None = None, layer: str | None = None,
-                 per_time: bool = False) -> None:
-        self.backbone, self.head, self.per_time = backbone, head, per_time
+                 per_time: bool = False, checkpoint: str | None = None) -> None:
+        self.backbone, self.head, self.per_time, self.checkpoint = backbone, head, per_time, checkpoint
         self.layer_name = layer or default_layer(backbone)
         self.layer = find_layer(backbone, self.layer_name)
         self.score = "class" if head is not None else "feature-norm"
@@ -223,6 +227,8 @@ class GradCam:
                 raise BebiasError(f"layer {self.layer_name!r} ran {len(captured)} times in one forward pass; "
                                   "Grad-CAM needs a layer that runs once")
             act = captured[0]
+            check_finite(feats.float() if logits is None else logits.float(), self.checkpoint,
+                         what="features" if logits is None else "outputs")
             if logits is not None:
                 tgt = logits.detach().argmax(dim=1) if target is None else torch.as_tensor(target).to(logits.device)
                 if tgt.shape != (logits.shape[0],) or (tgt < 0).any() or (tgt >= logits.shape[1]).any():

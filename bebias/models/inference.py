@@ -2,7 +2,9 @@
 pooled backbone features (:func:`embed`), averaged over uniformly spaced clips.
 
 Used by evaluation, probing and the comparison grid alike; unreadable videos are skipped
-and listed in ``Predictions.failures``, never fatal.
+and listed in ``Predictions.failures``, never fatal. Non-finite model outputs are fatal
+(:func:`check_finite`): a NaN or inf logit has no argmax, and scoring it as class 0 would
+report numbers that mean nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,21 @@ from bebias import runtime
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data
 from bebias.data.transforms import ClipSpec, eval_transform, normalize_frames
+from bebias.errors import BebiasError
+
+
+def check_finite(y: torch.Tensor, checkpoint: str | None, *, seen: int = 0, what: str = "outputs") -> None:
+    """Refuse model outputs ``y`` (B, ...) with a NaN or inf: one :class:`BebiasError`
+    naming ``checkpoint`` and how many of the B clips (``seen``: clips already run, all
+    finite). Every place that runs a model for inference calls this on what it produced
+    (:func:`predict` / :func:`embed`, the probe, Grad-CAM)."""
+    bad = int((~torch.isfinite(y.detach())).flatten(1).any(1).sum()) if y.numel() else 0
+    if bad:
+        B = int(y.shape[0])
+        after = f", after {seen} finite one(s)" if seen else ""
+        raise BebiasError(f"the model's {what} are not finite (NaN or inf) on {bad} of {B} clip(s){after}; the "
+                          "weights (or the input spec's mean/std) are broken, so there is nothing to score",
+                          checkpoint)
 
 
 @dataclass
@@ -33,13 +50,13 @@ class Predictions:
 
 @torch.no_grad()
 def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, device: torch.device,
-         precision: str, workers: int) -> Predictions:
+         precision: str, workers: int, checkpoint: str | None, softmax: bool) -> Predictions:
     # uint8 through the loader, normalised on the model's device (a quarter of the bytes, and
     # the float work where the model runs)
     ds = ClipDataset(data.videos, data.decoder, spec, eval_transform(spec, normalize=False), mode="test",
                      num_clips=num_clips)
     loader = runtime.make_loader(ds, batch_size, shuffle=False, seed=0, epoch=0, workers=workers, drop_last=False)
-    outs, labels, indices, failures = [], [], [], FailureLog()
+    outs, labels, indices, failures, seen = [], [], [], FailureLog(), 0
     for batch in loader:
         failures.add(batch["failed"])
         if "clip" not in batch:
@@ -48,6 +65,11 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
         B, N = x.shape[:2]
         with runtime.autocast(device, precision):
             y = fn(x.flatten(0, 1)).float()
+        # the raw outputs (before the softmax: an inf logit would turn into NaN there)
+        check_finite(y, checkpoint, seen=seen, what="outputs" if softmax else "features")
+        seen += len(y)
+        if softmax:
+            y = F.softmax(y, dim=1)
         outs.append(y.view(B, N, -1).mean(1).cpu())
         labels.append(batch["label"])
         indices.append(batch["index"])
@@ -57,16 +79,20 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
 
 
 def predict(model: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
-            device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0) -> Predictions:
-    """Softmax probabilities averaged over ``num_clips`` uniformly spaced clips per video."""
+            device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0,
+            checkpoint: str | None = None) -> Predictions:
+    """Softmax probabilities averaged over ``num_clips`` uniformly spaced clips per video.
+    Non-finite logits raise :class:`BebiasError` naming ``checkpoint`` (:func:`check_finite`)."""
     model.eval()
-    return _run(lambda x: F.softmax(model(x).float(), dim=1), data, spec, num_clips=num_clips,
-                batch_size=batch_size, device=torch.device(device), precision=precision, workers=workers)
+    return _run(model, data, spec, num_clips=num_clips, batch_size=batch_size, device=torch.device(device),
+                precision=precision, workers=workers, checkpoint=checkpoint, softmax=True)
 
 
 def embed(backbone: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
-          device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0) -> Predictions:
-    """Pooled backbone features (N, C), averaged over clips (``probs`` holds the features)."""
+          device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0,
+          checkpoint: str | None = None) -> Predictions:
+    """Pooled backbone features (N, C), averaged over clips (``probs`` holds the features).
+    Non-finite features raise :class:`BebiasError` naming ``checkpoint``."""
     backbone.eval()
     return _run(backbone, data, spec, num_clips=num_clips, batch_size=batch_size, device=torch.device(device),
-                precision=precision, workers=workers)
+                precision=precision, workers=workers, checkpoint=checkpoint, softmax=False)

@@ -2,7 +2,9 @@
 and counters, saved atomically to ``partial.npz`` after chunks of videos.
 
 An interrupted probe resumes from the last finished chunk; a partial file written by a
-different probe (another checkpoint, data, suite or seed: its ``fingerprint``) is ignored.
+different probe (another checkpoint, data, suite or seed: its ``fingerprint``) is ignored,
+and one that cannot be read back (truncated, empty, corrupt: :class:`CorruptPartial`) is
+set aside as ``<name>.corrupt`` and the probe starts over.
 Under torchrun every rank keeps its own file and :func:`merge_shards` puts the ranks'
 rows back into the single-process order.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -118,14 +119,58 @@ def save_partial(path: str, fingerprint: str, rows: Rows, vids: dict, state: dic
         np.savez(f, **arrays)
 
 
+class CorruptPartial(Exception):
+    """A resume file whose content cannot be read back (truncated, empty, bit-flipped,
+    inconsistent): ``reason`` says what is wrong. Not a user error: the probe sets the file
+    aside (:func:`set_aside`) and starts over."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def set_aside(path: str) -> str:
+    """Move an unreadable resume file out of the way (``<path>.corrupt``, replacing an older
+    one) so that the run can start over without losing it; returns where it went."""
+    aside = path + ".corrupt"
+    try:
+        os.replace(path, aside)
+    except OSError as e:
+        raise BebiasError(f"unreadable partial results, and cannot move them aside ({e.strerror or e}); delete "
+                          "the file to start over", path) from None
+    return aside
+
+
+def _consistent(rows: Rows, vids: dict, state: dict) -> None:
+    """The loaded arrays describe one set of rows and videos (else :class:`CorruptPartial`)."""
+    n = len(rows.video)
+    if any(len(x) != n for x in (rows.variant, rows.bg, rows.source, rows.donor, rows.feats)) or \
+            len(rows.out) not in (0, n):
+        raise CorruptPartial("its row arrays have different lengths")
+    nv = len(vids["index"])
+    if any(len(vids[k]) != nv for k in ("source", "usable", "iou", "fraction", "stability")) or \
+            any(len(vids[k]) not in (0, nv) for k in CAM_KEYS) or len(vids["failed_index"]) != len(vids["failed_error"]):
+        raise CorruptPartial("its per-video arrays have different lengths")
+    if state["chunks_done"] < 0 or not isinstance(state["excluded"], dict):
+        raise CorruptPartial("its counters are malformed")
+
+
 def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
     """The results saved by an earlier run of the SAME probe; else empty (and whether a
-    partial file of a different probe was found and ignored)."""
+    partial file of a different probe was found and ignored).
+
+    Raises :class:`CorruptPartial` when the file's content cannot be read back (the caller
+    sets it aside and starts over), :class:`BebiasError` when the file cannot be opened."""
     rows, vids, state = empty()
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return rows, vids, state, False
     try:
-        with np.load(path, allow_pickle=False) as z:
+        f = open(path, "rb")
+    except OSError as e:  # a directory, no permission: nothing to set aside safely
+        raise BebiasError(f"cannot read the partial results ({e.strerror or e}); delete it to start over",
+                          path) from None
+    try:
+        with f, np.load(f, allow_pickle=False) as z:
             if str(z["fingerprint"]) != fingerprint:
                 return rows, vids, state, True
             # the rows hold probabilities as float32, exactly as a fresh run does
@@ -152,7 +197,9 @@ def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
                 state["gallery_feats"] = z["gallery_feats"]
                 state["gallery_labels"] = z["gallery_labels"]
                 state["gallery_failed"] = int(z["gallery_failed"])
-    except (OSError, ValueError, KeyError, zlib.error) as e:
-        raise BebiasError(f"unreadable partial results ({e}); delete the file to start over", path) from None
+    except Exception as e:  # noqa: BLE001 - a truncated/empty zip raises BadZipFile, EOFError, ValueError, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CorruptPartial(f"{type(e).__name__}{': ' + first[:120] if first else ''}") from None
+    _consistent(rows, vids, state)
     commit(rows, vids, state)
     return rows, vids, state, False

@@ -59,7 +59,8 @@ from bebias.data.open import Data, is_benchmark, open_data
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.errors import BebiasError
 from bebias.models.cam import GradCam, actor_share, chance_level, input_view
-from bebias.models.inference import embed
+from bebias.models.classes import match_classes
+from bebias.models.inference import check_finite, embed
 from bebias.models.open import OpenedModel, open_model
 from bebias.probing import metrics as M
 from bebias.probing import partial as P
@@ -99,8 +100,10 @@ class ProbeConfig:
             a TorchScript / torch.export archive (clip -> logits) needs none.
         input: overrides of the checkpoint's input spec (``frames``, ``stride``, ``size``,
             ``mean``, ``std``); a foreign checkpoint without one needs at least frames and size.
-        classes: the model's class names in output order; the outputs are matched to the
-            data's classes by name (an error unless they are the same set).
+        classes: the model's class names in output order (default: the checkpoint's); the
+            outputs are matched to the data's classes by name (an error unless they are the
+            same set), by index only where one side has no names
+            (:func:`bebias.models.classes.match_classes`).
     """
 
     checkpoint: str
@@ -125,7 +128,7 @@ class ProbeConfig:
     arch: str | None = None
     #: input-spec overrides (frames, stride, size, mean, std); None = the checkpoint's
     input: dict[str, Any] = field(default_factory=dict)
-    #: the model's class names in output order; None = the checkpoint's (foreign) or the data's order
+    #: the model's class names in output order; None = the checkpoint's (index order where it records none)
     classes: tuple[str, ...] | None = None
     #: Grad-CAM on every original clip and its share on the actor (``cam`` block of metrics.json)
     cam: bool = False
@@ -144,6 +147,7 @@ class ProbeResult:
     videos: int  # videos probed (decoded)
     resumed: int  # of which loaded from partial.npz
     discarded_partial: bool  # a partial.npz of a different probe was ignored
+    corrupt_partial: str | None = None  # where an unreadable partial.npz was moved (the probe started over)
 
 
 class _Reorder(torch.nn.Module):
@@ -235,22 +239,16 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
     split = cfg.split or ("conflict" if is_benchmark(data_arg, dataset) else "test")
     data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold, annotations=annotations, masks=cfg.masks)
     classes = list(data.videos.classes)
-    K = len(classes)
-    if kind == "classifier" and int(ck["num_classes"]) != K:
-        raise BebiasError(f"the checkpoint has {ck['num_classes']} classes but split {split!r} of {data_arg} has {K}",
-                          cfg.checkpoint)
+    match = None
+    if kind == "classifier":  # outputs matched to the data's classes by name where both have names
+        match = match_classes(list(cfg.classes) if cfg.classes else ck.get("classes"), ck["num_classes"], classes,
+                              checkpoint=cfg.checkpoint, data=f"split {split!r} of {data_arg}")
+        if match.reordered:
+            head = _Reorder(head, list(match.columns))
+            if log:
+                log(match.message(classes))
     if len(data.videos) == 0:
         raise BebiasError(f"no videos in split {split!r}", data_arg)
-    model_classes = list(cfg.classes) if cfg.classes else (ck.get("classes") if foreign is not None else None)
-    class_order = None
-    if model_classes and kind == "classifier":
-        if len(model_classes) != int(ck["num_classes"]) or sorted(model_classes) != sorted(classes):
-            raise BebiasError(f"the model's {len(model_classes)} class names ({', '.join(model_classes[:4])}"
-                              f"{' ...' if len(model_classes) > 4 else ''}) are not the classes of split {split!r} "
-                              f"of {data_arg} ({', '.join(classes[:4])}{' ...' if K > 4 else ''})", cfg.checkpoint)
-        if model_classes != classes:
-            head = _Reorder(head, [model_classes.index(c) for c in classes])
-            class_order = model_classes
     if kind == "pretrain" and suite.gallery == split:
         raise BebiasError(f"representation-level probing classifies by kNN against the {suite.gallery!r} split; "
                           "probe another split (or set gallery in the suite)")
@@ -282,8 +280,10 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         provenance["foreign"] = foreign
     if ck.get("input_preset"):
         provenance["input_preset"] = ck["input_preset"]
-    if class_order is not None:
-        provenance["model_class_order"] = class_order
+    if match is not None and (match.reordered or match.by == "index"):  # else unchanged provenance and fingerprint
+        provenance["class_match"] = match.record()
+        if match.reordered:
+            provenance["model_class_order"] = list(match.model_classes or ())
     if cam is not None:  # only with --cam: the provenance and fingerprint of other probes are unchanged
         provenance["cam"] = {"layer": cam.layer_name, "method": cam.method}
     # what the numbers depend on (not where the files are): a partial.npz of another probe is ignored
@@ -308,7 +308,11 @@ def _probe_videos(cfg: ProbeConfig, s: _Setup, share: list[int], partial_path: s
         x = torch.stack(batch).to(device)
         with torch.no_grad(), runtime.autocast(device, cfg.precision):
             f = backbone(x)
-            p = torch.softmax(head(f).float(), dim=1) if head is not None else None
+            logits = head(f).float() if head is not None else None
+        # a NaN/inf has no argmax: refused before it is scored (or saved in partial.npz)
+        check_finite(f.float() if logits is None else logits, cfg.checkpoint, seen=len(rows.feats),
+                     what="features" if logits is None else "outputs")
+        p = torch.softmax(logits, dim=1) if logits is not None else None
         rows.feats.extend(f.float().cpu().numpy())
         if p is not None:
             rows.out.extend(p.cpu().numpy())
@@ -382,7 +386,7 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
         if len(g.videos) == 0:
             raise BebiasError(f"the kNN gallery split {suite.gallery!r} has no videos", s.data_arg)
         ge = embed(s.model.backbone, g, s.spec, batch_size=suite.batch_size, device=device,
-                   precision=cfg.precision, workers=cfg.workers)
+                   precision=cfg.precision, workers=cfg.workers, checkpoint=cfg.checkpoint)
         state["gallery_feats"] = ge.probs.astype(np.float32)
         state["gallery_labels"] = ge.labels.astype(np.int64)
         state["gallery_failed"] = len(ge.failures)
@@ -410,7 +414,15 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
 
     output_dir(cfg.out)
     partial_path = os.path.join(cfg.out, P.PARTIAL if world == 1 else f"partial.rank{rank}-of-{world}.npz")
-    rows, vids, state, discarded = P.load_partial(partial_path, s.fingerprint)
+    corrupt = None
+    try:
+        rows, vids, state, discarded = P.load_partial(partial_path, s.fingerprint)
+    except P.CorruptPartial as e:  # truncated, empty, bit-flipped: kept aside, and a fresh start
+        corrupt = P.set_aside(partial_path)
+        if log:
+            log(f"{partial_path}: unreadable resume state ({e.reason}); moved it to {corrupt} and probing from "
+                "scratch")
+        (rows, vids, state), discarded = P.empty(), False
     resumed = len(vids["index"])
     share = s.selected[len(s.selected) * rank // world:len(s.selected) * (rank + 1) // world]  # this rank's
     _probe_videos(cfg, s, share, partial_path, rows, vids, state, device, progress)
@@ -424,7 +436,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
             got = [None]
             dist.broadcast_object_list(got, src=0)
             return ProbeResult(cfg.out, os.path.join(cfg.out, METRICS), os.path.join(cfg.out, PREDICTIONS), got[0],
-                               len(vids["index"]), resumed, discarded)
+                               len(vids["index"]), resumed, discarded, corrupt)
         rows, vids, state["excluded"] = P.merge_shards(shards)
     feats = P.stack(rows.feats, np.float32)
     probs, gallery = _classify(cfg, s, feats, rows, vids, state, partial_path, device)
@@ -454,4 +466,4 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     write_json(met_path, metrics)
     if world > 1:
         dist.broadcast_object_list([metrics], src=0)
-    return ProbeResult(cfg.out, met_path, pred_path, metrics, len(vids["index"]), resumed, discarded)
+    return ProbeResult(cfg.out, met_path, pred_path, metrics, len(vids["index"]), resumed, discarded, corrupt)

@@ -7,11 +7,14 @@ plus :func:`evaluate_checkpoint`, which runs a checkpoint over dataset splits wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from bebias import runtime
 from bebias.checkpoint import file_sha256
 from bebias.data.transforms import ClipSpec
+from bebias.models.classes import match_classes
 from bebias.models.inference import embed, predict
 from bebias.models.open import load_classifier
 
@@ -53,11 +56,15 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                         annotations: str | None = None, splits: str | None = None, fold: int = 1,
                         num_clips: int = 1, knn: bool = False,
                         gallery: str = "train", batch_size: int = 32, device: str = "auto",
-                        workers: int | None = None, bench=None) -> dict:
+                        workers: int | None = None, bench=None, log: Callable[[str], None] | None = None) -> dict:
     """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict.
 
     ``bench``: an in-memory :class:`~bebias.data.synth.SynthBenchmark` of ``data`` to share
-    (and its rendered videos) between calls; by default each call renders its own."""
+    (and its rendered videos) between calls; by default each call renders its own. The
+    model's outputs are matched to each split's classes by name where both record names
+    (:func:`~bebias.models.classes.match_classes`; each split's ``class_match`` says how);
+    ``log`` gets the line that says so when that reorders them. Non-finite outputs are a
+    :class:`~bebias.errors.BebiasError` naming the checkpoint."""
     from bebias.data.open import is_benchmark, open_data, parse_synth_spec
     from bebias.data.synth import SynthBenchmark
     from bebias.errors import BebiasError
@@ -79,25 +86,32 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     names = (splits or ("iid,conflict" if is_benchmark(data, dataset) else "test")).split(",")
     out: dict = {"checkpoint": ckpt, "checkpoint_sha256": file_sha256(ckpt), "data": data, "clips": num_clips,
                  "arch": meta["arch"], "splits": {}}
-    gal_feats = None
+    gal_feats, said = None, []
     for name in names:
         d = open_data(data, split=name.strip(), dataset=dataset, fold=fold, annotations=annotations, bench=bench)
-        if d.videos.num_classes != meta["num_classes"]:
-            raise BebiasError(f"the checkpoint has {meta['num_classes']} classes but split {name!r} of {data} has "
-                              f"{d.videos.num_classes}", ckpt)
-        p = predict(model, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev, workers=workers)
-        r = classification_metrics(p.probs, p.labels, meta["num_classes"])
+        # the outputs in the data's class order: by name where both sides have names
+        match = match_classes(meta.get("classes"), meta["num_classes"], d.videos.classes, checkpoint=ckpt,
+                              data=f"split {name.strip()!r} of {data}")
+        msg = match.message(d.videos.classes)
+        if msg and log and msg not in said:  # once (the splits of one data share its classes)
+            said.append(msg)
+            log(msg)
+        p = predict(model, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev, workers=workers,
+                    checkpoint=ckpt)
+        probs = match.apply(p.probs)
+        r = classification_metrics(probs, p.labels, meta["num_classes"])
         fam = [d.videos.records[i].meta.get("family") for i in p.indices]
         if fam and all(f is not None and f != "" for f in fam):
-            r["background_follow"] = background_follow(p.probs.argmax(1), np.array([int(f) for f in fam]))
+            r["background_follow"] = background_follow(probs.argmax(1), np.array([int(f) for f in fam]))
         r["skipped"] = len(p.failures)
+        r["class_match"] = match.record()
         if knn:
             if gal_feats is None:
                 g = open_data(data, split=gallery, dataset=dataset, fold=fold, annotations=annotations, bench=bench)
                 gal_feats = embed(model.backbone, g, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
-                                  workers=workers)
+                                  workers=workers, checkpoint=ckpt)
             q = embed(model.backbone, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
-                      workers=workers)
+                      workers=workers, checkpoint=ckpt)
             r["retrieval"] = retrieval_recall(q.probs, q.labels, gal_feats.probs, gal_feats.labels)
         out["splits"][name.strip()] = r
     return out

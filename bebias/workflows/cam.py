@@ -17,6 +17,7 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
     """(:class:`CamModel`, the opened checkpoint) of one checkpoint; archives refused."""
     from bebias.data.transforms import ClipSpec
     from bebias.models.cam import GradCam
+    from bebias.models.classes import is_named
     from bebias.models.open import open_model, refuse_archive
     from bebias.reporting.cam import CamModel
 
@@ -37,10 +38,11 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
             (f"; overridden: {', '.join(sorted(given))}" if given else "") +
             " (override with --frames, --stride, --size, --mean, --std)")
     classes = m.meta.get("classes")
-    if m.head is not None and (not classes or len(classes) != int(m.meta.get("num_classes") or -1)):
+    # names matched by name against the clips' classes; placeholders ("0", "1", ...) are no names
+    if m.head is not None and (not is_named(classes) or len(classes) != int(m.meta.get("num_classes") or -1)):
         classes = None
-    return (CamModel(label, path, str(m.meta.get("arch")), GradCam(m.backbone, m.head, layer, per_time), spec,
-                     list(classes) if classes else None), m)
+    return (CamModel(label, path, str(m.meta.get("arch")), GradCam(m.backbone, m.head, layer, per_time, checkpoint=path),
+                     spec, list(classes) if classes else None), m)
 
 
 def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = None, dataset: str | None = None,
@@ -51,6 +53,7 @@ def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = No
     from bebias.data.decoders import FileDecoder
     from bebias.data.open import Data, is_benchmark, open_data
     from bebias.data.records import LabeledVideos, VideoRecord
+    from bebias.models.classes import is_named
     from bebias.probing.source import ProbeSource
     from bebias.probing.suite import MASK_MODES, ProbeSuite, select_videos
     from bebias.reporting.cam import CamClip
@@ -78,7 +81,8 @@ def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = No
                           "masks with --masks DIR)")
     if not videos:
         chosen = select_videos(src.labels, n)
-    clips, unreadable = [], []
+    # integer labels without names ("0", "1", ...) are matched to the model's outputs by index
+    clips, unreadable, named = [], [], is_named(d.videos.classes)
     for i in chosen:
         rec = d.videos.records[i]
         try:
@@ -89,5 +93,5 @@ def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = No
         labelled = not videos
         clips.append(CamClip(rec.path, v.clip, v.mask if v.usable else None, v.source if v.usable else "",
                              int(rec.label) if labelled else None,
-                             d.videos.classes[rec.label] if labelled else None))
+                             d.videos.classes[rec.label] if labelled and named else None))
     return clips, unreadable, where
