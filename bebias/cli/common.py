@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bebias import __version__
@@ -111,9 +112,21 @@ def main() -> None:
     if hasattr(signal, "SIGXFSZ"):  # over a file-size limit, write() fails with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        app()  # typer handles its own usage errors (exit 2) and exits with the command's status
+        # standalone_mode=False: a usage error comes back to us as a ClickException, printed below
+        # as one line (typer's own rendering is a multi-line panel)
+        code = app(standalone_mode=False)
+    except typer.TyperException as e:  # click's usage errors (exit 2) and file errors
+        if type(e).__name__ == "NoArgsIsHelpError":  # the help is already printed (typer tests the name too)
+            sys.exit(e.exit_code)
+        cmd = f" ({e.ctx.command_path} --help)" if getattr(e, "ctx", None) is not None else ""
+        err_console.print(f"[red]error:[/] {escape(' '.join(e.format_message().split()) + cmd)}",
+                          highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Abort:  # Ctrl-C at a prompt, or EOF on stdin
+        err_console.print("[red]aborted[/]", highlight=False)
+        sys.exit(130)
     except BebiasError as e:
-        err_console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         if getattr(e, "abandoned_thread", False):  # an archive's code still runs in C++: exiting normally would
             sys.stdout.flush()                     # wait on it, or abort under it
             sys.stderr.flush()
@@ -123,5 +136,6 @@ def main() -> None:
         if not (e.errno in WRITE_ERRNOS or (e.filename and e.errno in _PATH_ERRNOS)):
             raise
         where = f"{e.filename}: " if e.filename else ""
-        err_console.print(f"[red]error:[/] {where}{os.strerror(e.errno)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(where + os.strerror(e.errno))}", highlight=False, soft_wrap=True)
         sys.exit(BebiasError.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
