@@ -1,19 +1,20 @@
-"""`bebias demo --fast`: every stage of the story runs, at toy size, and resumes."""
+"""`bebias demo --fast`: every stage of the story runs, at toy size, and resumes.
+
+It runs from the built wheel, installed outside the checkout (tests/installed.py): the same run
+is tests/test_wheel.py's check that the wheel works, so the suite pays for one demo, not two."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.installed import demo_fast, run_installed
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "d"
-    r = subprocess.run([sys.executable, "-m", "bebias", "demo", "--fast", "--out", str(out)], capture_output=True,
-                       text=True, timeout=900)
-    assert r.returncode == 0, r.stderr
-    return out, r
+    return demo_fast(tmp_path_factory)
 
 
 def test_every_stage_ran_and_the_summary_names_the_report(demo):
@@ -45,11 +46,10 @@ def row_ckpt(d, name):
     return next(row["checkpoint"] for row in d["rows"] if row["model"] == name)
 
 
-def test_a_second_run_reuses_every_stage(demo):
+def test_a_second_run_reuses_every_stage(demo, tmp_path_factory):
     out, _ = demo
     before = json.loads((out / "demo.json").read_text())["rows"]
-    r = subprocess.run([sys.executable, "-m", "bebias", "demo", "--fast", "--out", str(out)], capture_output=True,
-                       text=True, timeout=900)
+    r = run_installed(tmp_path_factory, "python", "-m", "bebias", "demo", "--fast", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("reusing") == 7  # 3 supervised, 2 pre-trainings, 2 linear probes
     again = json.loads((out / "demo.json").read_text())

@@ -69,16 +69,16 @@ def strip_paths(rows):
 # --------------------------------------------------------------------------------------
 
 def test_shipped_suites_parse():
-    quick, qpath = load_suite(os.path.join(ROOT, "probes", "quick.toml"))
-    full, _ = load_suite(os.path.join(ROOT, "probes", "full.toml"))
+    quick, qpath = load_suite("quick")  # a bare name is a built-in suite (package data)
+    full, _ = load_suite("full.toml")
     assert quick.name == "quick" and 0 < quick.max_videos and set(quick.variants) < set(ALL_VARIANTS)
     assert {"swap-background", "swap-background-static", "background-only"} <= set(quick.variants)
     assert set(full.variants) == set(ALL_VARIANTS) - {"original"} and full.max_videos == 0
     # the full suite spells out the defaults: it is what runs when nothing is named
     assert {k: v for k, v in full.to_dict().items() if k not in ("name", "description")} == \
            {k: v for k, v in ProbeSuite().to_dict().items() if k not in ("name", "description")}
-    assert load_suite("quick")[0] == quick  # a bare name finds probes/NAME.toml
-    assert os.path.isfile(qpath)
+    assert load_suite(qpath)[0] == quick and os.path.isfile(qpath)  # its path, as recorded, reads it again
+    assert os.path.dirname(qpath) == os.path.join(ROOT, "bebias", "probing", "suites")
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -98,6 +98,8 @@ def test_bad_suite_files_are_user_errors(tmp_path, text, needle):
 def test_missing_suite_file_is_a_user_error(tmp_path):
     with pytest.raises(BebiasError, match="does not exist"):
         load_suite(str(tmp_path / "nope.toml"))
+    with pytest.raises(BebiasError, match="built-in suite: full, quick"):
+        load_suite("nope")  # a bare name that is no built-in suite lists the built-in ones
 
 
 def test_video_selection_and_seeds_are_deterministic():

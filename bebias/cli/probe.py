@@ -30,9 +30,9 @@ def probe_cmd(
                                                       "another video's static foreground and scene.")] = False,
     be_distraction: Annotated[bool, typer.Option("--be-distraction", help="Background Erasing at test "
                                                  "time.")] = False,
-    suite: Annotated[Optional[str], typer.Option("--suite", help="probes/NAME.toml (or NAME): variants and "
-                                                 "parameters. Variant flags replace its variant list and keep its "
-                                                 "parameters. Default: every variant.")] = None,
+    suite: Annotated[Optional[str], typer.Option("--suite", help="A suite file, or a built-in suite (quick, "
+                                                 "full): variants and parameters. Variant flags replace its variant "
+                                                 "list and keep its parameters. Default: every variant.")] = None,
     data: Annotated[Optional[str], typer.Option(help="Default: the data the checkpoint was trained on "
                                                      "(the embedded benchmark).")] = None,
     dataset: DatasetOpt = None,
@@ -119,8 +119,9 @@ def testset_cmd(
     fold: Annotated[int, typer.Option()] = 1,
     fmt: Annotated[str, typer.Option("--format", help="png (lossless frame folders) | mkv (FFV1, lossless) | "
                                                       "mp4 (mp4v, lossy)")] = "png",
-    suite: Annotated[Optional[str], typer.Option("--suite", help="probes/NAME.toml (or NAME): mask, swap and BE "
-                                                 "parameters (the flags below override it).")] = None,
+    suite: Annotated[Optional[str], typer.Option("--suite", help="A suite file, or a built-in suite (quick, "
+                                                 "full): mask, swap and BE parameters (the flags below "
+                                                 "override it).")] = None,
     max_videos: Annotated[Optional[int], typer.Option(help="At most N videos, class-balanced as in the probe "
                                                            "(0 = all; default: the suite's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every variant and donor choice (as bebias probe).")] = 0,

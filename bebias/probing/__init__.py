@@ -6,7 +6,7 @@
   background-only, foreground-only, shuffle, reverse, cue conflict, BE), pure functions of
   (clip, mask, background, seed) on uint8 arrays
 - :mod:`bebias.probing.metrics`   reliance metrics on per-video probabilities / features
-- :mod:`bebias.probing.suite`     declarative probe suites (``probes/*.toml``)
+- :mod:`bebias.probing.suite`     declarative probe suites (TOML; built-in ones in ``suites/``)
 - :mod:`bebias.probing.run`       ``bebias probe``: variants of a split through a checkpoint,
   in named phases (:func:`run_probe`)
 - :mod:`bebias.probing.partial`   the probe's resumable state (``partial.npz``)

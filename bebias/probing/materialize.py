@@ -73,7 +73,7 @@ class TestsetConfig:
         out: output directory.
         data, dataset, split, fold: as ``bebias probe`` (split None = ``conflict`` on the
             benchmark, ``test`` elsewhere).
-        suite: mask / swap / BE parameters (a ``probes/*.toml``; ``suite_path`` where it was read).
+        suite: mask / swap / BE parameters (a suite file; ``suite_path`` where it was read).
         max_videos, mask, swap_background, images, be_lambda: override the suite's when not None.
         seed: every random choice (variant, donor) derives from it, as in the probe.
         frames, stride: the clip geometry (the centre clip is decoded).

@@ -1,7 +1,9 @@
 """Probe suites: which counterfactual variants a probe runs, with which parameters.
 
-A suite is a declarative TOML file (``probes/*.toml``, read by ``bebias probe --suite``):
-every field of :class:`ProbeSuite` is a top-level key of the same name, all optional.
+A suite is a declarative TOML file read by ``bebias probe --suite``: a path, or the name of
+a built-in suite (``quick``, ``full``: package data in ``bebias/probing/suites/``, so a wheel
+install has them). Every field of :class:`ProbeSuite` is a top-level key of the same name, all
+optional.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from importlib import resources
 from typing import Any
 
 from bebias.errors import BebiasError
@@ -36,7 +39,7 @@ SWAP_SOURCES: tuple[str, ...] = ("donor", "stripes", "images")
 
 @dataclass(frozen=True)
 class ProbeSuite:
-    """A declarative probe: which variants, with which parameters (a ``probes/*.toml`` file).
+    """A declarative probe: which variants, with which parameters (a suite TOML file).
 
     Every field is a top-level TOML key of the same name; all are optional.
     """
@@ -139,19 +142,29 @@ class ProbeSuite:
         return cls(**kw).validate(where)
 
 
+#: the built-in suites: package data, read through importlib.resources (checkout or wheel)
+_BUILTIN = resources.files("bebias.probing") / "suites"
+
+
+def builtin_suites() -> tuple[str, ...]:
+    """Names of the suites shipped with the package (``bebias/probing/suites/NAME.toml``)."""
+    return tuple(sorted(p.name[:-5] for p in _BUILTIN.iterdir() if p.name.endswith(".toml")))
+
+
 def _suite_path(name: str) -> str:
-    """A suite argument -> an existing file: a path, or a bare name NAME looked up as
-    ``probes/NAME.toml`` in the working directory, then next to the package (a checkout)."""
+    """A suite argument -> an existing file: a path, else a bare name NAME (or NAME.toml) is a
+    built-in suite. A file of that name in the working directory wins over a built-in."""
     if os.path.isfile(name):
         return name
     if os.sep not in name and "/" not in name:
         stem = name[:-5] if name.endswith(".toml") else name
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        for root in ("", here):  # the working directory, then a checkout's
-            p = os.path.join(root, "probes", f"{stem}.toml")
-            if os.path.isfile(p):
-                return p
-    raise BebiasError("suite file does not exist (give a path, or NAME for probes/NAME.toml)", name)
+        res = _BUILTIN / f"{stem}.toml"
+        if res.is_file():
+            # pip installs wheels unpacked, so the resource is a real file: its path goes into
+            # the probe's provenance like a user's suite file
+            return os.fspath(res)
+    raise BebiasError("suite file does not exist (give a path, or a built-in suite: "
+                      f"{', '.join(builtin_suites())})", name)
 
 
 def load_suite(name_or_path: str) -> tuple[ProbeSuite, str]:
