@@ -37,8 +37,10 @@ def compute_metrics(rows: dict[str, np.ndarray], classes: Sequence[str], suite: 
 
     ``rows``: ``video`` (R,) video index, ``variant`` (R,) code into :data:`ALL_VARIANTS`,
     ``label`` (R,) true class, ``bg`` (R,) background class (-1 unknown), ``probs`` (R, K),
-    ``feats`` (R, C) (may have C = 0). Each variant is compared with the original of the
-    SAME videos (rows aligned by video index). Returns the metric blocks of metrics.json.
+    ``feats`` (R, C) (may have C = 0), ``donor`` (R,) the video whose background a swap uses
+    (-1 none; without the key there is no headline score). Each variant is compared with the
+    original of the SAME videos (rows aligned by video index). Returns the metric blocks of
+    metrics.json.
     """
     boot = {"seed": seed, "n_boot": suite.n_boot, "alpha": suite.alpha}
     K = len(classes)
@@ -51,7 +53,7 @@ def compute_metrics(rows: dict[str, np.ndarray], classes: Sequence[str], suite: 
         if videos is not None:
             pos = {int(v): r for v, r in zip(rows["video"][sel], sel)}
             sel = np.array([pos[int(v)] for v in videos], np.int64)
-        return {k: rows[k][sel] for k in ("video", "label", "bg", "probs", "feats")}
+        return {k: rows[k][sel] for k in ("video", "label", "bg", "probs", "feats", "donor") if k in rows}
 
     def common(*names: str) -> np.ndarray:
         vids = None
@@ -104,25 +106,24 @@ def compute_metrics(rows: dict[str, np.ndarray], classes: Sequence[str], suite: 
             h[key] = out[key]["value"]
     if "swap-background" in out["conflict"]:
         h["swap_background_follow"] = out["conflict"]["swap-background"]["background_follow"]["value"]
-    # the headline: original + background-only + swap, on the videos that have all of them
-    parts = ["original"] + [n for n in (bo_name, "swap-background") if n and n in present]
-    if len(parts) > 1 and have(*parts):
-        vv = common(*parts)
-        o = take("original", vv)
-        kw: dict[str, Any] = {"orig_probs": o["probs"], "labels": o["label"]}
-        if bo_name in parts:
-            kw["background_only_probs"] = take(bo_name, vv)["probs"]
-        if "swap-background" in parts:
-            sw = take("swap-background", vv)
-            kw["swap_probs"] = sw["probs"]
-            if (sw["bg"] >= 0).all():
-                kw["bg_labels"] = sw["bg"]
-        rel = M.background_reliance(**kw, **boot)
-        out["background_reliance"] = {"variants": parts, **rel}
-        h["background_reliance"] = rel["value"]
-    else:
-        out["background_reliance"] = None
-        h["background_reliance"] = None
+    # the headline: each swap against its own original and its donor's background-only clip
+    # (None when the run cannot define it: no donor swaps, or no donor has a background-only clip)
+    out["background_reliance"] = None
+    if bo_name and "donor" in rows and have("original", "swap-background") and have("original", bo_name):
+        sw = take("swap-background", common("original", "swap-background"))
+        bo = take(bo_name)
+        at = {int(v): r for r, v in enumerate(bo["video"])}  # video index -> its background-only row
+        ok = np.array([int(j) in at for j in sw["donor"]], bool)
+        if ok.any():
+            vv = common("original", bo_name)
+            rel = M.background_reliance(take("original", sw["video"][ok])["probs"], sw["probs"][ok],
+                                        bo["probs"][[at[int(j)] for j in sw["donor"][ok]]],
+                                        sufficiency_probs=(take("original", vv)["probs"], take(bo_name, vv)["probs"]),
+                                        **boot)
+            # swaps left out: their donor has no background-only clip (unusable mask) or there is no donor
+            out["background_reliance"] = {"variants": ["original", "swap-background", bo_name],
+                                          "n_without_reference": int((~ok).sum()), **rel}
+    h["background_reliance"] = out["background_reliance"]["value"] if out["background_reliance"] else None
     if "original" in out["accuracy"]:
         h["original_top1"] = out["accuracy"]["original"]["top1"]["value"]
     return out

@@ -445,7 +445,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     arrays = {"video": np.asarray(rows.video, np.int64), "variant": np.asarray(rows.variant, np.int64),
               "label": s.src.labels[np.asarray(rows.video, np.int64)] if rows.video else np.zeros(0, np.int64),
               "bg": np.asarray(rows.bg, np.int64), "source": np.asarray(rows.source, np.int64),
-              "probs": probs, "feats": feats}
+              "donor": np.asarray(rows.donor, np.int64), "probs": probs, "feats": feats}
     result = compute_metrics(arrays, s.classes, s.suite, cfg.seed)
     provenance = dict(s.provenance)
     if gallery:

@@ -27,7 +27,7 @@ metric                          definition (over videos i = 1..N)
 :func:`background_only_accuracy` top-1 on the background-only variant
 :func:`shuffle_sensitivity`     P(ŷ(shuffled) != ŷ(original))
 :func:`prediction_agreement`    P(ŷ_a = ŷ_b) and Cohen's kappa between two prediction sets
-:func:`background_reliance`     the headline score (see its docstring)
+:func:`background_reliance`     the headline: clip((P(ŷ(swap) = ŷ(donor's bg-only)) - null) / (1 - null))
 :func:`knn_predict`             cosine k-NN vote -> probs (N, K): the same metrics on features
 :func:`variant_similarity`      mean cos(f(x_i), f(variant_i))
 :func:`kowal_shared_score`      Σ_d E[(z_a-μ)(z_b-μ)] / Σ_d Var(z)  (Kowal et al. CVPR 2022)
@@ -36,16 +36,18 @@ metric                          definition (over videos i = 1..N)
 ==============================  ==============================================================
 """
 
-from bebias.probing.metrics.decisions import (accuracy_block, background_only_accuracy, background_reliance,
-                                              conflict_rates, contrasted_accuracy, drop, prediction_agreement,
+from bebias.probing.metrics.decisions import (accuracy_block, background_only_accuracy, conflict_rates, contrasted_accuracy, drop, prediction_agreement,
                                               shuffle_sensitivity, static_frame_accuracy)
 from bebias.probing.metrics.features import (knn_predict, kowal_shared_score, motion_vs_background_sharing,
                                              variant_similarity)
+from bebias.probing.metrics.reliance import (RELIANCE_COMPONENTS, RELIANCE_DEFINITION, agreement_null,
+                                             background_reliance, follow_component)
 from bebias.probing.metrics.stats import Estimate, bootstrap_ci, estimate, per_class
 
 __all__ = [
     "Estimate", "bootstrap_ci", "estimate", "per_class", "accuracy_block", "drop", "conflict_rates",
     "contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
     "prediction_agreement", "background_reliance", "knn_predict", "variant_similarity",
-    "kowal_shared_score", "motion_vs_background_sharing",
+    "kowal_shared_score", "motion_vs_background_sharing", "RELIANCE_COMPONENTS", "RELIANCE_DEFINITION",
+    "agreement_null", "follow_component",
 ]

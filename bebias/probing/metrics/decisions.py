@@ -1,16 +1,15 @@
 """Decision-level probe metrics: top-1 and its relatives on one test set, paired drops,
-cue-conflict rates, agreement between two prediction sets, and the headline
-:func:`background_reliance`. Inputs are per-video class probabilities (N, K), row-aligned."""
+cue-conflict rates and agreement between two prediction sets (the headline score is in
+:mod:`bebias.probing.metrics.reliance`). Inputs are per-video class probabilities (N, K), row-aligned."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from bebias.probing.metrics.stats import (NAN, Estimate, Statistic, _labels, _mean_estimate, _probs, _top1, estimate,
+from bebias.probing.metrics.stats import (NAN, _labels, _mean_estimate, _probs, _top1, estimate,
                                          per_class)
 
 
@@ -94,7 +93,7 @@ def background_only_accuracy(bg_only_probs: np.ndarray, labels: np.ndarray, *, s
     label -- which it can only do on a test set where background and class are correlated
     (e.g. the benchmark's ``iid`` split; on ``conflict`` it is ~0 for any model). For a
     split-independent view use :func:`prediction_agreement` with the original predictions
-    (the sufficiency part of :func:`background_reliance`). Returns the :class:`Estimate`
+    (the ``sufficiency`` component of :func:`~bebias.probing.metrics.reliance.background_reliance`). Returns the :class:`Estimate`
     fields plus ``n`` and ``per_class``."""
     return _top1_result(bg_only_probs, labels, "bg_only_probs", classes,
                         {"n_boot": n_boot, "seed": seed, "alpha": alpha})
@@ -260,128 +259,3 @@ def shuffle_sensitivity(orig_probs: np.ndarray, shuf_probs: np.ndarray, labels: 
         y = _labels(labels, po.shape[0], po.shape[1])
         out["per_class"] = per_class(changed, y, num_classes=po.shape[1], classes=classes)
     return out
-
-
-# --------------------------------------------------------------------------------------
-# the headline score
-# --------------------------------------------------------------------------------------
-
-RELIANCE_COMPONENTS: tuple[str, ...] = ("sufficiency", "necessity", "dominance")
-
-
-def background_reliance(*, orig_probs: np.ndarray | None = None, labels: np.ndarray | None = None,
-                        background_only_probs: np.ndarray | None = None, swap_probs: np.ndarray | None = None,
-                        bg_labels: np.ndarray | None = None, seed: int = 0, n_boot: int = 1000,
-                        alpha: float = 0.05) -> dict[str, Any]:
-    """Background reliance: ONE score in [0, 1], higher = decisions rest more on the background.
-
-    It is the mean of up to three components, each in [0, 1] and each asking one
-    question about the background with everything else held fixed:
-
-    * **sufficiency** -- does the background *alone* reproduce the model's decisions?
-      ``max(0, kappa(ŷ(original), ŷ(background-only)))``: Cohen's kappa
-      (:func:`prediction_agreement`) between the decisions on each original video and on
-      the same video with the actor removed. 1 = the actor can be deleted without changing
-      a decision; 0 = the background alone agrees with the model no more than chance.
-      Needs ``orig_probs`` and ``background_only_probs``.
-    * **necessity** -- does *changing* the background change the decisions?
-      ``min(1, max(0, 1 - kappa(ŷ(original), ŷ(swap))))``, the swap keeping the moving
-      foreground pixel-exact and replacing only the background. 0 = no decision changed
-      beyond chance; 1 = the decisions after the swap are unrelated to those before.
-      Needs ``orig_probs`` and ``swap_probs`` (any new background: donor, image, stripes).
-    * **dominance** -- when motion and background disagree, which wins? On the swaps whose
-      donor class differs from the video's (y != y_bg, as in :func:`conflict_rates`):
-      ``bf / (bf + ff)`` with bf, ff the number of decisions for y_bg and for y: the
-      background's share of the decisions that went to one of the two cues (the cue-
-      conflict "shape bias" of Geirhos et al., ICLR 2019, with background for texture).
-      0.5 = no preference. Needs ``swap_probs``, ``labels`` and ``bg_labels``.
-
-    ``value`` = the mean of the components that are *defined on the full set*: the ones
-    whose inputs were given and that are not NaN (a kappa with p_e = 1; dominance with no
-    conflict video or bf + ff = 0). ``used`` lists them. NaN if none is defined. Every
-    input is aligned row by row with the others (the variants of video i in row i).
-
-    Why these and not the accuracies: sufficiency and necessity compare the model with
-    itself, so they need no labels and mean the same on a biased ``iid`` split and on a
-    ``conflict`` split, where background-only *accuracy* is ~0 for a background model
-    (its background points elsewhere) and a label-based ratio would call it unbiased.
-    Kappa discounts the agreement that class frequencies alone produce (a model that
-    always answers one class is not "explained by the background"). Static-frame
-    accuracy and contrasted accuracy are deliberately left out: the static frame keeps the
-    actor's appearance too, so they measure reliance on *static cues* (background or
-    appearance) vs motion -- reported next to this score, not mixed into it.
-
-    The interval is a paired bootstrap over videos: each replicate recomputes every used
-    component on the same resampled videos (a replicate where one is undefined is
-    dropped).
-
-    Returns:
-        the :class:`Estimate` fields, ``n``, ``used`` (component names), ``components``
-        (``{name: Estimate or None}``, None when its inputs were not given) and
-        ``n_conflict`` (videos with y != y_bg; None without ``bg_labels``).
-
-    Raises:
-        ValueError: no component can be computed from the inputs given, or the inputs
-            are not aligned.
-    """
-    arrays = {"orig_probs": orig_probs, "background_only_probs": background_only_probs, "swap_probs": swap_probs}
-    given = {k: _probs(v, k) for k, v in arrays.items() if v is not None}
-    if not given:
-        raise ValueError("background_reliance needs orig_probs with background_only_probs and/or swap_probs, "
-                         "or swap_probs with labels and bg_labels")
-    n, K = next(iter(given.values())).shape
-    for k, v in given.items():
-        if v.shape != (n, K):
-            raise ValueError(f"{k} has shape {v.shape}, expected {(n, K)} (rows aligned with the other inputs)")
-    if bg_labels is not None and labels is None:
-        raise ValueError("bg_labels needs labels (the foreground's class) too")
-    y = _labels(labels, n, K) if labels is not None else None
-    yb = _labels(bg_labels, n, K, "bg_labels") if bg_labels is not None else None
-    pred = {k: v.argmax(1) for k, v in given.items()}
-
-    stats: dict[str, Statistic] = {}
-    if "orig_probs" in pred and "background_only_probs" in pred:
-        o, b = pred["orig_probs"], pred["background_only_probs"]
-
-        def sufficiency(i: np.ndarray) -> float:
-            kap = _kappa(o[i], b[i], K)
-            return NAN if math.isnan(kap) else max(0.0, kap)  # below chance = no reliance
-        stats["sufficiency"] = sufficiency
-    if "orig_probs" in pred and "swap_probs" in pred:
-        o2, s = pred["orig_probs"], pred["swap_probs"]
-
-        def necessity(i: np.ndarray) -> float:
-            kap = _kappa(o2[i], s[i], K)
-            return NAN if math.isnan(kap) else min(1.0, max(0.0, 1.0 - kap))
-        stats["necessity"] = necessity
-    if "swap_probs" in pred and y is not None and yb is not None:
-        s2 = pred["swap_probs"]
-
-        def dominance(i: np.ndarray) -> float:
-            conflict = y[i] != yb[i]
-            bf = int((s2[i][conflict] == yb[i][conflict]).sum())
-            ff = int((s2[i][conflict] == y[i][conflict]).sum())
-            return bf / (bf + ff) if bf + ff > 0 else NAN
-        stats["dominance"] = dominance
-    if not stats:
-        raise ValueError("background_reliance: no component is computable from the inputs given; it needs "
-                         "orig_probs + background_only_probs (sufficiency), orig_probs + swap_probs (necessity) "
-                         "or swap_probs + labels + bg_labels (dominance)")
-
-    boot = {"n_boot": n_boot, "seed": seed, "alpha": alpha}
-    components: dict[str, Estimate | None] = {name: None for name in RELIANCE_COMPONENTS}
-    for name, fn in stats.items():
-        components[name] = estimate(fn, n, **boot)
-    used = [name for name in RELIANCE_COMPONENTS
-            if components[name] is not None and not math.isnan(components[name]["value"])]
-    fns = [stats[name] for name in used]
-
-    def headline(i: np.ndarray) -> float:
-        vals = [f(i) for f in fns]
-        # a replicate where a used component is undefined is dropped, rather than averaged
-        # over fewer components (which would mix different definitions across replicates)
-        return float(np.mean(vals)) if vals and not any(math.isnan(v) for v in vals) else NAN
-
-    head = estimate(headline, n, **boot) if used else {"value": NAN, "ci_low": NAN, "ci_high": NAN}
-    return {**head, "n": int(n), "used": used, "components": components,
-            "n_conflict": int((y != yb).sum()) if yb is not None else None}
