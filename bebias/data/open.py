@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 
 from bebias.data.decoders import Decoder, FileDecoder, SynthDecoder, synth_path
-from bebias.data.records import LabeledVideos, VideoRecord
+from bebias.data.records import LabeledVideos, VideoRecord, drop_duplicates
 from bebias.data.sources import csv_manifest, hflip_safe, load_source
 from bebias.data.synth import SynthBenchmark, SynthConfig, check_split
 from bebias.data import synth_disk
@@ -124,7 +125,11 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         videos = csv_manifest(manifest, split)
         return Data(videos, FileDecoder(frame_template), data, hflip_safe=bool(meta.get("hflip_safe", True)),
                     meta=meta)
-    videos = load_source(data, dataset=dataset, split=split, fold=fold, annotations=annotations)
+    videos = drop_duplicates(load_source(data, dataset=dataset, split=split, fold=fold, annotations=annotations),
+                             data)
+    if videos.duplicates:  # one line, as the other notes of the lower floors (bebias.runtime)
+        print(f"note: {videos.name or data}: {videos.duplicates} duplicate row(s) dropped (a video listed more "
+              "than once, same label, would count more than once)", file=sys.stderr, flush=True)
     if masks is not None:
         from bebias.data.masks import attach_masks
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from bebias.errors import DatasetFormatError
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,14 @@ class LabeledVideos:
         missing: paths of listed videos that did not exist when the split was parsed.
             Their records are kept (the loader skips unreadable videos and reports them);
             this list lets callers warn early.
+        duplicates: rows dropped by :func:`drop_duplicates` (the same video listed again).
     """
 
     records: list[VideoRecord]
     classes: list[str]
     name: str = ""
     missing: list[str] = field(default_factory=list)
+    duplicates: int = 0
 
     def __len__(self) -> int:
         return len(self.records)
@@ -50,3 +54,28 @@ class LabeledVideos:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+
+def drop_duplicates(videos: LabeledVideos, where: str = "") -> LabeledVideos:
+    """``videos`` with each (path, start, end) once, the first row kept, and the count of
+    the rows dropped in ``duplicates``: a video listed twice would count twice in every
+    metric (and be trained on twice as often).
+
+    Raises:
+        DatasetFormatError: a video listed again with another label (``where`` names the list).
+    """
+    seen: dict[tuple[str, int | None, int | None], int] = {}
+    kept: list[VideoRecord] = []
+    for r in videos.records:
+        key = (r.path, r.start, r.end)
+        label = seen.setdefault(key, r.label)
+        if label != r.label:
+            names = [repr(videos.classes[y]) if 0 <= y < len(videos.classes) else str(y) for y in (label, r.label)]
+            raise DatasetFormatError(f"{r.path} is listed twice, with labels {names[0]} and {names[1]}"
+                                     + ("" if r.start is None and r.end is None else f" (frames {r.start}:{r.end})"),
+                                     where or None)
+        if len(seen) > len(kept):
+            kept.append(r)
+    if len(kept) == len(videos.records):
+        return videos
+    return replace(videos, records=kept, duplicates=videos.duplicates + len(videos.records) - len(kept))

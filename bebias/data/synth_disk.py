@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import zipfile
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from bebias.atomic import atomic_path, output_dir, write_json, write_text
 from bebias.data import video_io
 from bebias.data.synth import SPLITS, SynthConfig, VideoSpec, render_video, split_specs
 from bebias.errors import BebiasError
+from bebias.parse import read_json
 
 META_FILE = "bebias-synth.json"
 MANIFEST = "manifest.csv"
@@ -124,14 +124,10 @@ def is_synth_dir(path: str) -> bool:
 def read_meta(path: str) -> dict:
     """The metadata of a benchmark directory; errors if it is not one or is incomplete."""
     meta_path = os.path.join(path, META_FILE)
-    try:
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except FileNotFoundError:
-        raise BebiasError(f"not a benchmark directory (no {META_FILE})", path) from None
-    except (OSError, ValueError) as e:
-        raise BebiasError(f"unreadable benchmark metadata ({e})", meta_path) from None
-    if meta.get("format") != "bebias-synth":
+    if not os.path.lexists(meta_path):
+        raise BebiasError(f"not a benchmark directory (no {META_FILE})", path)
+    meta = read_json(meta_path, "benchmark metadata")
+    if not isinstance(meta, dict) or meta.get("format") != "bebias-synth":
         raise BebiasError("not a bebias-synth metadata file", meta_path)
     return meta
 

@@ -35,7 +35,6 @@ arithmetic are refused -- one-line :class:`BebiasError` -- before torch.export.l
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import re
@@ -48,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from bebias.errors import BebiasError
+from bebias.parse import parse_json
 from bebias.models.pt2_check import PT2_ALLOWLIST, check_pt2, one_line
 
 __all__ = ["CONTAINER_KEYS", "PREFIXES", "PT2_ALLOWLIST", "ArchiveClassifier", "adapt_state_dict", "archive_layout",
@@ -367,8 +367,8 @@ def _load_exported(p: str) -> tuple[nn.Module, dict[str, Any]]:
         meta["foreign"]["static_batch"] = shape[0]
     if extra["bebias.json"]:
         try:
-            given = _meta_from(json.loads(extra["bebias.json"]))
-        except (ValueError, TypeError):
+            given = _meta_from(parse_json(extra["bebias.json"], p, "bebias.json"))
+        except (BebiasError, ValueError, TypeError):
             raise BebiasError("malformed extra file bebias.json in the torch.export archive", p) from None
         if "input" in given:
             given["input"] = {**spec, **given["input"]}
@@ -416,8 +416,8 @@ def _load_torchscript(p: str, trust_code: bool) -> tuple[nn.Module, dict[str, An
     meta: dict[str, Any] = {"kind": "archive", "arch": "torchscript", "foreign": {"layout": "torchscript"}}
     if extra["bebias.json"]:
         try:
-            meta.update(_meta_from(json.loads(extra["bebias.json"])))
-        except (ValueError, TypeError, RecursionError):
+            meta.update(_meta_from(parse_json(extra["bebias.json"], p, "bebias.json")))
+        except (BebiasError, ValueError, TypeError):
             raise BebiasError("malformed extra file bebias.json in the TorchScript archive", p) from None
     return ArchiveClassifier(module, "torchscript", path=p).eval(), meta
 

@@ -8,7 +8,6 @@ explicit list of pure tensor computations (:data:`PT2_OPS`). Nothing in the arch
 from __future__ import annotations
 
 import io
-import json
 import re
 import warnings
 import zipfile
@@ -18,6 +17,7 @@ import torch
 from torch import Tensor
 
 from bebias.errors import BebiasError
+from bebias.parse import MAX_DEPTH, parse_json
 
 __all__ = ["PT2_ALLOWLIST", "PT2_OPS", "check_pt2", "one_line"]
 
@@ -316,9 +316,9 @@ def check_pt2(data: bytes, p: str) -> None:
 
     def load_json(name: str) -> Any:
         try:
-            return json.loads(read(name))
-        except (ValueError, RecursionError):
-            raise _refused(p, f"{name} is not valid JSON") from None
+            return parse_json(read(name), name)
+        except BebiasError:  # invalid, or nesting deeper than any graph torch.export writes
+            raise _refused(p, f"{name} is not valid JSON (or nests more than {MAX_DEPTH} levels)") from None
 
     def weights_only(name: str, blob: bytes) -> Any:
         try:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from collections.abc import Callable
@@ -43,6 +42,7 @@ import numpy as np
 from bebias import __version__
 from bebias.atomic import output_dir, write_json, write_text
 from bebias.errors import BebiasError
+from bebias.parse import read_json
 from bebias.probing.suite import ALL_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, select_videos
 from bebias.data.synth_disk import save_masks
 from bebias.probing.source import MASK_SOURCES, ProbeSource, new_video_log, resize_to, video_variants
@@ -183,10 +183,9 @@ def _finite(x: float) -> float | None:
 
 def _read_record(path: str) -> dict | None:
     try:
-        with open(path, encoding="utf-8") as f:
-            rec = json.load(f)
+        rec = read_json(path)
         return rec if isinstance(rec, dict) else None
-    except (OSError, ValueError):
+    except BebiasError:
         return None
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from bebias.atomic import atomic_path
 from bebias.errors import BebiasError
+from bebias.parse import parse_json
 from bebias.probing.suite import ALL_VARIANTS
 
 PARTIAL = "partial.npz"
@@ -192,7 +193,7 @@ def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
             vids["failed_index"] = z["failed_index"].tolist()
             vids["failed_error"] = z["failed_error"].tolist()
             state["chunks_done"] = int(z["chunks_done"])
-            state["excluded"] = json.loads(str(z["excluded"]))
+            state["excluded"] = parse_json(str(z["excluded"]), path, "partial results")
             if "gallery_feats" in z:
                 state["gallery_feats"] = z["gallery_feats"]
                 state["gallery_labels"] = z["gallery_labels"]

@@ -9,13 +9,13 @@ optional.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from importlib import resources
 from typing import Any
 
 from bebias.errors import BebiasError
+from bebias.parse import read_toml
 from bebias.probing.masks import DEFAULT_METHOD, METHODS
 from bebias.probing.testsets import VARIANTS
 
@@ -171,11 +171,7 @@ def load_suite(name_or_path: str) -> tuple[ProbeSuite, str]:
     """Parse a suite file (see :class:`ProbeSuite`); returns it and its path. Image paths
     are made relative to the working directory. Errors are :class:`BebiasError`."""
     path = _suite_path(name_or_path)
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise BebiasError(f"malformed suite file ({e})", path) from None
+    raw = read_toml(path, "suite file")
     suite = ProbeSuite.from_dict(raw, path)
     if suite.images:
         base = os.path.dirname(os.path.abspath(path))

@@ -18,12 +18,12 @@ naming it.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bebias import parse
 from bebias.errors import BebiasError
 
 KINDS = ("probe", "eval", "compare", "calibration", "cam")
@@ -104,15 +104,7 @@ def validate(kind: str, obj: dict, path: str) -> None:
 
 def read_json(path: str) -> Any:
     """Parse a JSON file (NaN/Infinity accepted: Python's json writes them); errors name the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise BebiasError(f"not valid JSON ({e.msg} at line {e.lineno})", path) from None
-    except UnicodeDecodeError:
-        raise BebiasError("not a text file (expected " + EXPECTED + ")", path) from None
-    except OSError as e:
-        raise BebiasError(f"cannot be read ({e.strerror})", path) from None
+    return parse.read_json(path, "result file")
 
 
 def _load(path: str, *, named: bool) -> Source | None:

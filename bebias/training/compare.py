@@ -18,7 +18,6 @@ Everything is resumable: finished pre-training runs and feature files are reused
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,6 +31,7 @@ from bebias.checkpoint import load_checkpoint
 from bebias.data.open import open_data, parse_synth_spec
 from bebias.data.synth import SynthBenchmark
 from bebias.errors import BebiasError
+from bebias.parse import read_json
 from bebias.models.backbones import build_backbone
 from bebias.models.inference import embed
 from bebias.training.evaluate import background_follow
@@ -145,9 +145,8 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
 def _skipped_updates(run: str) -> int | None:
     """How many updates the run skipped (its ``failures.json``); None for a run without one."""
     try:
-        with open(os.path.join(run, "failures.json")) as f:
-            return len(json.load(f).get("skipped_updates", []))
-    except (OSError, ValueError):
+        return len(read_json(os.path.join(run, "failures.json")).get("skipped_updates", []))
+    except (BebiasError, AttributeError, TypeError):
         return None
 
 

@@ -8,7 +8,6 @@ TOML/JSON file, or a checkpoint's ``config`` entry) and is compared on ``--resum
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import asdict, dataclass
 from typing import TypeVar
@@ -17,6 +16,7 @@ import torch
 
 from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec
 from bebias.errors import BebiasError
+from bebias.parse import read_json, read_toml
 
 C = TypeVar("C", bound="RunConfig")
 
@@ -99,16 +99,7 @@ class RunConfig:
 def _read_config(path: str) -> dict:
     if not os.path.exists(path):
         raise BebiasError("config file does not exist", path)
-    try:
-        if path.endswith(".toml"):
-            import tomllib
-
-            with open(path, "rb") as f:
-                return tomllib.load(f)
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except ValueError as e:
-        raise BebiasError(f"malformed config ({e})", path) from None
+    return read_toml(path, "config") if path.endswith(".toml") else read_json(path, "config")
 
 
 def config_from_file(path: str) -> dict:

@@ -19,7 +19,6 @@ Every stage is resumable: run the same command again and finished stages are reu
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from bebias.data.open import open_data, parse_synth_spec
 from bebias.data.synth import SynthBenchmark
 from bebias.distract import DEBIAS_METHODS
 from bebias.errors import BebiasError
+from bebias.parse import read_json
 from bebias.probing.metrics import bootstrap_ci
 from bebias.probing.run import ProbeConfig, run_probe
 from bebias.probing.suite import load_suite
@@ -163,8 +163,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         res = run_probe(ProbeConfig(ckpt, data=b.data, suite=suite, suite_path=suite_path, max_videos=b.probe_videos,
                                     seed=seed, out=probe_out, workers=workers or 0, cam=True),
                         progress=(lambda d, t, n=name: progress(f"probing {n}", d, t)) if progress else None)
-        with open(ev_path) as f:
-            ev = json.load(f)
+        ev = read_json(ev_path)
         m = res.metrics
         rel = m.get("background_reliance") or {}
         cam = (m.get("cam") or {}).get("actor_share") or {}

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import operator
 import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bebias.errors import DatasetFormatError
+from bebias import parse
+from bebias.errors import BebiasError, DatasetFormatError
 
 PathLike = str | os.PathLike
 
@@ -30,7 +30,8 @@ FRAME_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 )
 
-INT_RE = re.compile(r"[+-]?\d+")
+#: an integer cell; at most 18 digits (an int64, and Python refuses to convert 4300+ digits)
+INT_RE = re.compile(r"[+-]?\d{1,18}")
 FOLDS = (1, 2, 3)
 
 
@@ -112,11 +113,9 @@ def parse_json(text: str, path: str, what: str) -> Any:
     if not text.strip():
         raise DatasetFormatError(f"empty {what}", path)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DatasetFormatError(
-            f"{what} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})", path
-        ) from None
+        return parse.parse_json(text, path, what)
+    except BebiasError as e:  # the dataset readers' own class
+        raise DatasetFormatError(str(e)) from None
 
 
 def read_json(path: str, what: str) -> Any:

@@ -10,6 +10,9 @@ from bebias.data.sources.common import INT_RE, PathLike, csv_rows, existing_file
 from bebias.errors import BebiasError, DatasetFormatError
 
 _KNOWN = ("path", "label", "start", "end", "split", "class_name", "mask")
+#: the largest integer label + 1 accepted: integer labels are class indices, and classes 0..max
+#: all get a name (the largest video datasets have ~700 classes; ImageNet-21k ~21k)
+MAX_CLASSES = 100_000
 
 
 def _int_cell(text: str, column: str, lineno: int, path: str) -> int | None:
@@ -39,6 +42,8 @@ def _classes(body: list[tuple[int, list[str]]], col: dict[str, int], p: str) -> 
         label = int(row[col["label"]])
         if label < 0:
             raise DatasetFormatError(f"line {lineno}: label {label} is negative", p)
+        if label >= MAX_CLASSES:
+            raise DatasetFormatError(f"line {lineno}: label {label} is not a class index below {MAX_CLASSES:,}", p)
         if "class_name" in col and row[col["class_name"]] != "":
             name = row[col["class_name"]]
             if names.get(label, name) != name:

@@ -1,0 +1,133 @@
+"""Hostile and unlucky input at the data floor (issue 23): bounded parsing of JSON/TOML,
+bounded manifest labels, duplicate rows, mask and video memory bombs, FFmpeg's own log."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bebias import parse
+from bebias.data.open import open_data
+from bebias.data.sources import csv_manifest
+from bebias.errors import BebiasError
+
+DEEP = 5000  # beyond Python's recursion limit (1000): json / tomllib raised RecursionError
+
+
+def _one_line(e: BaseException, path: str) -> str:
+    msg = str(e)
+    assert "\n" not in msg and path in msg, msg
+    return msg
+
+
+# -- item 10: JSON / TOML bounded in size and depth ---------------------------------------
+
+@pytest.mark.parametrize("text", ["[" * DEEP + "]" * DEEP, '{"a":' * DEEP + "1" + "}" * DEEP,
+                                  "[" * 65 + "]" * 65, "{not json", "", "1" * 5000])
+def test_read_json_refuses_in_one_line(tmp_path, text):
+    p = tmp_path / "a.json"
+    p.write_text(text)
+    with pytest.raises(BebiasError) as e:
+        parse.read_json(str(p))
+    _one_line(e.value, str(p))
+
+
+def test_read_json_accepts_what_bebias_writes(tmp_path):
+    p = tmp_path / "ok.json"
+    p.write_text('{"a": [[1, NaN]], "b": "[[[[{{{{"}')
+    assert parse.read_json(str(p))["b"] == "[[[[{{{{"
+    assert parse.parse_json("[" * 64 + "]" * 64, "x") is not None
+
+
+@pytest.mark.parametrize("text", ["a = " + "[" * DEEP + "]" * DEEP, "a = " + "{b=" * 200 + "1" + "}" * 200,
+                                  "a = 1\na = 2", "x = [1,"])
+def test_read_toml_refuses_in_one_line(tmp_path, text):
+    p = tmp_path / "a.toml"
+    p.write_text(text)
+    with pytest.raises(BebiasError) as e:
+        parse.read_toml(str(p))
+    _one_line(e.value, str(p))
+
+
+def test_read_refuses_a_fifo_and_a_file_over_the_cap(tmp_path):
+    fifo = tmp_path / "f.json"
+    os.mkfifo(fifo)
+    with pytest.raises(BebiasError, match="not a regular file"):
+        parse.read_json(str(fifo))  # open() would block forever
+    big = tmp_path / "big.json"
+    big.write_text("[" + "0," * 600 + "0]")
+    with pytest.raises(BebiasError, match="MiB"):
+        parse.read_json(str(big), max_bytes=1000)
+
+
+def test_deep_files_through_their_readers(tmp_path):
+    """Each reader of a user file goes through bebias.parse (they raised RecursionError)."""
+    from bebias.data.sources.common import read_json as read_annotations
+    from bebias.probing.suite import load_suite
+    from bebias.reporting.inputs import read_json as read_result
+    from bebias.training.config import config_from_file
+
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_text("[" * DEEP + "]" * DEEP)
+    deep_toml = tmp_path / "deep.toml"
+    deep_toml.write_text("a = " + "[" * DEEP + "]" * DEEP)
+    for call, p in [(lambda p: read_annotations(p, "split file"), deep_json), (read_result, deep_json),
+                    (config_from_file, deep_json), (config_from_file, deep_toml), (load_suite, deep_toml)]:
+        with pytest.raises(BebiasError) as e:
+            call(str(p))
+        _one_line(e.value, str(p))
+
+
+# -- item 10: integer labels are bounded ---------------------------------------------------
+
+def _manifest(tmp_path, rows: list[str], header: str = "path,label") -> str:
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    p = tmp_path / "m.csv"
+    p.write_text("\n".join([header, *rows]) + "\n")
+    return str(p)
+
+
+@pytest.mark.parametrize("label", ["100000000000", "100000"])
+def test_a_huge_integer_label_is_refused(tmp_path, label):
+    p = _manifest(tmp_path, ["v.mp4,0", f"v.mp4,{label}"])
+    with pytest.raises(BebiasError) as e:  # it built 1e11 class names (MemoryError)
+        csv_manifest(p)
+    _one_line(e.value, p)
+
+
+def test_a_huge_start_is_one_line(tmp_path):
+    p = _manifest(tmp_path, [f"v.mp4,0,{'9' * 5000}"], header="path,label,start")
+    with pytest.raises(BebiasError) as e:  # int() of 5000 digits raised ValueError
+        csv_manifest(p)
+    _one_line(e.value, p)
+
+
+# -- item 6: duplicate rows ---------------------------------------------------------------
+
+def test_duplicate_rows_are_dropped_with_one_note(tmp_path, capsys):
+    for n in "abc":
+        (tmp_path / f"{n}.mp4").write_bytes(b"x")
+    p = tmp_path / "m.csv"
+    p.write_text("path,label\n" + "a.mp4,0\n" * 5 + "b.mp4,1\nc.mp4,1\n./a.mp4,0\n")
+    d = open_data(str(p), split="test")
+    assert [os.path.basename(r.path) for r in d.videos.records] == ["a.mp4", "b.mp4", "c.mp4"]
+    assert d.videos.duplicates == 5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "5 duplicate row(s)" in err
+
+
+def test_duplicate_rows_with_other_labels_are_refused(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    p = tmp_path / "m.csv"
+    p.write_text("path,label\na.mp4,up\na.mp4,down\n")
+    with pytest.raises(BebiasError, match="listed twice, with labels 'up' and 'down'") as e:
+        open_data(str(p), split="test")
+    _one_line(e.value, str(p))
+
+
+def test_other_windows_of_one_video_are_not_duplicates(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    p = tmp_path / "m.csv"
+    p.write_text("path,label,start,end\na.mp4,0,0,10\na.mp4,0,10,20\n")
+    assert len(open_data(str(p), split="test").videos) == 2
