@@ -210,6 +210,35 @@ def test_a_bad_given_mask_skips_and_lists_its_video(bench, tmp_path):
     assert state["excluded"] == {"swap-background": {"mask_unusable": 1}}
 
 
+def test_hostile_given_masks_skip_and_list_their_video(bench, tmp_path):
+    """Memory bombs, an empty dimension and a FIFO as masks (issue 23, item 8): each video
+    is skipped and listed, never read whole (MemoryError), divided by zero or blocked on."""
+    from tests.test_hostile_data import declared_npy, declared_npz
+
+    rows = list(csv.reader(open(bench / "given.csv")))
+    bad = [declared_npy(tmp_path / "bomb.npy", (10**6, 10**4, 10**4)),
+           declared_npz(tmp_path / "bomb.npz", (10**6, 10**4, 10**4)),
+           str(tmp_path / "flat.npz")]
+    np.savez(bad[2], masks=np.zeros((12, 0, 32), bool))
+    os.mkfifo(tmp_path / "fifo.npy")
+    bad.append(str(tmp_path / "fifo.npy"))
+    for r, m in zip(rows[1:], bad):
+        r[3] = m
+    for r in rows[1:]:
+        r[0] = str(bench / r[0])
+        r[3] = r[3] if os.path.isabs(r[3]) else str(bench / r[3])
+    with open(tmp_path / "bad.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    src = ProbeSource(open_data(str(tmp_path / "bad.csv")), Spec, ProbeSuite(mask="ground-truth"))
+    vids, state = new_video_log()
+    for i in range(5):
+        list(video_variants(i, src, list(range(N_TEST)), ["swap-background"], src.suite, 0, vids, state))
+    assert vids["failed_index"] == [0, 1, 2, 3] and vids["index"] == [4]
+    errs = vids["failed_error"]
+    assert "more than 4x the video's 32x32" in errs[0] and "bomb.npy" in errs[0]
+    assert "more than 4x" in errs[1] and "empty dimension" in errs[2] and "not a regular file" in errs[3]
+
+
 def test_probe_cli_records_the_given_masks(bench, tmp_path):
     ckpt = tiny_classifier(tmp_path, DATA)
     out = tmp_path / "probe"

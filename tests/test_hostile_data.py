@@ -4,10 +4,16 @@ bounded manifest labels, duplicate rows, mask and video memory bombs, FFmpeg's o
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import zipfile
 
+import numpy as np
 import pytest
 
 from bebias import parse
+from bebias.data import masks
 from bebias.data.open import open_data
 from bebias.data.sources import csv_manifest
 from bebias.errors import BebiasError
@@ -131,3 +137,105 @@ def test_other_windows_of_one_video_are_not_duplicates(tmp_path):
     p = tmp_path / "m.csv"
     p.write_text("path,label,start,end\na.mp4,0,0,10\na.mp4,0,10,20\n")
     assert len(open_data(str(p), split="test").videos) == 2
+
+
+# -- item 8: masks checked from their header, read frame by frame --------------------------
+
+def _header(shape: tuple[int, ...], descr: str = "|b1") -> bytes:
+    import io
+
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": shape})
+    return f.getvalue()
+
+
+def declared_npy(path, shape: tuple[int, ...]) -> str:
+    """A .npy whose header declares ``shape`` and that holds no data (a few hundred bytes)."""
+    with open(path, "wb") as f:
+        f.write(_header(shape))
+    return str(path)
+
+
+def declared_npz(path, shape: tuple[int, ...], zero_frames: int = 0, frame: int = 0) -> str:
+    """An .npz whose ``masks`` member declares ``shape``, then holds ``zero_frames`` deflated
+    frames of ``frame`` zero bytes each (a deflate bomb when there are many)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open("masks.npy", "w", force_zip64=True) as f:
+        f.write(_header(shape))
+        zeros = bytes(frame)
+        for _ in range(zero_frames):
+            f.write(zeros)
+    return str(path)
+
+
+@pytest.mark.parametrize("maker", [declared_npy, declared_npz])
+def test_a_mask_declaring_a_huge_shape_is_refused_from_its_header(tmp_path, maker):
+    p = maker(tmp_path / ("m" + (".npy" if maker is declared_npy else ".npz")), (10**6, 10**4, 10**4))
+    assert os.path.getsize(p) < 1000
+    with pytest.raises(BebiasError, match="more than 4x") as e:  # it was a MemoryError
+        masks.clip_masks(p, np.arange(8), (64, 64))
+    _one_line(e.value, p)
+    with pytest.raises(BebiasError, match="GiB") as e:  # read whole: capped
+        masks.read_mask(p)
+    _one_line(e.value, p)
+
+
+@pytest.mark.parametrize("shape", [(8, 0, 32), (0, 32, 32), (32, 0)])
+def test_a_mask_with_an_empty_dimension_is_refused(tmp_path, shape):
+    p = str(tmp_path / "m.npy")
+    np.save(p, np.zeros(shape, bool))
+    with pytest.raises(BebiasError, match="empty dimension") as e:  # ZeroDivisionError
+        masks.clip_masks(p, np.arange(4), (32, 32))
+    _one_line(e.value, p)
+
+
+def test_a_fifo_as_mask_is_refused_at_once(tmp_path):
+    p = tmp_path / "m.npz"
+    os.mkfifo(p)
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("the read blocked")))
+    signal.alarm(5)
+    try:
+        with pytest.raises(BebiasError, match="not a regular file"):
+            masks.clip_masks(str(p), np.arange(4), (32, 32))
+    finally:
+        signal.alarm(0)
+
+
+def test_a_truncated_mask_is_one_line(tmp_path):
+    p = declared_npz(tmp_path / "m.npz", (20, 32, 32), zero_frames=3, frame=32 * 32)
+    with pytest.raises(BebiasError, match="truncated") as e:
+        masks.clip_masks(p, np.arange(5, 9), (32, 32))
+    _one_line(e.value, p)
+
+
+def test_only_the_clip_frames_of_a_mask_are_read(tmp_path):
+    m = np.random.default_rng(0).random((30, 6, 8)) > 0.5
+    np.savez_compressed(tmp_path / "a.npz", masks=m)
+    np.save(tmp_path / "b.npy", m.astype(np.float32))
+    np.savez(tmp_path / "c.npz", masks=np.asfortranarray(m))
+    idx = np.array([3, 3, 7, 20])
+    for name in ("a.npz", "b.npy", "c.npz"):
+        got = masks.clip_masks(str(tmp_path / name), idx, (12, 16))
+        assert got.shape == (4, 12, 16) and np.array_equal(got[:, ::2, ::2], m[idx]), name
+    np.save(tmp_path / "static.npy", m[:1])
+    assert np.array_equal(masks.clip_masks(str(tmp_path / "static.npy"), idx, (6, 8)), np.repeat(m[:1], 4, 0))
+
+
+_RSS = """
+import resource, sys, numpy as np
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+masks.clip_masks(sys.argv[1], np.arange(8) + 100, (250, 250), (1000, 1000))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_a_deflate_bomb_mask_is_streamed_not_inflated(tmp_path):
+    """A 0.3 MB .npz of 300 deflated all-zero 1000x1000 frames (300 MB inflated): the clip's
+    8 frames are read, and the peak memory stays far below the inflated size (it grew by
+    ~600 MB: the array, then its binary copy)."""
+    p = declared_npz(tmp_path / "bomb.npz", (300, 1000, 1000), zero_frames=300, frame=10**6)
+    assert os.path.getsize(p) < 2**20
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    grew = int(subprocess.run([sys.executable, "-c", _RSS, p], capture_output=True, text=True, check=True,
+                              env=env, timeout=120).stdout)
+    assert grew < 100, f"peak RSS grew by {grew} MB"

@@ -155,9 +155,10 @@ class ProbeSource:
         elif not self.need_mask:  # no variant uses it: spare the motion masks
             mask, source = None, ""
         elif given and mode in ("auto", "ground-truth"):  # the user's mask beats a motion mask
-            from bebias.data.masks import mask_frames, read_mask
+            from bebias.data.masks import clip_masks
 
-            mask = mask_frames(read_mask(given), (rec.start or 0) + np.asarray(idx), clip.shape[1:3], given)
+            mask = clip_masks(given, (rec.start or 0) + np.asarray(idx), clip.shape[1:3],
+                              self.data.decoder.frame_size(rec))
             source = "given"
         elif mode == "ground-truth":  # some videos have a given mask, this one not: no mask
             mask, source = None, ""
