@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bebias.probing.metrics import (accuracy_block, background_only_accuracy, background_reliance, bootstrap_ci,
+from bebias.probing.metrics import (accuracy_block, background_only_accuracy, bootstrap_ci,
                                     conflict_rates, contrasted_accuracy, drop, estimate, knn_predict,
                                     kowal_shared_score, motion_vs_background_sharing, per_class,
                                     prediction_agreement, shuffle_sensitivity, static_frame_accuracy,
@@ -227,52 +227,9 @@ def test_prediction_agreement_kappa_hand_computed():
 # the headline score
 # --------------------------------------------------------------------------------------
 
-def test_background_reliance_hand_computed():
-    y = np.array([0, 1, 2, 0])
-    orig = onehot([0, 1, 2, 0])
-    bg_only = onehot([0, 1, 2, 1])
-    swap = onehot([1, 1, 0, 2])
-    yb = np.array([1, 1, 0, 2])  # video 1: donor of its own class -> not a conflict
-    # sufficiency: p_o = 3/4; freq orig (2,1,1)/4, bg-only (1,2,1)/4 -> p_e = (2+2+1)/16 = 5/16
-    #   kappa = (12/16 - 5/16) / (11/16) = 7/11
-    # necessity: orig vs swap agree on video 1 only: p_o = 1/4; swap freq (1,2,1)/4 -> p_e = 5/16
-    #   kappa = (4/16 - 5/16) / (11/16) = -1/11; 1 - kappa = 12/11 -> clipped to 1
-    # dominance: conflicts = videos 0, 2, 3; swap decisions 1, 0, 2 = their y_bg: bf 3, ff 0 -> 1
-    r = background_reliance(orig_probs=orig, labels=y, background_only_probs=bg_only, swap_probs=swap,
-                            bg_labels=yb, **B)
-    c = r["components"]
-    assert c["sufficiency"]["value"] == pytest.approx(7 / 11)
-    assert c["necessity"]["value"] == pytest.approx(1.0)
-    assert c["dominance"]["value"] == pytest.approx(1.0)
-    assert r["value"] == pytest.approx((7 / 11 + 1 + 1) / 3)  # 29/33
-    assert r["used"] == ["sufficiency", "necessity", "dominance"]
-    assert (r["n"], r["n_conflict"]) == (4, 3)
-    assert contains(r)
-    # fewer variants: the score is the mean of what can be computed
-    only_bg = background_reliance(orig_probs=orig, background_only_probs=bg_only, **B)
-    assert only_bg["value"] == pytest.approx(7 / 11) and only_bg["used"] == ["sufficiency"]
-    assert only_bg["components"]["necessity"] is None and only_bg["n_conflict"] is None
-    only_swap = background_reliance(swap_probs=swap, labels=y, bg_labels=yb, **B)
-    assert only_swap["value"] == pytest.approx(1.0) and only_swap["used"] == ["dominance"]
-
-
-def test_background_reliance_needs_a_component():
-    with pytest.raises(ValueError):
-        background_reliance(orig_probs=onehot([0, 1]), labels=[0, 1], **B)  # original alone says nothing
-    with pytest.raises(ValueError):
-        background_reliance(swap_probs=onehot([0, 1]), bg_labels=[1, 0], **B)  # bg_labels without labels
-    with pytest.raises(ValueError):
-        background_reliance(orig_probs=onehot([0, 1]), swap_probs=onehot([0, 1, 2]), **B)  # not aligned
-    # a defined-but-degenerate component is left out: no conflicts -> dominance NaN, not used
-    r = background_reliance(orig_probs=onehot([0, 1, 2]), swap_probs=onehot([0, 1, 2]), labels=[0, 1, 2],
-                            bg_labels=[0, 1, 2], **B)
-    assert r["used"] == ["necessity"] and math.isnan(r["components"]["dominance"]["value"])
-    assert r["value"] == 0.0  # swap changes no decision
-
-
 def _synthetic_models(n: int = 120, k: int = 4, seed: int = 0):
     """Per-variant predictions of a background-only and a motion-only model on an iid split
-    (the background's class = the label), and a model following the background on half."""
+    (the background's class = the label)."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % k
     yb = (y + rng.integers(1, k, n)) % k  # donors of another class
@@ -281,45 +238,22 @@ def _synthetic_models(n: int = 120, k: int = 4, seed: int = 0):
                 "static": onehot(y, k)}
     motion_model = {"orig_probs": onehot(y, k), "background_only_probs": onehot(rand(), k),
                     "swap_probs": onehot(y, k), "static": onehot(rand(), k)}
-    half = rng.random(n) < 0.5
-    mixed = {"orig_probs": onehot(y, k), "background_only_probs": onehot(np.where(half, y, rand()), k),
-             "swap_probs": onehot(np.where(half, yb, y), k)}
-    return y, yb, bg_model, motion_model, mixed
+    return y, yb, bg_model, motion_model
 
 
-def test_background_reliance_orders_models():
-    y, yb, bg_model, motion_model, mixed = _synthetic_models()
-
-    def score(m):
-        return background_reliance(labels=y, bg_labels=yb, **{k: v for k, v in m.items() if k != "static"}, **B)
-    s_bg, s_mix, s_motion = score(bg_model), score(mixed), score(motion_model)
-    assert s_bg["value"] > 0.9 and s_motion["value"] < 0.15
-    assert s_bg["value"] > s_mix["value"] > s_motion["value"]  # monotone in how often the background decides
-    assert s_bg["ci_low"] > s_motion["ci_high"]
-    for name in ("sufficiency", "necessity", "dominance"):
-        assert s_bg["components"][name]["value"] > s_motion["components"][name]["value"]
-    # the same separation with the SCUBA/SCUFO and static metrics, which stay outside the score
+def test_static_and_scuba_metrics_separate_the_models():
+    """The SCUBA/SCUFO and static metrics, which stay outside the headline score
+    (tests/test_reliance.py has the score on simulated runs)."""
+    y, yb, bg_model, motion_model = _synthetic_models()
     ca_bg = contrasted_accuracy(bg_model["swap_probs"], bg_model["static"], y, **B)["value"]
     ca_motion = contrasted_accuracy(motion_model["swap_probs"], motion_model["static"], y, **B)["value"]
     assert ca_bg == 0.0 and ca_motion > 0.5
     assert static_frame_accuracy(bg_model["static"], y, **B)["value"] == 1.0
     assert conflict_rates(bg_model["swap_probs"], y, yb, **B)["background_follow"]["value"] == 1.0
     assert conflict_rates(motion_model["swap_probs"], y, yb, **B)["foreground_follow"]["value"] == 1.0
-
-
-def test_background_reliance_is_split_independent():
-    # on a conflict split the background model is wrong on the originals (it names the
-    # background's class) but its decisions still come from the background: the score does
-    # not depend on labels, background-only *accuracy* does
-    rng = np.random.default_rng(5)
-    n, k = 80, 4
-    y = np.arange(n) % k
-    family = (y + rng.integers(1, k, n)) % k  # the scene's class, never the label
-    donor = (family + rng.integers(1, k, n)) % k
-    bg = background_reliance(orig_probs=onehot(family, k), background_only_probs=onehot(family, k),
-                             swap_probs=onehot(donor, k), **B)
-    assert bg["value"] > 0.9
-    assert background_only_accuracy(onehot(family, k), y, **B)["value"] == 0.0
+    rng = np.random.default_rng(5)  # on a conflict split background-only *accuracy* is 0 for a scene reader
+    family = (y + rng.integers(1, 4, len(y))) % 4
+    assert background_only_accuracy(onehot(family, 4), y, **B)["value"] == 0.0
 
 
 # --------------------------------------------------------------------------------------
@@ -432,13 +366,14 @@ def test_compute_metrics_headline_hand_computed():
 
     y = [0, 1, 2, 0]
     family = [1, 2, 0, 1]  # a conflict split: the scene never belongs to the label
-    donor = [1, 2, 0, 2]   # the swaps' background classes, != y
+    donor = [3, 2, 0, 1]   # the video each swap takes its background from ...
+    donor_bg = [family[j] for j in donor]  # ... and that background's class (1 0 1 2), != y
     table = {  # variant -> (decisions per video, background class per video); None = not run
         "original": ([0, 1, 2, 1], family),
-        "swap-background": ([1, 1, 0, 2], donor),
-        "swap-background-static": ([1, 0, 2, 2], donor),
+        "swap-background": ([1, 1, 0, 2], donor_bg),
+        "swap-background-static": ([1, 0, 2, 2], donor_bg),
         "static-frame": ([0, 0, 0, 0], family),
-        "background-only": ([1, 1, 2, None], family),  # video 3: no usable mask
+        "background-only": ([0, 2, 0, None], family),  # video 3: no usable mask
         "shuffle": ([0, 2, 2, 1], family),
     }
     rows = [(v, name, pred[v], bg[v]) for name, (pred, bg) in table.items() for v in range(4) if pred[v] is not None]
@@ -446,6 +381,7 @@ def test_compute_metrics_headline_hand_computed():
     rows = [rows[i] for i in order]
     arrays = {"video": np.array([r[0] for r in rows]), "variant": np.array([ALL_VARIANTS.index(r[1]) for r in rows]),
               "label": np.array([y[r[0]] for r in rows]), "bg": np.array([r[3] for r in rows]),
+              "donor": np.array([donor[r[0]] if r[1].startswith("swap") else -1 for r in rows]),
               "probs": onehot([r[2] for r in rows]), "feats": np.zeros((len(rows), 0))}
     m = compute_metrics(arrays, ["a", "b", "c"], ProbeSuite(n_boot=200))
     h = m["headline"]
@@ -453,24 +389,29 @@ def test_compute_metrics_headline_hand_computed():
     # SCUBA right and SCUFO wrong: SCUBA is right on video 1 only, where SCUFO says 0 -> 1/4
     assert h["contrasted_accuracy"] == pytest.approx(1 / 4)
     assert h["static_frame_accuracy"] == pytest.approx(2 / 4)     # videos 0 and 3 (label 0)
-    assert h["background_only_accuracy"] == pytest.approx(2 / 3)  # on the 3 videos that have it
+    assert h["background_only_accuracy"] == pytest.approx(1 / 3)  # on the 3 videos that have it
     assert h["shuffle_sensitivity"] == pytest.approx(1 / 4)       # video 1 changed
-    assert h["swap_background_follow"] == pytest.approx(3 / 4)    # videos 0, 2, 3 follow the donor
-    # the headline on the videos that have original, background-only and swap: 0, 1, 2 with
-    # o = 0 1 2, b = 1 1 2, s = 1 1 0, y = 0 1 2, y_bg = 1 2 0
-    # sufficiency: p_o = 2/3, p_e = (1*0 + 1*2 + 1*1)/9 = 1/3 -> kappa 1/2
-    # necessity: p_o = 1/3, p_e = (1*1 + 1*2 + 1*0)/9 = 1/3 -> kappa 0 -> 1
-    # dominance: s = y_bg on videos 0, 2; s = y on video 1 -> 2/3
+    assert h["swap_background_follow"] == pytest.approx(2 / 4)    # videos 0, 3 name the donor's class
+    # the headline: the swaps whose donor has a background-only clip, videos 1, 2, 3 (video
+    # 0's donor is video 3: none), with s = 1 0 2, b = bo(donor) = bo(2) bo(0) bo(1) = 0 0 2,
+    # o = 1 2 1
+    # background_follow: s = b on videos 2, 3 -> 2/3; null = (1*2 + 1*0 + 1*1)/9 = 1/3
+    #   -> score (2/3 - 1/3) / (2/3) = 1/2
+    # motion_follow: s = o on video 1 -> 1/3; q_o = (0, 2, 1)/3 -> null (0 + 2 + 1)/9 = 1/3
+    # sufficiency on videos 0-2: o = 0 1 2, bo = 0 2 0 -> 1/3; null (2 + 0 + 1)/9 = 1/3
     rel = m["background_reliance"]
-    assert rel["variants"] == ["original", "background-only", "swap-background"] and rel["n"] == 3
-    assert rel["components"]["sufficiency"]["value"] == pytest.approx(1 / 2)
-    assert rel["components"]["necessity"]["value"] == pytest.approx(1.0)
-    assert rel["components"]["dominance"]["value"] == pytest.approx(2 / 3)
-    assert h["background_reliance"] == pytest.approx((1 / 2 + 1 + 2 / 3) / 3)  # 13/18
+    assert rel["variants"] == ["original", "swap-background", "background-only"]
+    assert (rel["n"], rel["n_without_reference"]) == (3, 1)
+    c = rel["components"]
+    assert (c["background_follow"]["value"], c["background_follow"]["null"]) == pytest.approx((2 / 3, 1 / 3))
+    assert (c["motion_follow"]["value"], c["motion_follow"]["null"]) == pytest.approx((1 / 3, 1 / 3))
+    suff = c["sufficiency"]
+    assert (suff["value"], suff["null"], suff["n"]) == pytest.approx((1 / 3, 1 / 3, 3))
+    assert h["background_reliance"] == pytest.approx(1 / 2) == rel["value"]
     # per variant: accuracy on its own videos, drop paired with the same videos' originals
     assert m["accuracy"]["background-only"]["n"] == 3
     assert m["drop"]["static-frame"]["value"] == pytest.approx(3 / 4 - 2 / 4)
-    assert m["drop"]["background-only"]["value"] == pytest.approx(1 - 2 / 3)  # originals 0-2 all right
+    assert m["drop"]["background-only"]["value"] == pytest.approx(1 - 1 / 3)  # originals 0-2 all right
     assert m["agreement"]["shuffle"]["agreement"]["value"] == pytest.approx(3 / 4)
     # the originals as a cue conflict against their own scene: video 3 follows it (1 = family)
     assert m["conflict"]["original"]["background_follow"]["value"] == pytest.approx(1 / 4)

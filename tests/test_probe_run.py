@@ -150,7 +150,10 @@ def test_probe_cli_end_to_end_deterministic_and_resumable(tmp_path, classifier, 
     for key in ("background_reliance", "contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy",
                 "shuffle_sensitivity"):
         assert key in m["headline"] and key in m
-    assert set(m["background_reliance"]["used"]) <= {"sufficiency", "necessity", "dominance"}
+    rel = m["background_reliance"]  # every swap has a donor with a background-only clip here
+    assert set(rel["components"]) == {"background_follow", "motion_follow", "sufficiency"}
+    assert rel["n_without_reference"] == 0 and isinstance(rel["no_signal"], bool)
+    assert all(0.0 <= c["null"] <= 1.0 for c in rel["components"].values())
     assert set(m["similarity"]) == set(ALL_VARIANTS) - {"original"}
 
     # the same seed gives the same numbers (here: in-process, a second output directory)

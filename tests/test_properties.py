@@ -148,14 +148,15 @@ def test_foreground_only_keeps_the_actor_exactly(scene):
 @given(st.integers(2, 6), st.integers(8, 40), st.integers(0, 2**31 - 1))
 def test_reliance_does_not_depend_on_class_names(K, N, seed):
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, K, N)
-    bg = (labels + rng.integers(1, K, N)) % K  # the donor's class differs from the video's
-    orig, bo, swap = (rng.dirichlet(np.ones(K), N) for _ in range(3))
+    orig, swap, donor_bo = (rng.dirichlet(np.ones(K), N) for _ in range(3))
     perm = rng.permutation(K)  # relabel: old class c is called perm[c]
     inv = np.argsort(perm)
     kw = dict(seed=1, n_boot=50)
-    a = M.background_reliance(orig_probs=orig, labels=labels, background_only_probs=bo, swap_probs=swap,
-                              bg_labels=bg, **kw)
-    b = M.background_reliance(orig_probs=orig[:, inv], labels=perm[labels], background_only_probs=bo[:, inv],
-                              swap_probs=swap[:, inv], bg_labels=perm[bg], **kw)
+    a = M.background_reliance(orig, swap, donor_bo, sufficiency_probs=(orig, donor_bo), **kw)
+    b = M.background_reliance(orig[:, inv], swap[:, inv], donor_bo[:, inv],
+                              sufficiency_probs=(orig[:, inv], donor_bo[:, inv]), **kw)
+    for name in M.RELIANCE_COMPONENTS:
+        assert a["components"][name]["value"] == b["components"][name]["value"]
+        assert np.isclose(a["components"][name]["null"], b["components"][name]["null"])
+    assert a["no_signal"] == b["no_signal"]
     assert (np.isnan(a["value"]) and np.isnan(b["value"])) or np.isclose(a["value"], b["value"])

@@ -59,6 +59,16 @@ def probe_source(metrics: dict, path: str = "m.json") -> Source:
     return Source("probe", path, metrics)
 
 
+PARTS = ("background_follow", "motion_follow", "sufficiency")
+
+
+def reliance_block(rel: float, block) -> dict:
+    """The background_reliance block as the probe writes it: the score and its parts, each
+    part with its null."""
+    parts = {k: {**block(0.2 + 0.1 * i), "null": 0.125, "n": 10} for i, k in enumerate(PARTS)}
+    return {**block(rel), "n": 10, "no_signal": False, "components": parts, "definition": "score = ..."}
+
+
 def fake_probe(sha: str, top1: float | None, rel: float | None, *, ci: bool = True, method: str = "linear",
                split: str = "conflict") -> dict:
     """A hand-written metrics.json with just what the report reads."""
@@ -70,7 +80,7 @@ def fake_probe(sha: str, top1: float | None, rel: float | None, *, ci: bool = Tr
                            "classes": ["a", "b"]},
             "headline": {"original_top1": top1, "background_reliance": rel},
             "accuracy": {"original": {"n": 10, "top1": block(top1)}},
-            "background_reliance": block(rel) if rel is not None else None,
+            "background_reliance": reliance_block(rel, block) if rel is not None else None,
             "conflict": {"swap-background": {"n": 10, "background_follow": block(0.5), "foreground_follow":
                                              block(0.2), "per_class": {"background_follow": {"a": 0.4, "b": 0.6}}}}}
 
@@ -148,13 +158,31 @@ def three_rows(baseline=None):
 def test_table_values_best_and_direction():
     t = three_rows()
     keys = [m.key for _, m in t.columns]
-    assert keys == ["top1", "reliance", "swap_bg_follow"]
+    parts = [f"reliance_{k}{end}" for k in PARTS for end in ("", "_null")]
+    assert keys == ["top1", "reliance", *parts, "swap_bg_follow"]
     np.testing.assert_allclose(t.value[:, 0], [0.5, 0.8, 0.65])
     assert np.isnan(t.value[2, 1]) and np.isnan(t.ci_low[2, 0])  # null reliance; no CI written
+    # each part of the score next to its null: bg-follow 0.2 [0.1, 0.3], null 0.125
+    j = keys.index("reliance_background_follow")
+    assert (t.value[0, j], t.ci_low[0, j], t.value[0, j + 1]) == pytest.approx((0.2, 0.1, 0.125))
+    assert keys[j + 1] == "reliance_background_follow_null" and np.isnan(t.ci_low[0, j + 1])
+    assert np.isnan(t.value[2, j:j + 6]).all()  # no reliance block: no parts
     best = t.best()
     assert best[:, 0].tolist() == [False, True, False]  # top-1: higher is better
     assert best[:, 1].tolist() == [False, True, False]  # reliance: LOWER is better (0.40)
-    assert best[:, 2].tolist() == [True, True, True]  # ties are all best
+    assert not best[:, 2:2 + len(parts)].any()  # parts and nulls: no direction, no bold
+    assert best[:, -1].tolist() == [True, True, True]  # ties are all best
+
+
+def test_a_score_of_the_old_definition_is_not_shown():
+    """A metrics.json written before the anchored score (mean of sufficiency, necessity and
+    dominance) has another scale: its score shows as missing, not next to the new ones."""
+    old = fake_probe("d" * 64, 0.5, 0.52)
+    old["background_reliance"] = {"value": 0.52, "ci_low": 0.4, "ci_high": 0.6, "used": ["sufficiency"],
+                                  "components": {"sufficiency": {"value": 0.02, "ci_low": 0.0, "ci_high": 0.1}}}
+    vals = T.probe_values(old)
+    assert math.isnan(vals["reliance"][0]) and not any(k.startswith("reliance_") for k in vals)
+    assert vals["reliance"] != T.probe_values(fake_probe("d" * 64, 0.5, 0.52))["reliance"]
 
 
 def test_deltas_against_a_baseline_by_method_or_label():
@@ -213,7 +241,7 @@ def test_latex_is_booktabs_and_structurally_sound():
     tex = W.to_latex(t)
     body = tex[tex.index(r"\begin{tabular}"):]
     assert body.count(r"\toprule") == body.count(r"\midrule") == body.count(r"\bottomrule") == 1
-    assert r"\cmidrule(lr){6-8}" in body and body.rstrip().endswith(r"\end{tabular}")
+    assert r"\cmidrule(lr){6-14}" in body and body.rstrip().endswith(r"\end{tabular}")  # 3 + 6 parts
     ncols = len(re.search(r"\\begin\{tabular\}\{([lrc]+)\}", body).group(1))
     rows = [ln for ln in body.splitlines() if ln.endswith(r"\\") and not ln.startswith(r"\multicolumn")]
     assert len(rows) == 1 + 3  # header + three checkpoints
@@ -258,6 +286,9 @@ def test_report_files_and_table_values_from_the_results(report, results):
             [top["value"], top["ci_low"], top["ci_high"]])
         rel = m["background_reliance"]
         assert rows.loc[(group, "reliance"), "value"] == pytest.approx(rel["value"])
+        for part, c in rel["components"].items():  # every part next to its null
+            assert rows.loc[(group, f"reliance_{part}"), "value"] == pytest.approx(c["value"])
+            assert rows.loc[(group, f"reliance_{part}_null"), "value"] == pytest.approx(c["null"])
         assert rows.loc[(group, "swap_bg_follow"), "value"] == pytest.approx(
             m["conflict"]["swap-background"]["background_follow"]["value"])
         assert rows.loc[(group, "static"), "value"] == pytest.approx(m["static_frame_accuracy"]["value"])

@@ -51,10 +51,19 @@ def demo_cmd(
 
     took = f"{res.seconds / 60:.1f} min" + (" (resumed: earlier runs did part of it)" if res.resumed else "")
     table = Table(title=f"bebias demo{' --fast' if fast else ''}: {took}")
-    for col in ("model", "iid top-1", "conflict top-1", "background reliance", "CAM on actor"):
+    def part(r, name: str) -> str:  # a component of the score and, in brackets, its null
+        v = (r.get("reliance_parts") or {}).get(name)
+        if not v or v[0] is None:
+            return "–"
+        return f"{100 * v[0]:.0f}" + (f" ({100 * v[1]:.0f})" if v[1] is not None else "")
+
+    parts = ("background_follow", "motion_follow", "sufficiency")
+    for col in ("model", "iid top-1", "conflict top-1", "background reliance", "bg-follow % (null)",
+                "motion-follow % (null)", "sufficiency % (null)", "CAM on actor"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for r in res.rows:
-        table.add_row(r["model"], pct(r["iid"]), pct(r["conflict"]), ci(r["reliance"], r["reliance_ci"]),
+        rel = ci(r["reliance"], r["reliance_ci"]) + (" no signal" if r.get("reliance_no_signal") else "")
+        table.add_row(r["model"], pct(r["iid"]), pct(r["conflict"]), rel, *(part(r, p) for p in parts),
                       ci(r["cam_on_actor"], r["cam_ci"]))
     console.print(table)
     console.print(f"report: [bold]{res.html}[/]")

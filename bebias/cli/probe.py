@@ -196,6 +196,20 @@ def _class_names(value: str | None) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def reliance_summary(rel: dict) -> str:
+    """The headline line: the score with its CI, ``no signal`` when neither cue is followed
+    beyond chance, then each component as ``value (null x)``."""
+    def f(x) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    ci = f" [{f(rel['ci_low'])}, {f(rel['ci_high'])}]" if rel.get("ci_low") is not None else ""
+    val = "undefined" if rel["value"] is None else f(rel["value"])
+    flag = " [bold yellow]no signal[/] (neither cue is followed beyond chance)" if rel.get("no_signal") else ""
+    comps = "; ".join(f"{k.replace('_', ' ')} {f(c['value'])} (null {f(c['null'])})"
+                      for k, c in rel["components"].items() if c is not None)
+    return f"[bold]background reliance[/] {val}{ci}{flag}  ({comps}; n {rel['n']})"
+
+
 def _print_probe(res) -> None:
     m = res.metrics
     pv, vb = m["provenance"], m["videos"]
@@ -216,12 +230,10 @@ def _print_probe(res) -> None:
     console.print(table)
     rel = m.get("background_reliance")
     if rel:
-        comps = ", ".join(f"{k} {v['value']:.3f}" for k, v in rel["components"].items()
-                          if v is not None and v["value"] is not None)
-        lo, hi = rel["ci_low"], rel["ci_high"]
-        ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-        val = "undefined" if rel["value"] is None else f"{rel['value']:.3f}"
-        console.print(f"[bold]background reliance[/] {val}{ci}  ({comps})")
+        console.print(reliance_summary(rel))
+    else:
+        console.print("background reliance: undefined (needs swap-background with donor backgrounds and "
+                      "background-only clips of the donors)")
     for key in ("contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
                 "reverse_sensitivity"):
         if m["headline"].get(key) is not None:

@@ -40,8 +40,9 @@ CAPTIONS = {
               "model follows the background more than the motion.",
     "per_class": "Per true class: the share of background-swapped clips classified as the donor scene's class. "
                  "Tall bars: classes the model recognises by their background.",
-    "scatter": "Accuracy on the original clips against the background-reliance score (mean of sufficiency, "
-               "necessity and dominance; lower is better), 95 % CIs both ways. Top-left is best.",
+    "scatter": "Accuracy on the original clips against the background-reliance score (the share of swapped "
+               "clips, beyond chance, decided as their new background alone is; lower is better), 95 % CIs "
+               "both ways. Top-left is best.",
 }
 
 

@@ -188,7 +188,7 @@ def accuracy_vs_reliance(probes: Sequence[Probe]) -> bytes | None:
     for row, label, g, m in probes:
         rel = m.get("background_reliance")
         top = (m.get("accuracy") or {}).get("original", {}).get("top1")
-        if isinstance(rel, dict) and top and math.isfinite(_v(rel)) and math.isfinite(_v(top)):
+        if isinstance(rel, dict) and "definition" in rel and top and math.isfinite(_v(rel)) and math.isfinite(_v(top)):
             pts.append((row, label, g, _err(rel, 1.0), _err(top)))
     if not pts:
         return None
@@ -201,7 +201,8 @@ def accuracy_vs_reliance(probes: Sequence[Probe]) -> bytes | None:
         ax.annotate(label, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8, color=colour(row))
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-3, 103)
-    ax.set_xlabel("background reliance (score, 0 = none, 1 = decisions rest on the background)")
+    ax.set_xlabel("background reliance (0 = swaps follow the new background no more than chance, "
+                  "1 = always)")
     ax.set_ylabel("top-1 accuracy, original clips (%)")
     ax.set_title("Accuracy vs background reliance", loc="left", fontsize=11)
     ax.grid(color="#eeeeee", linewidth=0.8)

@@ -45,6 +45,12 @@ class Metric:
 PROBE_METRICS = (
     Metric("top1", "top-1"),
     Metric("reliance", "bg reliance", unit="score 0-1", scale=1.0, decimals=3, higher_is_better=False),
+    # the score's parts, each next to its null (chance on the same probe run); no "best": the
+    # score carries the direction (docs/reliance.md)
+    *(Metric(f"reliance_{key}{end}", f"{label}{' null' if end else ''}", higher_is_better=None)
+      for key, label in (("background_follow", "rel. bg-follow"), ("motion_follow", "rel. motion-follow"),
+                         ("sufficiency", "rel. sufficiency"))
+      for end in ("", "_null")),
     Metric("contrasted", "contrasted acc."),
     # a motion model should NOT recognise the action from one repeated frame (SCUFO)
     Metric("static", "static-frame acc.", higher_is_better=False),
@@ -135,7 +141,15 @@ def probe_values(m: dict) -> dict[str, Cell]:
         out["top1"] = _ci(m["headline"]["original_top1"])
     if "background_reliance" in m or "background_reliance" in m["headline"]:
         rel = m.get("background_reliance")
+        if isinstance(rel, dict) and "definition" not in rel:
+            # written before the score was anchored (the mean of sufficiency, necessity and
+            # dominance): another scale, not comparable; shown as "–"
+            rel, m = None, {**m, "headline": {**m["headline"], "background_reliance": None}}
         out["reliance"] = _ci(rel if rel is not None else m["headline"].get("background_reliance"))
+        for key, c in ((rel or {}).get("components") or {}).items():
+            if isinstance(c, dict):
+                out[f"reliance_{key}"] = _ci(c)
+                out[f"reliance_{key}_null"] = _ci(c.get("null"), c.get("n"))
     for key, name in (("contrasted", "contrasted_accuracy"), ("static", "static_frame_accuracy")):
         if name in m or name in m["headline"]:
             out[key] = _ci(m.get(name) if m.get(name) is not None else m["headline"].get(name))

@@ -171,6 +171,10 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
                      "conflict": ev["splits"]["conflict"]["top1"],
                      "conflict_bg_follow": ev["splits"]["conflict"].get("background_follow"),
                      "reliance": rel.get("value"), "reliance_ci": [rel.get("ci_low"), rel.get("ci_high")],
+                     "reliance_no_signal": rel.get("no_signal"),
+                     # each component of the score as [value, its null on this probe run]
+                     "reliance_parts": {k: [c["value"], c["null"]] for k, c in (rel.get("components") or {}).items()
+                                        if c is not None},
                      "cam_on_actor": cam.get("value"), "cam_ci": [cam.get("ci_low"), cam.get("ci_high")],
                      "checkpoint": ckpt})
 

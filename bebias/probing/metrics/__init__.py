@@ -36,7 +36,8 @@ metric                          definition (over videos i = 1..N)
 ==============================  ==============================================================
 """
 
-from bebias.probing.metrics.decisions import (accuracy_block, background_only_accuracy, conflict_rates, contrasted_accuracy, drop, prediction_agreement,
+from bebias.probing.metrics.decisions import (accuracy_block, background_only_accuracy, conflict_rates,
+                                              contrasted_accuracy, drop, prediction_agreement,
                                               shuffle_sensitivity, static_frame_accuracy)
 from bebias.probing.metrics.features import (knn_predict, kowal_shared_score, motion_vs_background_sharing,
                                              variant_similarity)

@@ -91,9 +91,9 @@ def background_only_accuracy(bg_only_probs: np.ndarray, labels: np.ndarray, *, s
 
     Only the scene is left, so above-chance accuracy means the background predicts the
     label -- which it can only do on a test set where background and class are correlated
-    (e.g. the benchmark's ``iid`` split; on ``conflict`` it is ~0 for any model). For a
-    split-independent view use :func:`prediction_agreement` with the original predictions
-    (the ``sufficiency`` component of :func:`~bebias.probing.metrics.reliance.background_reliance`). Returns the :class:`Estimate`
+    (e.g. the benchmark's ``iid`` split; on ``conflict`` it is ~0 for any model). A label-free
+    view is the agreement with the original decisions (the ``sufficiency`` component of
+    :func:`~bebias.probing.metrics.reliance.background_reliance`). Returns the :class:`Estimate`
     fields plus ``n`` and ``per_class``."""
     return _top1_result(bg_only_probs, labels, "bg_only_probs", classes,
                         {"n_boot": n_boot, "seed": seed, "alpha": alpha})
