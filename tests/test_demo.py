@@ -25,6 +25,7 @@ def test_every_stage_ran_and_the_summary_names_the_report(demo):
     for row in d["rows"]:
         assert 0 <= row["iid"] <= 1 and 0 <= row["conflict"] <= 1
         assert row["reliance"] is None or 0 <= row["reliance"] <= 1
+        assert set(row["reliance_parts"]) == {"background_follow", "motion_follow", "sufficiency"}
         assert row["cam_on_actor"] is not None
     for name in names:
         m = json.loads((out / "probe" / name / "metrics.json").read_text())

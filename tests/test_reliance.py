@@ -127,3 +127,18 @@ def test_swaps_without_a_donor_reference_are_counted_out():
     nod = {**rows, "donor": np.full_like(rows["donor"], -1)}
     m = compute_metrics(nod, CLASSES, ProbeSuite(n_boot=50))
     assert m["background_reliance"] is None and m["headline"]["background_reliance"] is None
+
+
+def test_cli_summary_shows_the_parts_their_nulls_and_no_signal():
+    from bebias.cli.probe import reliance_summary
+    from bebias.probing.assemble import jsonable
+
+    rand = jsonable(reliance(S.random_model, "iid", 0))
+    assert rand["no_signal"]
+    line = reliance_summary(rand)
+    assert "no signal" in line and line.count("(null ") == 3 and "background follow" in line
+    motion = jsonable(reliance(S.motion_oracle))
+    line = reliance_summary(motion)
+    assert "no signal" not in line and "motion follow 1.000 (null 0.125)" in line
+    undefined = {**motion, "value": None, "ci_low": None, "ci_high": None}
+    assert "undefined" in reliance_summary(undefined)
