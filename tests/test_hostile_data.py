@@ -239,3 +239,23 @@ def test_a_deflate_bomb_mask_is_streamed_not_inflated(tmp_path):
     grew = int(subprocess.run([sys.executable, "-c", _RSS, p], capture_output=True, text=True, check=True,
                               env=env, timeout=120).stdout)
     assert grew < 100, f"peak RSS grew by {grew} MB"
+
+
+# -- item 23: FFmpeg's own log lines ---------------------------------------------------------
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    env.pop("OPENCV_FFMPEG_LOGLEVEL", None)
+    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_ffmpeg_prints_nothing_around_our_line(tmp_path):
+    """A garbage .webm: FFmpeg printed "[matroska,webm @ 0x...] EBML header parsing failed"
+    (and "Truncating packet ...") on stderr; now stderr holds only the progress bar."""
+    (tmp_path / "bad.webm").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
+    (tmp_path / "m.csv").write_text("path,label\nbad.webm,0\n")
+    r = _cli("data", "info", "--data", str(tmp_path / "m.csv"), "--split", "test", "--check")
+    assert r.returncode == 1 and "bad.webm: cannot be opened as a video" in r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("decoding"), r.stderr

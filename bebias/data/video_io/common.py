@@ -9,10 +9,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from bebias.errors import VideoReadError
+
+# FFmpeg logs through its own av_log, straight to stderr, not through OpenCV's logger (which
+# _quiet_opencv sets): "[matroska,webm @ 0x...] EBML header parsing failed" around our one
+# line. OpenCV's FFmpeg backend reads OPENCV_FFMPEG_LOGLEVEL when it opens its first capture
+# and passes it to av_log_set_level; -8 is AV_LOG_QUIET. A level the user set is kept.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402  (after the environment it reads)
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,8 @@ def _quiet_opencv() -> Iterator[None]:
     """Silence OpenCV's own warnings (e.g. "backend can't capture by name") while inside.
 
     Failures are reported as VideoReadError instead. Reference-counted so concurrent
-    threads restore the user's level only when the last one leaves. FFmpeg's own
-    av_log lines ("moov atom not found") cannot be silenced from Python and may remain.
+    threads restore the user's level only when the last one leaves. FFmpeg's own av_log
+    lines ("moov atom not found") are silenced by OPENCV_FFMPEG_LOGLEVEL (module top).
     """
     global _log_depth, _log_saved
     log = cv2.utils.logging
