@@ -149,7 +149,8 @@ def _consistent(rows: Rows, vids: dict, state: dict) -> None:
         raise CorruptPartial("its row arrays have different lengths")
     nv = len(vids["index"])
     if any(len(vids[k]) != nv for k in ("source", "usable", "iou", "fraction", "stability")) or \
-            any(len(vids[k]) not in (0, nv) for k in CAM_KEYS) or len(vids["failed_index"]) != len(vids["failed_error"]):
+            any(len(vids[k]) not in (0, nv) for k in CAM_KEYS) or \
+            len(vids["failed_index"]) != len(vids["failed_error"]):
         raise CorruptPartial("its per-video arrays have different lengths")
     if state["chunks_done"] < 0 or not isinstance(state["excluded"], dict):
         raise CorruptPartial("its counters are malformed")
