@@ -226,6 +226,16 @@ def test_a_corrupt_partial_is_set_aside_and_the_probe_starts_over(tmp_path, file
     assert (out / "predictions.csv").read_text() == (tmp_path / "fresh" / "predictions.csv").read_text()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_partial_that_is_a_fifo_is_refused_not_waited_on(tmp_path, files):
+    out = tmp_path / "p"
+    out.mkdir()
+    os.mkfifo(out / "partial.npz")  # opening it would block until a writer comes: forever
+    with pytest.raises(BebiasError, match="partial.npz: the partial results are not a regular file"):
+        run_probe(ProbeConfig(files["const"], data=files["names"], suite=ProbeSuite(variants=("reverse",)),
+                              out=str(out)))
+
+
 def test_an_empty_partial_through_the_cli_is_one_line_not_aborted(tmp_path, capsys, files):
     out = tmp_path / "p"
     out.mkdir()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -166,8 +167,10 @@ def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
     if not os.path.lexists(path):
         return rows, vids, state, False
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open, a device never end
+            raise BebiasError("the partial results are not a regular file; remove it to start over", path)
         f = open(path, "rb")
-    except OSError as e:  # a directory, no permission: nothing to set aside safely
+    except OSError as e:  # a directory, no permission, a dangling link: nothing to set aside safely
         raise BebiasError(f"cannot read the partial results ({e.strerror or e}); delete it to start over",
                           path) from None
     try:
