@@ -140,6 +140,19 @@ def test_a_checkpoint_without_class_names_keeps_index_order_and_says_so(tmp_path
     assert r["top1"] == 0.2  # index 0 is "left" in the data's order: what index order means
 
 
+def test_cam_on_integer_labels_explains_by_index_and_a_wrong_classes_list_is_refused(tmp_path, capsys, files):
+    """Integer labels have no names ("0", "1", "2"): --target label explains class i by
+    index (before: refused, "class '0' is not one of the model's classes")."""
+    code, _, err = cli(capsys, "cam", files["const"], "--data", files["ints"], "--n", "3", "--target", "label",
+                       "--format", "none", "--out", str(tmp_path / "c"))
+    assert code == 0, err
+    cam = json.loads((tmp_path / "c" / "cam.json").read_text())
+    assert sorted((v["label"], v["target"]["const"]) for v in cam["videos"]) == [(0, "right"), (1, "left"), (2, "up")]
+    with pytest.raises(BebiasError, match="--classes are not 3 distinct names"):
+        run_probe(ProbeConfig(files["const"], data=files["names"], classes=("right", "left"),
+                              suite=ProbeSuite(variants=("reverse",)), out=str(tmp_path / "p")))
+
+
 @pytest.mark.parametrize("command", ["eval", "probe"])
 def test_class_sets_that_differ_are_refused_in_one_line(tmp_path, capsys, files, command):
     args = ("--reverse",) if command == "probe" else ()
@@ -208,8 +221,19 @@ def test_a_corrupt_partial_is_set_aside_and_the_probe_starts_over(tmp_path, file
     assert len(said) == 1 and "unreadable resume state" in said[0] and "partial.npz.corrupt" in said[0], lines
     assert again.resumed == 0 and again.corrupt_partial == str(part) + ".corrupt"
     assert (out / "partial.npz.corrupt").read_bytes() == bad  # kept aside, as it was
-    assert again.metrics["accuracy"] == fresh.metrics["accuracy"] and again.metrics["headline"] == fresh.metrics["headline"]
+    assert again.metrics["accuracy"] == fresh.metrics["accuracy"]
+    assert again.metrics["headline"] == fresh.metrics["headline"]
     assert (out / "predictions.csv").read_text() == (tmp_path / "fresh" / "predictions.csv").read_text()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_partial_that_is_a_fifo_is_refused_not_waited_on(tmp_path, files):
+    out = tmp_path / "p"
+    out.mkdir()
+    os.mkfifo(out / "partial.npz")  # opening it would block until a writer comes: forever
+    with pytest.raises(BebiasError, match="partial.npz: the partial results are not a regular file"):
+        run_probe(ProbeConfig(files["const"], data=files["names"], suite=ProbeSuite(variants=("reverse",)),
+                              out=str(out)))
 
 
 def test_an_empty_partial_through_the_cli_is_one_line_not_aborted(tmp_path, capsys, files):

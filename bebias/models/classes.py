@@ -77,14 +77,15 @@ class ClassMatch:
 
 
 def match_classes(model_classes: Sequence[Any] | None, num_outputs: int, data_classes: Sequence[str], *,
-                  checkpoint: str, data: str) -> ClassMatch:
+                  checkpoint: str, data: str, names_from: str = "the checkpoint's class names") -> ClassMatch:
     """Match ``num_outputs`` model outputs (named ``model_classes`` in output order, or
     None) to ``data_classes`` (the data's names by label index).
 
     Raises :class:`BebiasError` (naming ``checkpoint``) when the counts differ, when the
     model's names are malformed (not one distinct string per output), or when both sides
     have names and the sets differ (a few on each side are named). ``data`` describes the
-    data in the message (e.g. ``"split 'test' of x.csv"``).
+    data in the message (e.g. ``"split 'test' of x.csv"``), ``names_from`` where the
+    model's names came from (e.g. ``"--classes"``).
     """
     data_classes = [str(c) for c in data_classes]
     K = len(data_classes)
@@ -94,7 +95,7 @@ def match_classes(model_classes: Sequence[Any] | None, num_outputs: int, data_cl
         return ClassMatch(None, "index", "the checkpoint records no class names")
     if (not isinstance(model_classes, (list, tuple)) or not all(isinstance(c, str) for c in model_classes)
             or len(model_classes) != K or len(set(model_classes)) != K):
-        raise BebiasError(f"the checkpoint's class names are not {K} distinct names for its {K} outputs "
+        raise BebiasError(f"{names_from} are not {K} distinct names for the model's {K} outputs "
                           f"(got {str(model_classes)[:120]})", checkpoint)
     names = tuple(model_classes)
     if not is_named(names):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -150,7 +151,8 @@ def _consistent(rows: Rows, vids: dict, state: dict) -> None:
         raise CorruptPartial("its row arrays have different lengths")
     nv = len(vids["index"])
     if any(len(vids[k]) != nv for k in ("source", "usable", "iou", "fraction", "stability")) or \
-            any(len(vids[k]) not in (0, nv) for k in CAM_KEYS) or len(vids["failed_index"]) != len(vids["failed_error"]):
+            any(len(vids[k]) not in (0, nv) for k in CAM_KEYS) or \
+            len(vids["failed_index"]) != len(vids["failed_error"]):
         raise CorruptPartial("its per-video arrays have different lengths")
     if state["chunks_done"] < 0 or not isinstance(state["excluded"], dict):
         raise CorruptPartial("its counters are malformed")
@@ -166,8 +168,10 @@ def load_partial(path: str, fingerprint: str) -> tuple[Rows, dict, dict, bool]:
     if not os.path.lexists(path):
         return rows, vids, state, False
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open, a device never end
+            raise BebiasError("the partial results are not a regular file; remove it to start over", path)
         f = open(path, "rb")
-    except OSError as e:  # a directory, no permission: nothing to set aside safely
+    except OSError as e:  # a directory, no permission, a dangling link: nothing to set aside safely
         raise BebiasError(f"cannot read the partial results ({e.strerror or e}); delete it to start over",
                           path) from None
     try:

@@ -242,7 +242,8 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
     match = None
     if kind == "classifier":  # outputs matched to the data's classes by name where both have names
         match = match_classes(list(cfg.classes) if cfg.classes else ck.get("classes"), ck["num_classes"], classes,
-                              checkpoint=cfg.checkpoint, data=f"split {split!r} of {data_arg}")
+                              checkpoint=cfg.checkpoint, data=f"split {split!r} of {data_arg}",
+                              names_from="--classes" if cfg.classes else "the checkpoint's class names")
         if match.reordered:
             head = _Reorder(head, list(match.columns))
             if log:

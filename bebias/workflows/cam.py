@@ -41,8 +41,8 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
     # names matched by name against the clips' classes; placeholders ("0", "1", ...) are no names
     if m.head is not None and (not is_named(classes) or len(classes) != int(m.meta.get("num_classes") or -1)):
         classes = None
-    return (CamModel(label, path, str(m.meta.get("arch")), GradCam(m.backbone, m.head, layer, per_time, checkpoint=path),
-                     spec, list(classes) if classes else None), m)
+    cam = GradCam(m.backbone, m.head, layer, per_time, checkpoint=path)
+    return CamModel(label, path, str(m.meta.get("arch")), cam, spec, list(classes) if classes else None), m
 
 
 def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = None, dataset: str | None = None,
