@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from bebias.atomic import atomic_path
-from bebias.data.video_io.common import _check_frames, _out_of_range, _quiet_opencv, _to_rgb, check_out
+from bebias.data.video_io.common import _check_frames, _out_of_range, _quiet_opencv, _to_rgb, check_out, shrink
 from bebias.errors import BebiasError, VideoReadError
 
 #: File-name templates of the common frame-extracted dataset releases, tried first when
@@ -151,14 +151,15 @@ def _imread_rgb(file: str) -> np.ndarray:
     return _to_rgb(img)
 
 
-def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray, out: np.ndarray | None = None, short: int | None = None
+                        ) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= ff.num_frames):
         raise _out_of_range(ff.path, idx, ff.num_frames)
     if not idx.size:
-        h, w = _imread_rgb(ff.file(0)).shape[:2]
+        h, w = shrink(_imread_rgb(ff.file(0)), short).shape[:2]
         return np.zeros((0, h, w, 3), np.uint8)
     # each distinct image is read once, however often (looped clips) it is requested
-    frames = {int(i): _imread_rgb(ff.file(int(i))) for i in np.unique(idx)}
+    frames = {int(i): shrink(_imread_rgb(ff.file(int(i))), short) for i in np.unique(idx)}
     shape = frames[int(idx[0])].shape
     for i, f in frames.items():
         if f.shape != shape:
