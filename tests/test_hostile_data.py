@@ -324,3 +324,31 @@ def test_the_probe_brings_a_4k_clip_down_as_it_decodes(clip_4k):
     side of 256 (2 x 112 or more), decoded one native frame at a time."""
     grew, t, h, w, _ = _peak(clip_4k, "probe")
     assert (t, h, w) == (8, 256, 455) and grew < 150, f"peak RSS grew by {grew} MB"
+
+
+# -- also seen: an end past the video; an invalid --frame-template -------------------------
+
+def test_check_reports_an_end_past_the_video(tmp_path):
+    """A Diving48-style end_frame beyond the video passed --check (the window was clamped)."""
+    from bebias.data import video_io
+
+    video_io.write_video(str(tmp_path / "v.mkv"), np.zeros((6, 16, 16, 3), np.uint8))
+    (tmp_path / "m.csv").write_text("path,label,start,end\nv.mkv,0,0,6\nv.mkv,0,2,40\n")
+    d = open_data(str(tmp_path / "m.csv"), split="test")
+    assert d.decoder.check(d.videos.records[0]) == 6
+    with pytest.raises(BebiasError, match=r"end past the video's 6 frames") as e:
+        d.decoder.check(d.videos.records[1])
+    _one_line(e.value, str(tmp_path / "v.mkv"))
+
+
+@pytest.mark.parametrize("template", ["img_{", "img.jpg", "{}_{}.jpg"])
+def test_an_invalid_frame_template_is_reported_once_up_front(tmp_path, template):
+    for k in range(3):
+        (tmp_path / f"v{k}").mkdir()
+        (tmp_path / f"v{k}" / "img_00001.jpg").write_bytes(b"x")
+    (tmp_path / "m.csv").write_text("path,label\n" + "".join(f"v{k},0\n" for k in range(3)))
+    r = _cli("data", "info", "--data", str(tmp_path / "m.csv"), "--split", "test", "--frame-template", template,
+             "--check")
+    assert r.returncode == 2, r.stdout + r.stderr
+    out = (r.stdout + r.stderr).strip()
+    assert out.count("invalid frame template") == 1 and "Traceback" not in out, out

@@ -69,6 +69,10 @@ class FileDecoder:
     """
 
     def __init__(self, template: str | None = None) -> None:
+        if template is not None:  # refused once, up front, not once per video
+            from bebias.data.video_io.folders import _template_regex
+
+            _template_regex(template)
         self.template = template
         self._frames: dict[str, int] = {}
         self._sizes: dict[str, tuple[int, int] | None] = {}

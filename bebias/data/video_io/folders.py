@@ -43,11 +43,14 @@ def is_frame_folder(path: str | os.PathLike) -> bool:
 
 def _template_regex(template: str) -> re.Pattern[str]:
     """Regex matching file names produced by ``template`` (one integer field)."""
-    parts = list(string.Formatter().parse(template))
-    fields = [k for k, p in enumerate(parts) if p[1] is not None]
     bad = BebiasError(
         f"invalid frame template {template!r}: need one integer field such as 'img_{{:05d}}.jpg'"
     )
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:  # an unmatched brace
+        raise bad from None
+    fields = [k for k, p in enumerate(parts) if p[1] is not None]
     if len(fields) != 1:
         raise bad
     # literal text before / after the field ('{{' already unescaped by the parser)
