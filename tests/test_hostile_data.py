@@ -222,7 +222,7 @@ def test_only_the_clip_frames_of_a_mask_are_read(tmp_path):
 
 _RSS = """
 import resource, sys, numpy as np
-
+from bebias.data import masks
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 masks.clip_masks(sys.argv[1], np.arange(8) + 100, (250, 250), (1000, 1000))
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
