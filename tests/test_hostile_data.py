@@ -223,7 +223,6 @@ def test_only_the_clip_frames_of_a_mask_are_read(tmp_path):
 _RSS = """
 import resource, sys, numpy as np
 from bebias.data import masks
-
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 masks.clip_masks(sys.argv[1], np.arange(8) + 100, (250, 250), (1000, 1000))
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
@@ -260,3 +259,96 @@ def test_ffmpeg_prints_nothing_around_our_line(tmp_path):
     assert r.returncode == 1 and "bad.webm: cannot be opened as a video" in r.stdout
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("decoding"), r.stderr
+
+
+# -- item 12: videos decoded frame by frame, brought down on the way in -------------------
+
+_MAKE_4K = """
+import sys, cv2, numpy as np
+w = cv2.VideoWriter(sys.argv[1], cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (3840, 2160))
+assert w.isOpened()
+frame = np.full((2160, 3840, 3), 90, np.uint8)
+for t in range(int(sys.argv[2])):  # mostly flat colour (small on disk), a moving square
+    f = frame.copy()
+    f[900:1300, 200 + 100 * t:600 + 100 * t] = 220
+    w.write(f)
+w.release()
+"""
+
+_PEAK = """
+import resource, sys, numpy as np
+from bebias.data.open import open_data
+from bebias.data.transforms import ClipSpec
+d = open_data(sys.argv[1], split="test")
+rec = d.videos.records[0]
+d.decoder.num_frames(rec)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if sys.argv[2] == "check":
+    n = d.decoder.check(rec)
+    shape = (n,)
+else:
+    from bebias.probing.source import ProbeSource
+    from bebias.probing.suite import ProbeSuite
+    v = ProbeSource(d, ClipSpec(frames=8, stride=1, size=112), ProbeSuite(mask="diff")).video(0)
+    shape = v.clip.shape
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, *shape)
+"""
+
+
+@pytest.fixture(scope="module")
+def clip_4k(tmp_path_factory):
+    d = tmp_path_factory.mktemp("4k")
+    subprocess.run([sys.executable, "-c", _MAKE_4K, str(d / "v.avi"), "16"], check=True, timeout=120)
+    (d / "m.csv").write_text("path,label\nv.avi,0\n")
+    return d
+
+
+def _peak(clip_4k, what: str) -> list[int]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", _PEAK, str(clip_4k / "m.csv"), what], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return [int(x) for x in r.stdout.split()]
+
+
+def test_check_decodes_a_4k_video_frame_by_frame(clip_4k):
+    """16 4K frames are 400 MB: --check stacked them all (and converted them: ~800 MB); now
+    one frame at a time."""
+    assert os.path.getsize(clip_4k / "v.avi") < 8 * 2**20
+    grew, n = _peak(clip_4k, "check")
+    assert n == 16 and grew < 150, f"peak RSS grew by {grew} MB"
+
+
+def test_the_probe_brings_a_4k_clip_down_as_it_decodes(clip_4k):
+    """The probe kept the 8-frame clip at 3840x2160 (and its motion masks): now at a short
+    side of 256 (2 x 112 or more), decoded one native frame at a time."""
+    grew, t, h, w, _ = _peak(clip_4k, "probe")
+    assert (t, h, w) == (8, 256, 455) and grew < 150, f"peak RSS grew by {grew} MB"
+
+
+# -- also seen: an end past the video; an invalid --frame-template -------------------------
+
+def test_check_reports_an_end_past_the_video(tmp_path):
+    """A Diving48-style end_frame beyond the video passed --check (the window was clamped)."""
+    from bebias.data import video_io
+
+    video_io.write_video(str(tmp_path / "v.mkv"), np.zeros((6, 16, 16, 3), np.uint8))
+    (tmp_path / "m.csv").write_text("path,label,start,end\nv.mkv,0,0,6\nv.mkv,0,2,40\n")
+    d = open_data(str(tmp_path / "m.csv"), split="test")
+    assert d.decoder.check(d.videos.records[0]) == 6
+    with pytest.raises(BebiasError, match=r"end past the video's 6 frames") as e:
+        d.decoder.check(d.videos.records[1])
+    _one_line(e.value, str(tmp_path / "v.mkv"))
+
+
+@pytest.mark.parametrize("template", ["img_{", "img.jpg", "{}_{}.jpg"])
+def test_an_invalid_frame_template_is_reported_once_up_front(tmp_path, template):
+    for k in range(3):
+        (tmp_path / f"v{k}").mkdir()
+        (tmp_path / f"v{k}" / "img_00001.jpg").write_bytes(b"x")
+    (tmp_path / "m.csv").write_text("path,label\n" + "".join(f"v{k},0\n" for k in range(3)))
+    r = _cli("data", "info", "--data", str(tmp_path / "m.csv"), "--split", "test", "--frame-template", template,
+             "--check")
+    assert r.returncode == 2, r.stdout + r.stderr
+    out = (r.stdout + r.stderr).strip()
+    assert out.count("invalid frame template") == 1 and "Traceback" not in out, out

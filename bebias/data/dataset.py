@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from bebias.data import sampling
-from bebias.data.decoders import Decoder
+from bebias.data.decoders import Decoder, decode_short
 from bebias.data.records import LabeledVideos
 from bebias.data.transforms import ClipSpec, ClipTransform
 from bebias.errors import BebiasError
@@ -84,6 +84,7 @@ class ClipDataset(Dataset):
         self.mode, self.views, self.num_clips, self.intra_negative = mode, views, num_clips, intra_negative
         self.seed, self.epoch = seed, 0
         self.substitute = mode == "train" if substitute is None else substitute
+        self.short = decode_short(spec)  # frames are brought down to this short side as they are decoded
 
     def __len__(self) -> int:
         return len(self.videos.records)
@@ -194,7 +195,8 @@ class ClipDataset(Dataset):
                 self._writes_frames and tf.passes_through(*out.shape[2:4])
                 and self.decoder.frame_size(rec) in (None, tuple(out.shape[2:4]))))
             flat_out = out.reshape(-1, *out.shape[2:]) if direct else None
-            flat = self.decoder.read(rec, idx.reshape(-1), out=flat_out)  # one decode for all clips: (N*T, H, W, 3)
+            # one decode for all clips: (N*T, H, W, 3)
+            flat = self.decoder.read(rec, idx.reshape(-1), out=flat_out, short=self.short)
             frames = flat.reshape(*idx.shape, *flat.shape[1:])
             if tf is None or direct:
                 item["clip"] = torch.from_numpy(frames)  # (N, T, H, W, 3) uint8
@@ -213,11 +215,11 @@ class ClipDataset(Dataset):
         idx = sampling.random_clip(n, T, s, rng)
         if self.intra_negative:
             neg = sampling.shifted_clip(n, T, s, int(idx[0]), rng)
-            both = self.decoder.read(rec, np.concatenate([idx, neg]))
+            both = self.decoder.read(rec, np.concatenate([idx, neg]), short=self.short)
             frames, neg_frames = both[:T], both[T:]
             item["negative"] = tf(neg_frames)
         else:
-            frames = self.decoder.read(rec, idx, out=out)
+            frames = self.decoder.read(rec, idx, out=out, short=self.short)
         clips = [tf(frames) for _ in range(self.views)]
         item["clip"] = clips[0] if self.views == 1 else torch.stack(clips)
         return item

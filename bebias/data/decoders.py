@@ -13,20 +13,39 @@ import numpy as np
 
 from bebias.data import video_io
 from bebias.data.records import VideoRecord
+from bebias.data.video_io.common import shrink
 from bebias.data.synth import SynthBenchmark
 from bebias.errors import BebiasError
 
 SYNTH_SCHEME = "synthetic:"
+#: frames are decoded at a short side of at most max(2 x the model's input side, this):
+#: every crop of a random resized crop (scale >= 0.3, so a side >= 0.55 of the frame's)
+#: still has at least the input's resolution, and videos this small are never touched
+MIN_DECODE_SHORT = 256
+
+
+def decode_short(spec) -> int:
+    """The short side (pixels) frames are brought down to as they are decoded for a model
+    of input ``spec`` (a :class:`~bebias.data.transforms.ClipSpec`: its ``size`` and
+    ``resize``): a 4K clip is never held at its native size."""
+    return max(2 * max(int(getattr(spec, "size", 0)), int(getattr(spec, "resize", 0) or 0)), MIN_DECODE_SHORT)
 
 
 class Decoder(Protocol):
     def num_frames(self, rec: VideoRecord) -> int:
         """Usable frames of the video (after the record's start/end)."""
 
-    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None,
+             short: int | None = None) -> np.ndarray:
         """(len(indices), H, W, 3) uint8 RGB; indices are relative to the record's start.
         With ``out`` (uint8, that shape) the frames are decoded into it and it is returned;
-        ``ValueError`` if the video's frames have another size."""
+        ``ValueError`` if the video's frames have another size. ``short``: each frame's
+        short side is brought down to that many pixels as it is decoded (aspect kept;
+        ``video_io.scaled_size``), so a 4K clip never sits in memory at its native size."""
+
+    def check(self, rec: VideoRecord) -> int:
+        """Decode every frame of the record's video, keeping none; its usable frame count.
+        VideoReadError if a frame fails or the record's ``end`` lies past the video."""
 
     def frame_size(self, rec: VideoRecord) -> tuple[int, int] | None:
         """(H, W) of the video's frames where known without decoding, else None."""
@@ -50,6 +69,10 @@ class FileDecoder:
     """
 
     def __init__(self, template: str | None = None) -> None:
+        if template is not None:  # refused once, up front, not once per video
+            from bebias.data.video_io.folders import _template_regex
+
+            _template_regex(template)
         self.template = template
         self._frames: dict[str, int] = {}
         self._sizes: dict[str, tuple[int, int] | None] = {}
@@ -69,10 +92,20 @@ class FileDecoder:
         start, end = _window(rec, self._total(rec))
         return end - start
 
-    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+    def check(self, rec: VideoRecord) -> int:
+        n = video_io.scan_video(rec.path, self.template).num_frames
+        self._frames[rec.path] = n
+        self._exact.add(rec.path)
+        if rec.end is not None and rec.end > n:
+            raise video_io.VideoReadError(f"the record's frames [{rec.start or 0}, {rec.end}) end past the video's "
+                                          f"{n} frames", rec.path)
+        return self.num_frames(rec)
+
+    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None,
+             short: int | None = None) -> np.ndarray:
         start, _ = _window(rec, self._total(rec))
         try:
-            return video_io.read_frames(rec.path, [start + int(i) for i in indices], self.template, out)
+            return video_io.read_frames(rec.path, [start + int(i) for i in indices], self.template, out, short)
         except video_io.VideoReadError:
             if rec.path in self._exact:
                 raise
@@ -80,7 +113,7 @@ class FileDecoder:
             self._exact.add(rec.path)
             n = self.num_frames(rec)
             start, _ = _window(rec, self._total(rec))
-            return video_io.read_frames(rec.path, [start + int(i) % n for i in indices], self.template, out)
+            return video_io.read_frames(rec.path, [start + int(i) % n for i in indices], self.template, out, short)
 
 
 def synth_path(split: str, index: int) -> str:
@@ -107,11 +140,21 @@ class SynthDecoder:
     def frame_size(self, rec: VideoRecord) -> tuple[int, int]:
         return self.bench.cfg.size, self.bench.cfg.size
 
-    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+    def check(self, rec: VideoRecord) -> int:
+        return self.num_frames(rec)  # rendered in memory: nothing to decode
+
+    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None,
+             short: int | None = None) -> np.ndarray:
         start, _ = _window(rec, self.bench.cfg.frames)
         split, i = parse_synth_path(rec.path)
         frames = self.bench.video(split, i).frames
         idx = [start + int(k) for k in indices]
+        if video_io.scaled_size(*frames.shape[1:3], short) != frames.shape[1:3]:
+            small = np.stack([shrink(f, short) for f in frames[idx]])
+            if out is not None:
+                video_io.check_out(out, small.shape)
+                out[...] = small
+            return small if out is None else out
         if out is None:
             return frames[idx]
         video_io.check_out(out, (len(idx), *frames.shape[1:]))

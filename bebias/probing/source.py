@@ -142,12 +142,17 @@ class ProbeSource:
         if i in self._cache:
             self._cache.move_to_end(i)
             return self._cache[i]
+        from bebias.data.decoders import decode_short
+        from bebias.data.masks import mask_frames
         from bebias.data.sampling import center_clip
 
         rec = self.records[i]
         idx = center_clip(self.data.decoder.num_frames(rec), self.spec.frames, self.spec.stride)
-        clip = np.ascontiguousarray(self.data.decoder.read(rec, idx))
+        # brought down as decoded: an 8-frame 4K clip is never held at its native size
+        clip = np.ascontiguousarray(self.data.decoder.read(rec, idx, short=decode_short(self.spec)))
         gt = self.gt_masks(i, idx)
+        if gt is not None and gt.shape[1:] != clip.shape[1:3]:  # recorded at the native size
+            gt = mask_frames(gt, np.arange(len(gt)), clip.shape[1:3], rec.path)
         mode = self.suite.mask
         given = rec.meta.get("mask")
         if gt is not None and mode in ("auto", "ground-truth"):

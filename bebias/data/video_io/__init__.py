@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from bebias.data.video_io.common import VideoInfo, _as_indices, _check_exists, check_out
-from bebias.data.video_io.files import _capture, _probe_file, _read_file_all, _read_file_frames, write_video
+from bebias.data.video_io.common import VideoInfo, _as_indices, _check_exists, check_out, scaled_size
+from bebias.data.video_io.files import _capture, _probe_file, _read_file_all, _read_file_frames, _scan_file, write_video
 from bebias.data.video_io.folders import (FRAME_TEMPLATES, _imread_rgb, _open_folder, _read_folder_frames,
                                          is_frame_folder, write_frame_folder)
 from bebias.errors import VideoReadError
@@ -43,6 +43,8 @@ __all__ = [
     "probe_video",
     "read_frames",
     "read_video",
+    "scaled_size",
+    "scan_video",
     "write_frame_folder",
     "write_video",
 ]
@@ -115,8 +117,32 @@ def read_video(path: str | os.PathLike, template: str | None = None) -> np.ndarr
     return _read_file_all(path)
 
 
+def scan_video(path: str | os.PathLike, template: str | None = None) -> VideoInfo:
+    """Decode every frame of a video, one at a time, keeping none (``bebias data info
+    --check``): its exact frame count (a lying header does not matter) and size, in the
+    memory of one frame.
+
+    Raises:
+        VideoReadError: missing path, unreadable/empty video, a frame that fails to decode
+            or changes size, bad frame folder or image.
+    """
+    path = os.fspath(path)
+    _check_exists(path)
+    if not os.path.isdir(path):
+        return _scan_file(path)
+    ff = _open_folder(path, template)
+    first = None
+    for i in range(ff.num_frames):
+        shape = _imread_rgb(ff.file(i)).shape
+        first = first or shape
+        if shape != first:
+            raise VideoReadError(f"frame size {shape[1]}x{shape[0]} differs from {first[1]}x{first[0]}", ff.file(i))
+    return VideoInfo(ff.num_frames, None, first[0], first[1])
+
+
 def read_frames(
-    path: str | os.PathLike, indices: Sequence[int], template: str | None = None, out: np.ndarray | None = None
+    path: str | os.PathLike, indices: Sequence[int], template: str | None = None, out: np.ndarray | None = None,
+    short: int | None = None,
 ) -> np.ndarray:
     """Decode only the frames at ``indices`` (0-based).
 
@@ -132,6 +158,9 @@ def read_frames(
         template: frame-folder template, None to auto-detect; ignored for files.
         out: optional uint8 ``(len(indices), H, W, 3)`` array to decode into (e.g. a slot
             of a shared-memory batch); ``ValueError`` if the video's frames have another size.
+        short: bring each frame's short side down to this many pixels as it is decoded
+            (INTER_AREA, aspect kept; :func:`scaled_size`); H, W are then the scaled size.
+            None keeps the native size.
 
     Returns:
         ``(len(indices), H, W, 3)`` uint8 RGB array, in the order of ``indices`` (``out``
@@ -145,5 +174,5 @@ def read_frames(
     idx = _as_indices(indices)
     _check_exists(path)
     if os.path.isdir(path):
-        return _read_folder_frames(_open_folder(path, template), idx, out)
-    return _read_file_frames(path, idx, out)
+        return _read_folder_frames(_open_folder(path, template), idx, out, short)
+    return _read_file_frames(path, idx, out, short)

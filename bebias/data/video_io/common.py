@@ -90,6 +90,21 @@ def _out_of_range(path: str, idx: np.ndarray, n: int) -> VideoReadError:
     return VideoReadError(f"frame index {bad} out of range: video has {n} frames", path)
 
 
+def scaled_size(h: int, w: int, short: int | None) -> tuple[int, int]:
+    """(H, W) of an h x w frame whose short side is brought down to ``short`` pixels
+    (aspect kept); unchanged when it is not longer, or ``short`` is None."""
+    if not short or min(h, w) <= short:
+        return h, w
+    s = short / min(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def shrink(img: np.ndarray, short: int | None) -> np.ndarray:
+    """An (H, W[, 3]) image with its short side brought down to ``short`` (INTER_AREA)."""
+    h, w = scaled_size(*img.shape[:2], short)
+    return img if (h, w) == img.shape[:2] else cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
 def check_out(out: np.ndarray, shape: tuple[int, ...]) -> None:
     """``ValueError`` unless ``out`` can take uint8 frames of ``shape``."""
     if out.shape != shape or out.dtype != np.uint8:

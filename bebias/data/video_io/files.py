@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from bebias.atomic import atomic_path
-from bebias.data.video_io.common import VideoInfo, _check_frames, _out_of_range, _quiet_opencv, _to_rgb, check_out
+from bebias.data.video_io.common import (VideoInfo, _check_frames, _out_of_range, _quiet_opencv, _to_rgb, check_out,
+                                         scaled_size, shrink)
 from bebias.errors import BebiasError, VideoReadError
 
 # Default codec per output extension. FFV1 is lossless (the OpenCV round trip is
@@ -113,10 +114,13 @@ def _probe_file(path: str) -> VideoInfo:
     return VideoInfo(n, float(fps) if np.isfinite(fps) and fps > 0 else None, h, w)
 
 
-def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None, short: int | None = None
+                      ) -> np.ndarray:
+    """``short``: each frame is brought down to that short side as it is decoded (one
+    native frame in memory at a time)."""
     if not idx.size:
         info = _probe_file(path)
-        return np.zeros((0, info.height, info.width, 3), np.uint8)
+        return np.zeros((0, *scaled_size(info.height, info.width, short), 3), np.uint8)
     if idx.min() < 0:
         raise _out_of_range(path, idx, _probe_file(path).num_frames)
     wanted = set(idx.tolist())
@@ -130,7 +134,7 @@ def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None)
         if out is not None:  # a given array of another size: say so now, not after decoding up to the clip
             hw = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
             if min(hw) > 0:
-                check_out(out, (len(idx), *hw, 3))
+                check_out(out, (len(idx), *scaled_size(*hw, short), 3))
         header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if 0 < header <= hi:  # probably out of range; the header may undercount, so verify
             n = _count_frames(cap, path)
@@ -154,6 +158,7 @@ def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None)
                 ok, bgr = cap.retrieve()
                 if not ok or bgr is None:
                     raise VideoReadError(f"frame {pos} failed to decode", path)
+                bgr = shrink(bgr, short)
                 if out is None:
                     out = np.empty((len(idx), *bgr.shape[:2], 3), np.uint8)
                 elif pos == lo:  # the first frame decoded: check the given array once
@@ -175,6 +180,27 @@ def _read_file_frames(path: str, idx: np.ndarray, out: np.ndarray | None = None)
         raise VideoReadError(f"frame {failed} failed to decode", path)
     assert out is not None  # hi was decoded
     return out
+
+
+def _scan_file(path: str) -> VideoInfo:
+    """Decode every frame, one at a time, keeping none: the exact count (whatever the header
+    says), and VideoReadError if the frames change size."""
+    n, hw = 0, None
+    with _capture(path) as cap:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        while True:
+            ok, bgr = cap.read()
+            if not ok:  # end of stream (or an undecodable tail, which num_frames excludes too)
+                break
+            if hw is None:
+                hw = bgr.shape[:2]
+            elif bgr.shape[:2] != hw:
+                raise VideoReadError(f"frame {n} is {bgr.shape[1]}x{bgr.shape[0]}, the first was {hw[1]}x{hw[0]}",
+                                     path)
+            n += 1
+    if hw is None:
+        raise VideoReadError("video contains no decodable frames", path)
+    return VideoInfo(n, float(fps) if np.isfinite(fps) and fps > 0 else None, *hw)
 
 
 def _read_file_all(path: str) -> np.ndarray:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from bebias.atomic import atomic_path
-from bebias.data.video_io.common import _check_frames, _out_of_range, _quiet_opencv, _to_rgb, check_out
+from bebias.data.video_io.common import _check_frames, _out_of_range, _quiet_opencv, _to_rgb, check_out, shrink
 from bebias.errors import BebiasError, VideoReadError
 
 #: File-name templates of the common frame-extracted dataset releases, tried first when
@@ -43,11 +43,14 @@ def is_frame_folder(path: str | os.PathLike) -> bool:
 
 def _template_regex(template: str) -> re.Pattern[str]:
     """Regex matching file names produced by ``template`` (one integer field)."""
-    parts = list(string.Formatter().parse(template))
-    fields = [k for k, p in enumerate(parts) if p[1] is not None]
     bad = BebiasError(
         f"invalid frame template {template!r}: need one integer field such as 'img_{{:05d}}.jpg'"
     )
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:  # an unmatched brace
+        raise bad from None
+    fields = [k for k, p in enumerate(parts) if p[1] is not None]
     if len(fields) != 1:
         raise bad
     # literal text before / after the field ('{{' already unescaped by the parser)
@@ -151,14 +154,15 @@ def _imread_rgb(file: str) -> np.ndarray:
     return _to_rgb(img)
 
 
-def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def _read_folder_frames(ff: _FrameFolder, idx: np.ndarray, out: np.ndarray | None = None, short: int | None = None
+                        ) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= ff.num_frames):
         raise _out_of_range(ff.path, idx, ff.num_frames)
     if not idx.size:
-        h, w = _imread_rgb(ff.file(0)).shape[:2]
+        h, w = shrink(_imread_rgb(ff.file(0)), short).shape[:2]
         return np.zeros((0, h, w, 3), np.uint8)
     # each distinct image is read once, however often (looped clips) it is requested
-    frames = {int(i): _imread_rgb(ff.file(int(i))) for i in np.unique(idx)}
+    frames = {int(i): shrink(_imread_rgb(ff.file(int(i))), short) for i in np.unique(idx)}
     shape = frames[int(idx[0])].shape
     for i, f in frames.items():
         if f.shape != shape:
