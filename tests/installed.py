@@ -54,7 +54,8 @@ def run_installed(tmp_path_factory, *args: str, timeout: float = 900) -> subproc
     """``args`` (a command line, ``python`` for the venv's interpreter) with the installed
     wheel first on the path, from the empty working folder."""
     _, site, work = wheel(tmp_path_factory)
-    env = {**os.environ, "PYTHONPATH": str(site)}  # not the checkout's
+    # not the checkout's; a wide console so that rich does not fold the demo table's column names
+    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "250"}
     cmd = [sys.executable if a == "python" else a for a in args]
     return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
 
