@@ -86,7 +86,7 @@ def test_shipped_suites_parse():
     ("colour = 3", "colour"),
     ('mask = "psychic"', "mask"),
     ('n_boot = "many"', "n_boot"),
-    ("variants = [", "malformed"),
+    ("variants = [", "not valid TOML"),
 ])
 def test_bad_suite_files_are_user_errors(tmp_path, text, needle):
     p = tmp_path / "s.toml"
