@@ -118,7 +118,7 @@ def test_a_run_started_before_a_setting_existed_still_resumes(tmp_path):
 
     cfg = FinetuneConfig(data=TINY)
     old = {k: v for k, v in cfg.to_dict().items() if k != "debias"}
-    save_checkpoint(tmp_path / "last.pth", {"config": old})
+    save_checkpoint(tmp_path / "last.pth", {"kind": "classifier", "arch": "small3d", "config": old})
     defaults = FinetuneConfig().to_dict()
     assert resume_checkpoint(str(tmp_path / "last.pth"), cfg.to_dict(), defaults) is not None
     with pytest.raises(BebiasError, match="different config"):
