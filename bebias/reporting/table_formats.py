@@ -22,9 +22,25 @@ _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
                 "±": r"$\pm$", "·": r"$\cdot$", "→": r"$\to$", "↑": r"$\uparrow$", "↓": r"$\downarrow$"}
 
 
+def _plain(c: str) -> bool:
+    """Not a control character (a line break would end a LaTeX comment or a Markdown row)."""
+    return c >= " " and c != "\x7f" and c not in "\u2028\u2029\x85"
+
+
 def tex_escape(s: str) -> str:
-    """Plain text -> LaTeX (specials escaped, the few non-ASCII symbols we print mapped)."""
-    return "".join(_TEX_ESCAPES.get(c, c) for c in str(s))
+    """Plain text -> LaTeX (specials escaped, the few non-ASCII symbols we print mapped,
+    line breaks and other control characters as spaces)."""
+    return "".join(_TEX_ESCAPES.get(c, c) if _plain(c) else " " for c in str(s))
+
+
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*_[]|#~"}}
+
+
+def md_escape(s: str) -> str:
+    """Plain text -> Markdown that shows it literally, in a table cell or a paragraph: HTML's
+    ``& < >`` as entities (no tag, no ``onerror``), Markdown's specials and ``|`` (which
+    would end a cell) backslash-escaped, line breaks and control characters as spaces."""
+    return "".join(_MD_ESCAPES.get(c, c) if _plain(c) else " " for c in str(s))
 
 
 def _num(x: float, m: Metric, fmt: str) -> str:
@@ -39,10 +55,7 @@ def _signed(x: float, m: Metric, fmt: str) -> str:
 def header(m: Metric, fmt: str) -> str:
     unit = f" ({m.unit})" if m.unit else ""
     text = m.label + unit
-    if fmt == "tex":
-        text = tex_escape(text)
-    elif fmt == "html":
-        text = html.escape(text)
+    text = {"tex": tex_escape, "html": html.escape, "md": md_escape}[fmt](text)
     return text + ARROW[fmt][m.higher_is_better]
 
 
@@ -78,7 +91,7 @@ def display_frame(t: Table, fmt: str) -> pd.DataFrame:
     """The table as strings for ``fmt`` (md / html / tex): the descriptive columns, then one
     column per (group, metric) (a MultiIndex of two levels)."""
     best, delta = t.best(), t.delta()
-    esc = {"md": lambda s: str(s).replace("|", "\\|"), "html": html.escape, "tex": tex_escape}[fmt]
+    esc = {"md": md_escape, "html": html.escape, "tex": tex_escape}[fmt]
     data: dict[tuple[str, str], list[str]] = {}
     for c in t.rows.columns:
         labels = [esc(x) for x in t.rows[c]]
@@ -104,7 +117,7 @@ def to_markdown(t: Table) -> str:
     """One Markdown (pipe) table per column group, each with the descriptive columns."""
     df = display_frame(t, "md")
     desc, groups = _split(t, df)
-    parts = [f"## {t.title}\n"]
+    parts = [f"## {md_escape(t.title)}\n"]
     for g in groups:
         sub = df[desc + [c for c in df.columns[len(desc):] if c[0] == g]]
         flat = sub.copy()
@@ -114,7 +127,7 @@ def to_markdown(t: Table) -> str:
         align = ["left"] * len(desc) + ["right"] * (len(flat.columns) - len(desc))
         parts.append(flat.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n")
     if t.note:
-        parts.append(t.note + "\n")
+        parts.append(md_escape(t.note) + "\n")
     return "\n".join(parts)
 
 
