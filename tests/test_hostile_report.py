@@ -266,6 +266,8 @@ def _eval(tmp_path):
     (_probe_with(("conflict", "swap-background", "per_class", "background_follow", "a"), 7),
      "conflict.swap-background.per_class.background_follow['a'] = 7"),
     (_probe_with(("accuracy", "original"), [1, 2]), "'accuracy.original' is not an object"),
+    (_probe_with(("agreement",), {"static-frame": {"kappa": {"value": 3.0}}}),
+     "agreement.static-frame.kappa.value = 3.0"),
     (_calib, "rows[0].train_minutes = -3"),
     (_cam_share, "videos[1].actor_share['moco'] is 'lots', not a number"),
     (_eval, "splits.iid.top1 = 1.5"),

@@ -70,6 +70,8 @@ FRACTION = (0.0, 1.0, "a fraction in [0, 1]")
 #: the background-reliance score (bebias.probing.metrics.decisions.background_reliance)
 RELIANCE = (0.0, 1.0, "a score in [0, 1]")
 MINUTES = (0.0, math.inf, "a finite number of minutes >= 0")
+#: Cohen's kappa (bebias.probing.metrics.decisions.prediction_agreement)
+KAPPA = (-1.0, 1.0, "a kappa in [-1, 1]")
 
 
 def _value(x: Any, field: str, path: str, rng: tuple[float, float, str] = FRACTION) -> None:
@@ -132,6 +134,10 @@ def check_values(kind: str, obj: dict, path: str) -> None:
             for cls, x in pc.items():
                 _value(x, f"conflict.{v}.per_class.background_follow[{cls!r}]", path)
         _block(_obj(obj.get("cam"), "cam", path).get("actor_share"), "cam.actor_share", path)
+        for v, a in _obj(obj.get("agreement"), "agreement", path).items():
+            a = _obj(a, f"agreement.{v}", path)
+            _block(a.get("agreement"), f"agreement.{v}.agreement", path)
+            _block(a.get("kappa"), f"agreement.{v}.kappa", path, KAPPA)
     elif kind == "eval":
         for name, r in obj["splits"].items():
             _count(r.get("n"), f"splits.{name}.n", path)
