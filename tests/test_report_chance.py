@@ -198,6 +198,8 @@ def test_static_frame_on_conflict_is_not_an_accuracy_to_minimise():
     assert t.best()[:, col(t, "static_kappa")].tolist() == [False, True]  # the motion model agrees least
     md = W.to_markdown(t)
     assert "static-frame acc." not in md and "3.1" not in md and "static-frame κ vs original ↓" in md
+    tex = W.to_latex(t)
+    assert "κ" not in tex and r"static-frame $\kappa$ vs original $\downarrow$" in tex  # pdflatex has no κ glyph
     # on iid (no cue conflicts) the accuracy is there, lower better, chance 1/K = its best end
     ti = table(metrics("a", split="iid", **{**scene, "static": (0.95, 0.9, 1.0)}),
                metrics("b", split="iid", **{**motion, "static": (0.13, 0.08, 0.18)}))

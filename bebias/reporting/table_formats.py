@@ -22,7 +22,8 @@ ARROW = {"md": {True: " ↑", False: " ↓", None: ""}, "html": {True: " ↑", F
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--",
-                "±": r"$\pm$", "·": r"$\cdot$", "→": r"$\to$", "↑": r"$\uparrow$", "↓": r"$\downarrow$"}
+                "±": r"$\pm$", "·": r"$\cdot$", "→": r"$\to$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
+                "κ": r"$\kappa$"}
 
 
 def _plain(c: str) -> bool:
