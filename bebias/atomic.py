@@ -186,8 +186,8 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[st
         elif os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
-            raise BebiasError(f"cannot write ({os.strerror(e.errno)}); the previous file, if any, is unchanged",
-                              path) from None
+            raise BebiasError(f"cannot write ({os.strerror(e.errno)}); the previous "
+                              f"{'folder' if is_dir else 'file'}, if any, is unchanged", path) from None
         raise
 
 

@@ -113,6 +113,8 @@ def test_eval_and_probe_match_outputs_to_classes_by_name(tmp_path, capsys, files
         assert code == 0, err
         r = json.loads((tmp_path / f"{m}.json").read_text())["splits"]["test"]
         top1[m] = r["top1"]
+        assert r["num_classes"] == 3  # the report's chance 1/K
+        assert "chance: top-1, mean-class and bg-follow 1/K = 33.3 %" in out
         code, out, perr = cli(capsys, "probe", files["const"], "--data", files[m], "--reverse", "--out",
                               str(tmp_path / f"p-{m}"))
         assert code == 0, perr

@@ -65,5 +65,10 @@ def demo_cmd(
         rel = ci(r["reliance"], r["reliance_ci"]) + (" no signal" if r.get("reliance_no_signal") else "")
         table.add_row(r["model"], pct(r["iid"]), pct(r["conflict"]), rel, *(part(r, p) for p in parts),
                       ci(r["cam_on_actor"], r["cam_ci"]))
+    if res.rows:  # what random decisions / a uniform map score (the parts' nulls are in brackets)
+        first = res.rows[0]
+        table.add_row("[dim]chance[/]", pct(first.get("chance_top1")), pct(first.get("chance_top1")),
+                      "0 (null-anchored)", "", "", "",
+                      "–" if first.get("cam_chance") is None else f"{first['cam_chance']:.2f} (masks' area)")
     console.print(table)
     console.print(f"report: [bold]{res.html}[/]")

@@ -13,6 +13,7 @@ from rich.table import Table
 from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, TrustCodeOpt, app, console, err_console,
                                progress_bar)
 from bebias.errors import BebiasError
+from bebias.reporting import chance
 
 
 @app.command("probe")
@@ -234,10 +235,23 @@ def _print_probe(res) -> None:
     else:
         console.print("background reliance: undefined (needs swap-background with donor backgrounds and "
                       "background-only clips of the donors)")
+    k = chance.num_classes(pv.get("classes"))
+    # what random decisions score (bebias.reporting.chance; K from the probe's classes)
+    levels = {key: chance.reference(kind, k)[0] if k else None for key, kind in
+              (("contrasted_accuracy", "contrasted"), ("static_frame_accuracy", "top1"),
+               ("background_only_accuracy", "top1"))}
     for key in ("contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
                 "reverse_sensitivity"):
         if m["headline"].get(key) is not None:
-            console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %")
+            lvl = levels.get(key)
+            note = f" (chance {pct(lvl)} %)" if lvl is not None else ""
+            if key == "static_frame_accuracy" and chance.is_conflict_set(m):
+                note += "; on cue conflicts a scene reader scores ~0 too: read the static-frame kappa"
+            console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %{note}")
+    kappa = (m.get("agreement", {}).get("static-frame") or {}).get("kappa") or {}
+    if kappa.get("value") is not None:
+        console.print(f"static-frame kappa vs original decisions: {kappa['value']:.2f} (chance 0, 1 = the same "
+                      "decisions without motion)")
     cam = m.get("cam")
     if cam:
         a, ch = cam["actor_share"], cam["chance"]["value"]

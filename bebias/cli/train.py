@@ -263,6 +263,10 @@ def eval_cmd(
         bf = r.get("background_follow")
         table.add_row(name, str(r["n"]), f"{100 * r['top1']:.1f}", f"{100 * r['top5']:.1f}",
                       f"{100 * r['mean_class']:.1f}", "-" if bf is None else f"{100 * bf:.1f}")
+    k = next((r["num_classes"] for r in res["splits"].values() if r.get("num_classes")), None)
+    if k:  # what random decisions score
+        table.caption = (f"chance: top-1, mean-class and bg-follow 1/K = {100 / k:.1f} %, top-5 min(5, K)/K = "
+                         f"{100 * min(5, k) / k:.1f} % (K = {k})")
     console.print(table)
     for name, r in res["splits"].items():
         if "retrieval" in r:

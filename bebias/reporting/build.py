@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bebias import __version__
-from bebias.atomic import atomic_path, output_dir, write_text
+from bebias.atomic import atomic_path
 from bebias.errors import BebiasError
 from bebias.reporting import table_formats as W
 from bebias.reporting import tables as T
-from bebias.reporting.inputs import KINDS, Source, find_results
+from bebias.reporting.inputs import KINDS, Source, find_results, referenced_file
 from bebias.reporting.page import Image, Section, png_size, render
 from bebias.reporting.provenance import describe, read_checkpoint_meta
 
@@ -104,16 +105,40 @@ def _probe_figures(t: T.Table) -> list[tuple[str, str, bytes]]:
     return out
 
 
+#: a CAM strip larger than this is refused (bebias cam writes ~0.1 MB; the report embeds it)
+MAX_STRIP_BYTES = 32 * 2**20
+
+
+def read_strip(src: Source, i: int) -> bytes:
+    """The PNG strip of video ``i`` of a cam.json: inside the result's folder (resolved
+    again here, then opened without following a final symlink), a regular file (a FIFO
+    would block), at most :data:`MAX_STRIP_BYTES`, a PNG; else a :class:`BebiasError`."""
+    field_ = f"videos[{i}].strip"
+    path = referenced_file(src.path, src.data["videos"][i]["strip"], field_)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise BebiasError(f"the CAM strip of video {i} named in {src.path} does not exist", path) from None
+    except OSError as e:
+        raise BebiasError(f"the CAM strip of video {i} named in {src.path} cannot be read ({e.strerror})",
+                          path) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise BebiasError(f"the CAM strip of video {i} named in {src.path} is not a regular file", path)
+        if st.st_size > MAX_STRIP_BYTES:
+            raise BebiasError(f"the CAM strip of video {i} named in {src.path} is {st.st_size / 2**20:.0f} MB, "
+                              f"more than {MAX_STRIP_BYTES >> 20} MB", path)
+        data = f.read(MAX_STRIP_BYTES + 1)
+    png_size(data, path)
+    return data
+
+
 def _cam_strips(src: Source) -> list[tuple[str, str, bytes]]:
     """(caption, file name, PNG) per video of a cam.json, each strip read and checked."""
     out = []
     for i, v in enumerate(src.data.get("videos", [])):
-        path = os.path.join(src.folder, v["strip"])
-        if not os.path.isfile(path):
-            raise BebiasError(f"the CAM strip of video {i} named in {src.path} does not exist", path)
-        with open(path, "rb") as f:
-            data = f.read()
-        png_size(data, path)
+        data = read_strip(src, i)
         shares = v.get("actor_share") or {}
         share = ", ".join(f"{k} {'–' if s is None else f'{100 * s:.0f} %'}" for k, s in shares.items())
         name = v.get("label") or os.path.basename(str(v.get("path", f"video {i}")))
@@ -121,6 +146,35 @@ def _cam_strips(src: Source) -> list[tuple[str, str, bytes]]:
               (f": CAM on the actor {share}" if share else "")
         out.append((cap, os.path.basename(v["strip"]), data))
     return out
+
+
+#: what a report folder holds (and the temporaries of its files' atomic writes by an older
+#: bebias): an existing --out is replaced only if it holds nothing else
+_PRODUCTS = re.compile(r"report\.md|report\.html|[^/]+\.tex|[^/]+\.csv|figures/[^/]+\.png"
+                       r"|(figures/)?\.[^/]+\.tmp-[^/]*")
+
+
+def _check_replaceable(out: str) -> None:
+    """The report replaces ``out`` whole: refuse a folder that holds anything a report does
+    not write (an input folder, a home directory given by mistake), or a symlink."""
+    if not os.path.isdir(out):
+        return
+    for d, dirs, files in os.walk(out):
+        rel = os.path.relpath(d, out)
+        for name, is_dir in sorted([(f, False) for f in files] + [(x, True) for x in dirs]):
+            r = name if rel == "." else f"{rel}/{name}"
+            p = os.path.join(d, name)
+            ok = r == "figures" if is_dir else _PRODUCTS.fullmatch(r) and os.path.isfile(p)
+            if not ok or os.path.islink(p):
+                raise BebiasError(f"--out holds {r + '/' * is_dir!r}, which a report does not write; the report "
+                                  "replaces the whole folder: give a new or empty folder, or a previous report's", out)
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """One file of the report (inside the temporary folder: atomic_path syncs them all)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def _unique(stem: str, used: set[str]) -> str:
@@ -188,19 +242,16 @@ def build_report(results: Sequence[str], *, out: str | None = None, baseline: st
                 "bebias compare: mean over seeds ± std")))
     strips = {id(s): _cam_strips(s) for s in cams}
 
-    output_dir(out)
-    files: list[str] = []
+    _check_replaceable(out)
+    written: list[str] = []  # relative to the report folder
+    tmp = ""
 
     def put_text(fname: str, text: str) -> None:
-        path = os.path.join(out, fname)
-        write_text(path, text)
-        files.append(path)
+        put_bytes(fname, text.encode("utf-8"))
 
     def put_bytes(fname: str, data: bytes) -> None:
-        path = os.path.join(out, fname)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            f.write(data)
-        files.append(path)
+        _write_file(os.path.join(tmp, fname), data)
+        written.append(fname)
 
     counts = {k: sum(1 for s in sources if s.kind == k) for k in KINDS}
     summary = (f"{len(sources)} result file(s): " + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
@@ -208,50 +259,52 @@ def build_report(results: Sequence[str], *, out: str | None = None, baseline: st
                + (f"; deltas against {baseline}" if baseline else "") + ".")
     src_paths = [s.path for s in sources]
 
-    for t in tables:
-        if "tex" in fmts:
-            put_text(f"{stems[id(t)]}.tex", W.to_latex(t))
-        if "csv" in fmts:
-            put_text(f"{stems[id(t)]}.csv", W.to_csv(t))
-
-    if "md" in fmts:
-        md = [f"# bebias report: {name}\n", summary + "\n"]
+    with atomic_path(out, is_dir=True) as tmp:  # swapped in whole: never a mix of two reports
         for t in tables:
-            md.append(W.to_markdown(t))
-            if t is ck:
-                for stem, cap, png in figs:
-                    put_bytes(f"figures/{stem}.png", png)
-                    md.append(f"![{stem}](figures/{stem}.png)\n\n{cap}\n")
-            for tid, stem, png in compare_figs:
-                if tid == id(t):
-                    put_bytes(f"figures/{stem}.png", png)
-                    md.append(f"![{stem}](figures/{stem}.png)\n")
-            if t in cam_tables:
-                src = cams[cam_tables.index(t)]
-                for k, (cap, fname, png) in enumerate(strips[id(src)]):
-                    rel = f"figures/{stems[id(t)]}-{k}-{slug(fname)}"
-                    put_bytes(rel, png)
-                    md.append(f"{cap}\n\n![{cap}]({rel})\n")
-        md.append("Sources:\n\n" + "\n".join(f"- `{p}`" for p in src_paths) + "\n")
-        put_text("report.md", "\n".join(md))
+            if "tex" in fmts:
+                put_text(f"{stems[id(t)]}.tex", W.to_latex(t))
+            if "csv" in fmts:
+                put_text(f"{stems[id(t)]}.csv", W.to_csv(t))
 
-    if "html" in fmts:
-        sections = []
-        for t in tables:
-            sec = Section(stems[id(t)], t.title, W.to_html(t), t.note)
-            if t is ck:
+        if "md" in fmts:
+            md = [f"# bebias report: {W.md_escape(name)}\n", W.md_escape(summary) + "\n"]
+            for t in tables:
+                md.append(W.to_markdown(t))
+                if t is ck:
+                    for stem, cap, png in figs:
+                        put_bytes(f"figures/{stem}.png", png)
+                        md.append(f"![{stem}](figures/{stem}.png)\n\n{cap}\n")
+                for tid, stem, png in compare_figs:
+                    if tid == id(t):
+                        put_bytes(f"figures/{stem}.png", png)
+                        md.append(f"![{stem}](figures/{stem}.png)\n")
+                if t in cam_tables:
+                    src = cams[cam_tables.index(t)]
+                    for k, (cap, fname, png) in enumerate(strips[id(src)]):
+                        rel = f"figures/{stems[id(t)]}-{k}-{slug(os.path.splitext(fname)[0])}.png"
+                        put_bytes(rel, png)
+                        md.append(f"{W.md_escape(cap)}\n\n![{W.md_escape(cap)}]({rel})\n")
+            md.append("Sources:\n\n" + "\n".join(f"- {W.md_escape(p)}" for p in src_paths) + "\n")
+            put_text("report.md", "\n".join(md))
+
+        if "html" in fmts:
+            sections = []
+            for t in tables:
+                sec = Section(stems[id(t)], t.title, W.to_html(t), t.note)
+                if t is ck:
+                    sections.append(sec)
+                    if figs:
+                        sections.append(Section("figures", "Figures", images=[Image(png, stem, cap)
+                                                                             for stem, cap, png in figs]))
+                    continue
+                sec.images += [Image(png, stem, "Bars: mean over seeds; whiskers: ± std. Colours: one per variant.")
+                               for tid, stem, png in compare_figs if tid == id(t)]
+                if t in cam_tables:
+                    src = cams[cam_tables.index(t)]
+                    for cap, fname, png in strips[id(src)]:
+                        zoom = max(1, min(4, 900 // max(png_size(png, fname)[0], 1)))
+                        sec.strips.append((cap, Image(png, f"CAM strip {fname}", zoom=zoom)))
                 sections.append(sec)
-                if figs:
-                    sections.append(Section("figures", "Figures", images=[Image(png, stem, cap)
-                                                                         for stem, cap, png in figs]))
-                continue
-            sec.images += [Image(png, stem, "Bars: mean over seeds; whiskers: ± std. Colours: one per variant.")
-                           for tid, stem, png in compare_figs if tid == id(t)]
-            if t in cam_tables:
-                src = cams[cam_tables.index(t)]
-                for cap, fname, png in strips[id(src)]:
-                    w = png_size(png, fname)[0]
-                    sec.strips.append((cap, Image(png, f"CAM strip {fname}", zoom=max(1, min(4, 900 // max(w, 1))))))
-            sections.append(sec)
-        put_text("report.html", render(name, summary, sections, src_paths, __version__))
+            put_text("report.html", render(name, summary, sections, src_paths, __version__))
+    files = [os.path.join(out, f) for f in written]
     return ReportResult(out, name, files, tables, counts)

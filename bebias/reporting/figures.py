@@ -6,14 +6,23 @@ no ``Software`` or date metadata, so the same results give the same bytes.
 
 Inputs are ``probes``: ``(row, label, group, metrics.json)`` per probe result, ``row`` being
 the checkpoint's row in the table.
+
+Every text that comes from a result file (labels, class and variant names, data names) goes
+through :func:`literal`: matplotlib would parse a ``$...$`` span in it as mathtext (and
+crash on one that is not valid mathtext), and TeX is turned off for the figures whatever
+the user's matplotlibrc says.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -27,6 +36,26 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 Probe = tuple[int, str, str, dict]  # row, label, group, metrics.json
 DPI = 100
+
+
+def literal(s: Any, n: int = 48) -> str:
+    """Text from a result file as matplotlib shows it, literally: ``$`` escaped (no
+    mathtext), control characters as spaces, cut to ``n`` characters (a megabyte-long class
+    name would make a figure wider than Agg can draw)."""
+    s = "".join(c if c >= " " and c != "\x7f" else " " for c in str(s))
+    s = s if len(s) <= n else s[:n - 1] + "…"
+    return s.replace("$", r"\$")
+
+
+def _plain_text(fn: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
+    """Draw with TeX off (a user's ``text.usetex: True`` would send result-file text to
+    LaTeX), and without the warning about a glyph the font lacks (shown as a box)."""
+    @functools.wraps(fn)
+    def draw(*args: Any, **kwargs: Any) -> bytes | None:
+        with matplotlib.rc_context({"text.usetex": False}), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from (current )?font")
+            return fn(*args, **kwargs)
+    return draw
 
 
 def colour(row: int) -> str:
@@ -82,15 +111,16 @@ def _bars(ax, categories: list[str], series: list[tuple[int, str, list[tuple[flo
     for s, (row, label, vals) in enumerate(series):
         v = np.array([t[0] for t in vals])
         err = np.array([[t[1] for t in vals], [t[2] for t in vals]])
-        ax.bar(x - 0.4 + w * (s + 0.5), np.nan_to_num(v), w * 0.92, color=colour(row), label=label,
+        ax.bar(x - 0.4 + w * (s + 0.5), np.nan_to_num(v), w * 0.92, color=colour(row), label=literal(label),
                yerr=err if err.any() else None, error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"})
         for xi, vi in zip(x, v):  # a missing value is marked, not drawn as 0
             if not math.isfinite(vi):
                 ax.text(xi - 0.4 + w * (s + 0.5), 1, "–", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(x, categories, rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xticks(x, [literal(c, 32) for c in categories], rotation=30, ha="right", rotation_mode="anchor")
     ax.set_xlim(-0.6, len(categories) - 0.4)
 
 
+@_plain_text
 def accuracy_by_variant(probes: Sequence[Probe]) -> bytes | None:
     """Top-1 per probe variant (x) per checkpoint (bars), 95 % CI whiskers; one panel per data/split."""
     groups = _groups(probes)
@@ -107,11 +137,12 @@ def accuracy_by_variant(probes: Sequence[Probe]) -> bytes | None:
         ax.set_ylim(0, 105)
         ax.set_ylabel("top-1 accuracy (%)")
         ax.set_xlabel("probe variant")
-        ax.set_title(f"Accuracy per variant\n{g}", loc="left", fontsize=11)
+        ax.set_title(f"Accuracy per variant\n{literal(g, 100)}", loc="left", fontsize=11)
         ax.legend(title="checkpoint", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return png(fig)
 
 
+@_plain_text
 def follow_rates(probes: Sequence[Probe]) -> bytes | None:
     """Background-follow (y) vs foreground-follow (x) on the conflict variants: up-left means
     the model follows the scene, down-right the actor's motion. One panel per data/split."""
@@ -139,12 +170,12 @@ def follow_rates(probes: Sequence[Probe]) -> bytes | None:
         ax.set_aspect("equal")
         ax.set_xlabel("foreground-follow: prediction = the actor's class (%)")
         ax.set_ylabel("background-follow:\nprediction = the scene's class (%)")
-        ax.set_title(f"Who does the model follow on conflicts?\n{g}", loc="left", fontsize=11)
+        ax.set_title(f"Who does the model follow on conflicts?\n{literal(g, 100)}", loc="left", fontsize=11)
         ax.grid(color="#eeeeee", linewidth=0.8)
         ax.set_axisbelow(True)
-        ck = [Line2D([], [], color=colour(row), marker="o", linestyle="", label=label)
+        ck = [Line2D([], [], color=colour(row), marker="o", linestyle="", label=literal(label))
               for row, label in dict.fromkeys((p[0], p[1]) for p in ps)]
-        mk = [Line2D([], [], color="#444444", marker=MARKERS[k % len(MARKERS)], linestyle="", label=v)
+        mk = [Line2D([], [], color="#444444", marker=MARKERS[k % len(MARKERS)], linestyle="", label=literal(v))
               for k, v in enumerate(present)]
         leg = ax.legend(handles=ck, title="checkpoint", fontsize=8, title_fontsize=8, loc="upper left",
                         bbox_to_anchor=(1.02, 1))
@@ -154,6 +185,7 @@ def follow_rates(probes: Sequence[Probe]) -> bytes | None:
     return png(fig)
 
 
+@_plain_text
 def per_class_reliance(probes: Sequence[Probe], variant: str = "swap-background") -> bytes | None:
     """Per-class background-follow on ``variant`` (the class's share of swaps decided by the
     donor's scene): which classes lean on the background. One panel per data/split."""
@@ -176,11 +208,12 @@ def per_class_reliance(probes: Sequence[Probe], variant: str = "swap-background"
         ax.set_ylim(0, 105)
         ax.set_ylabel("background-follow (%)")
         ax.set_xlabel("true (motion) class")
-        ax.set_title(f"Per-class background reliance ({variant})\n{g}", loc="left", fontsize=11)
+        ax.set_title(f"Per-class background reliance ({variant})\n{literal(g, 100)}", loc="left", fontsize=11)
         ax.legend(title="checkpoint", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return png(fig)
 
 
+@_plain_text
 def accuracy_vs_reliance(probes: Sequence[Probe]) -> bytes | None:
     """Original top-1 (y) against the background-reliance score (x), 95 % CIs both ways;
     one marker shape per data/split. Top-left is where a motion model belongs."""
@@ -198,7 +231,7 @@ def accuracy_vs_reliance(probes: Sequence[Probe]) -> bytes | None:
     for row, label, g, (x, xl, xh), (y, yl, yh) in pts:
         ax.errorbar(x, y, xerr=[[xl], [xh]], yerr=[[yl], [yh]], fmt=MARKERS[groups.index(g) % len(MARKERS)],
                     color=colour(row), markersize=9, elinewidth=0.9, capsize=2)
-        ax.annotate(label, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8, color=colour(row))
+        ax.annotate(literal(label), (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8, color=colour(row))
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-3, 103)
     ax.set_xlabel("background reliance (0 = swaps follow the new background no more than chance, "
@@ -209,12 +242,14 @@ def accuracy_vs_reliance(probes: Sequence[Probe]) -> bytes | None:
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
     if len(groups) > 1:
-        ax.legend(handles=[Line2D([], [], color="#444444", marker=MARKERS[k % len(MARKERS)], linestyle="", label=g)
+        ax.legend(handles=[Line2D([], [], color="#444444", marker=MARKERS[k % len(MARKERS)], linestyle="",
+                                  label=literal(g, 100))
                            for k, g in enumerate(groups)], title="data (split)", fontsize=8, title_fontsize=8,
                   loc="upper left", bbox_to_anchor=(1.01, 1))
     return png(fig)
 
 
+@_plain_text
 def compare_bars(variants: Sequence[str], columns: Sequence[str], mean: np.ndarray, std: np.ndarray,
                  title: str) -> bytes:
     """``bebias compare``: mean over seeds (bars) ± std (whiskers) per column, one colour per variant."""

@@ -1,6 +1,9 @@
 """A :class:`~bebias.reporting.tables.Table` written as Markdown, LaTeX (booktabs), HTML
 and CSV / long-format data. Formatting lives only here: bold marks the best value of a
-column (direction-aware), deltas are against the baseline row, a missing value is "–"."""
+column (direction-aware, beyond chance, CI-separated: :mod:`bebias.reporting.chance`),
+deltas are against the baseline row, a missing value is "–". Under the rows, a ``chance``
+and a ``ceiling`` row give each column's levels (where a column's level differs between
+rows, the row says "per row" and each cell carries its own)."""
 
 from __future__ import annotations
 
@@ -19,12 +22,29 @@ ARROW = {"md": {True: " ↑", False: " ↓", None: ""}, "html": {True: " ↑", F
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--",
-                "±": r"$\pm$", "·": r"$\cdot$", "→": r"$\to$", "↑": r"$\uparrow$", "↓": r"$\downarrow$"}
+                "±": r"$\pm$", "·": r"$\cdot$", "→": r"$\to$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
+                "κ": r"$\kappa$"}
+
+
+def _plain(c: str) -> bool:
+    """Not a control character (a line break would end a LaTeX comment or a Markdown row)."""
+    return c >= " " and c != "\x7f" and c not in "\u2028\u2029\x85"
 
 
 def tex_escape(s: str) -> str:
-    """Plain text -> LaTeX (specials escaped, the few non-ASCII symbols we print mapped)."""
-    return "".join(_TEX_ESCAPES.get(c, c) for c in str(s))
+    """Plain text -> LaTeX (specials escaped, the few non-ASCII symbols we print mapped,
+    line breaks and other control characters as spaces)."""
+    return "".join(_TEX_ESCAPES.get(c, c) if _plain(c) else " " for c in str(s))
+
+
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*_[]|#~"}}
+
+
+def md_escape(s: str) -> str:
+    """Plain text -> Markdown that shows it literally, in a table cell or a paragraph: HTML's
+    ``& < >`` as entities (no tag, no ``onerror``), Markdown's specials and ``|`` (which
+    would end a cell) backslash-escaped, line breaks and control characters as spaces."""
+    return "".join(_MD_ESCAPES.get(c, c) if _plain(c) else " " for c in str(s))
 
 
 def _num(x: float, m: Metric, fmt: str) -> str:
@@ -39,16 +59,28 @@ def _signed(x: float, m: Metric, fmt: str) -> str:
 def header(m: Metric, fmt: str) -> str:
     unit = f" ({m.unit})" if m.unit else ""
     text = m.label + unit
-    if fmt == "tex":
-        text = tex_escape(text)
-    elif fmt == "html":
-        text = html.escape(text)
+    text = {"tex": tex_escape, "html": html.escape, "md": md_escape}[fmt](text)
     return text + ARROW[fmt][m.higher_is_better]
 
 
+REFERENCES = ("chance", "ceiling")  # the Table arrays shown as rows under the checkpoints
+
+
+def _level(t: Table, name: str, j: int) -> float | None:
+    """Column ``j``'s chance / ceiling if one value serves every row that has a value (or
+    every row); None if it differs between rows; NaN if there is none."""
+    a = getattr(t, name)[:, j]
+    has = np.isfinite(t.value[:, j]) & np.isfinite(a)
+    x = a[has] if has.any() else a[np.isfinite(a)]
+    if not len(x):
+        return math.nan
+    return float(x[0]) if np.allclose(x, x[0], rtol=0, atol=1e-9) else None
+
+
 def cell(t: Table, i: int, j: int, fmt: str, best: np.ndarray, delta: np.ndarray) -> str:
-    """One formatted cell: value (bold if best), ± std, [CI], (delta vs baseline). In HTML
-    the CI goes on a second, smaller line (narrow columns)."""
+    """One formatted cell: value (bold if best), ± std, [CI], (delta vs baseline), and the
+    row's own chance where the column's differs between rows. In HTML the CI goes on a
+    second, smaller line (narrow columns)."""
     m = t.columns[j][1]
     v, lo, hi, sd, d = t.value[i, j], t.ci_low[i, j], t.ci_high[i, j], t.std[i, j], delta[i, j]
     s = _num(v, m, fmt)
@@ -71,14 +103,30 @@ def cell(t: Table, i: int, j: int, fmt: str, best: np.ndarray, delta: np.ndarray
             s += f" ({ds})" if fmt == "md" else rf" {{\scriptsize ({ds})}}"
     if ci and fmt == "html":
         s += f'<br><span class="ci">{ci}</span>'
+    if math.isfinite(v) and _level(t, "chance", j) is None and math.isfinite(t.chance[i, j]):
+        s += f" (chance {_num(t.chance[i, j], m, fmt)})"
     return s
+
+
+def _reference_rows(t: Table, fmt: str) -> dict[str, list[str]]:
+    """``{"chance": cells, "ceiling": cells}`` (one per column), for the levels any column has."""
+    out = {}
+    for name in REFERENCES:
+        cells = []
+        for j, (_, m) in enumerate(t.columns):
+            x = _level(t, name, j)
+            cells.append("per row" if x is None else "" if not math.isfinite(x) else _num(x, m, fmt))
+        if any(cells):
+            out[name] = cells
+    return out
 
 
 def display_frame(t: Table, fmt: str) -> pd.DataFrame:
     """The table as strings for ``fmt`` (md / html / tex): the descriptive columns, then one
     column per (group, metric) (a MultiIndex of two levels)."""
     best, delta = t.best(), t.delta()
-    esc = {"md": lambda s: str(s).replace("|", "\\|"), "html": html.escape, "tex": tex_escape}[fmt]
+    esc = {"md": md_escape, "html": html.escape, "tex": tex_escape}[fmt]
+    refs = _reference_rows(t, fmt)
     data: dict[tuple[str, str], list[str]] = {}
     for c in t.rows.columns:
         labels = [esc(x) for x in t.rows[c]]
@@ -86,9 +134,10 @@ def display_frame(t: Table, fmt: str) -> pd.DataFrame:
             mark = {"md": " (baseline)", "html": ' <span class="base">(baseline)</span>',
                     "tex": " (baseline)"}[fmt]
             labels[t.baseline] += mark
-        data[("", esc(c))] = labels
+        data[("", esc(c))] = labels + [name if c == t.label_column else "" for name in refs]
     for j, (g, m) in enumerate(t.columns):
-        data[(esc(g), header(m, fmt))] = [cell(t, i, j, fmt, best, delta) for i in range(len(t.rows))]
+        data[(esc(g), header(m, fmt))] = ([cell(t, i, j, fmt, best, delta) for i in range(len(t.rows))]
+                                          + [r[j] for r in refs.values()])
     df = pd.DataFrame(data)
     df.columns = pd.MultiIndex.from_tuples(list(data))
     return df
@@ -104,7 +153,7 @@ def to_markdown(t: Table) -> str:
     """One Markdown (pipe) table per column group, each with the descriptive columns."""
     df = display_frame(t, "md")
     desc, groups = _split(t, df)
-    parts = [f"## {t.title}\n"]
+    parts = [f"## {md_escape(t.title)}\n"]
     for g in groups:
         sub = df[desc + [c for c in df.columns[len(desc):] if c[0] == g]]
         flat = sub.copy()
@@ -114,7 +163,7 @@ def to_markdown(t: Table) -> str:
         align = ["left"] * len(desc) + ["right"] * (len(flat.columns) - len(desc))
         parts.append(flat.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n")
     if t.note:
-        parts.append(t.note + "\n")
+        parts.append(md_escape(t.note) + "\n")
     return "\n".join(parts)
 
 
@@ -128,6 +177,11 @@ def to_latex(t: Table) -> str:
         df.columns = pd.Index([c[1] for c in df.columns])
     tex = df.style.hide(axis="index").to_latex(hrules=True, multicol_align="c",
                                                column_format="l" * ndesc + "r" * (len(df.columns) - ndesc))
+    if len(df) > len(t.rows):  # a rule between the checkpoints and the chance / ceiling rows
+        lines = tex.split("\n")
+        first = lines.index(r"\midrule") + 1 + len(t.rows)
+        lines.insert(first, r"\midrule")
+        tex = "\n".join(lines)
     if grouped:  # \cmidrule under each group's \multicolumn (paper style)
         spans, col = [], 1
         for g, size in _runs([c[0] for c in df.columns]):
@@ -171,7 +225,7 @@ def to_html(t: Table) -> str:
 def to_long(t: Table) -> pd.DataFrame:
     """Tidy rows (one per table row x column) with unrounded values (fractions as stored),
     for CSV: the descriptive columns, group, metric, unit, value, ci_low, ci_high, std, n,
-    delta (vs the baseline), higher_is_better, best."""
+    delta (vs the baseline), higher_is_better, chance, ceiling, best."""
     best, delta = t.best(), t.delta()
     recs = []
     for i in range(len(t.rows)):
@@ -180,7 +234,8 @@ def to_long(t: Table) -> pd.DataFrame:
                          "unit": "fraction" if m.scale == 100 else m.unit, "value": t.value[i, j],
                          "ci_low": t.ci_low[i, j], "ci_high": t.ci_high[i, j], "std": t.std[i, j],
                          "n": t.n[i, j], "delta": delta[i, j], "higher_is_better": m.higher_is_better,
-                         "best": bool(best[i, j]), "baseline": t.baseline == i})
+                         "chance": t.chance[i, j], "ceiling": t.ceiling[i, j], "best": bool(best[i, j]),
+                         "baseline": t.baseline == i})
     return pd.DataFrame(recs)
 
 

@@ -47,6 +47,7 @@ def calibrate(out: str, *, biases: Sequence[float] = (0.5, 0.7, 0.9, 0.99), seed
                          "iid_top1": i["top1"], "conflict_top1": c["top1"],
                          "conflict_background_follow": c.get("background_follow"),
                          "conflict_per_class": c["per_class"],
+                         "num_classes": c.get("num_classes"),
                          "train_minutes": None if seconds is None else round(seconds / 60, 2)})
     res = {"config": base.to_dict(), "rows": rows, "torch": torch.__version__,
            "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {torch.get_num_threads()} threads"}

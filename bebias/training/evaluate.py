@@ -100,6 +100,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                     checkpoint=ckpt)
         probs = match.apply(p.probs)
         r = classification_metrics(probs, p.labels, meta["num_classes"])
+        r["num_classes"] = int(meta["num_classes"])  # K: the report's chance level 1/K
         fam = [d.videos.records[i].meta.get("family") for i in p.indices]
         if fam and all(f is not None and f != "" for f in fam):
             r["background_follow"] = background_follow(probs.argmax(1), np.array([int(f) for f in fam]))

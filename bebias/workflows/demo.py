@@ -19,6 +19,7 @@ Every stage is resumable: run the same command again and finished stages are reu
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from bebias.parse import read_json
 from bebias.probing.metrics import bootstrap_ci
 from bebias.probing.run import ProbeConfig, run_probe
 from bebias.probing.suite import load_suite
+from bebias.reporting import chance as CH
 from bebias.reporting.build import build_report
 from bebias.reporting.cam import explain
 from bebias.training.evaluate import evaluate_checkpoint
@@ -94,6 +96,11 @@ def _stage_progress(progress: Progress | None, stage: str) -> Callable[[dict], N
     if progress is None:
         return None
     return lambda row: progress(stage, int(row["step"]), int(row["total"]))
+
+
+def _finite(x: float) -> float | None:
+    """``x``, or None where it is NaN (unknown): strict JSON in demo.json."""
+    return x if math.isfinite(x) else None
 
 
 def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str = "be", seed: int = 0,
@@ -176,6 +183,9 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
                      "reliance_parts": {k: [c["value"], c["null"]] for k, c in (rel.get("components") or {}).items()
                                         if c is not None},
                      "cam_on_actor": cam.get("value"), "cam_ci": [cam.get("ci_low"), cam.get("ci_high")],
+                     # what random decisions / a uniform map score: 1/K from the probe's classes, the masks' area
+                     "chance_top1": _finite(CH.reference("top1", CH.num_classes(m["provenance"].get("classes")))[0]),
+                     "cam_chance": _finite(CH.reference("cam", None, m.get("cam"))[0]),
                      "checkpoint": ckpt})
 
     # -- CAMs of the same clips, side by side ------------------------------------------------
