@@ -69,6 +69,7 @@ from bebias.probing.assemble import cam_block, compute_metrics, jsonable, predic
 from bebias.probing.source import MASK_SOURCES, NEEDS_MASK, ProbeSource, variant_seed, video_variants
 from bebias.probing.suite import (ALL_VARIANTS, FLAG_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, load_suite,
                                   select_videos)
+from bebias.results import ProbeMetrics
 
 __all__ = [
     "ALL_VARIANTS", "FLAG_VARIANTS", "MASK_MODES", "SWAP_SOURCES", "NEEDS_MASK", "ProbeSuite", "ProbeConfig",
@@ -143,11 +144,16 @@ class ProbeResult:
     out: str
     metrics_path: str
     predictions_path: str
-    metrics: dict
+    metrics: dict  # metrics.json as written (ProbeMetrics.to_json)
     videos: int  # videos probed (decoded)
     resumed: int  # of which loaded from partial.npz
     discarded_partial: bool  # a partial.npz of a different probe was ignored
     corrupt_partial: str | None = None  # where an unreadable partial.npz was moved (the probe started over)
+
+    @property
+    def results(self) -> ProbeMetrics:
+        """The metrics through their one schema (:class:`bebias.results.ProbeMetrics`)."""
+        return ProbeMetrics.from_json(self.metrics, self.metrics_path)
 
 
 class _Reorder(torch.nn.Module):
@@ -459,7 +465,8 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     if s.cam is not None:
         result["cam"] = cam_block(vids["cam_share"], vids["cam_chance"], s.cam.layer_name, s.cam.method, s.suite,
                                   cfg.seed)
-    metrics = jsonable({"bebias_version": __version__, "provenance": provenance, "videos": vblock, **result})
+    metrics = jsonable(ProbeMetrics(bebias_version=__version__, provenance=provenance, videos=vblock,
+                                    **result).to_json())
 
     pred_path = os.path.join(cfg.out, PREDICTIONS)
     write_text(pred_path, predictions_csv(arrays, s.src))

@@ -26,6 +26,7 @@ import pandas as pd
 from bebias.errors import BebiasError
 from bebias.reporting.inputs import Source
 from bebias.reporting.provenance import data_name, describe
+from bebias.results import SCALARS, ProbeMetrics
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Table:
     ``columns``: (group, Metric) per column; ``value``/``ci_low``/``ci_high``/``std``/``n``:
     (rows, columns) arrays, NaN where absent; ``baseline``: the row deltas are taken
     against; ``bold``: mark the best per column; ``extra``: for the checkpoint table,
-    ``probes`` ((row, group, metrics.json) per probe result, for the figures) and ``sha256``."""
+    ``probes`` ((row, group, ProbeMetrics) per probe result, for the figures) and ``sha256``."""
 
     name: str
     title: str
@@ -130,38 +131,12 @@ def _ci(block: Any, n: Any = None) -> Cell:
     return _f(block), math.nan, math.nan, _f(n)
 
 
-def probe_values(m: dict) -> dict[str, Cell]:
-    """The probe columns present in one metrics.json (a key present with a null value is
-    kept: it shows as "–")."""
-    out: dict[str, Cell] = {}
-    acc = (m.get("accuracy") or {}).get("original")
-    if isinstance(acc, dict):
-        out["top1"] = _ci(acc.get("top1"), acc.get("n"))
-    elif "original_top1" in m["headline"]:
-        out["top1"] = _ci(m["headline"]["original_top1"])
-    if "background_reliance" in m or "background_reliance" in m["headline"]:
-        rel = m.get("background_reliance")
-        if isinstance(rel, dict) and "definition" not in rel:
-            # written before the score was anchored (the mean of sufficiency, necessity and
-            # dominance): another scale, not comparable; shown as "–"
-            rel, m = None, {**m, "headline": {**m["headline"], "background_reliance": None}}
-        out["reliance"] = _ci(rel if rel is not None else m["headline"].get("background_reliance"))
-        for key, c in ((rel or {}).get("components") or {}).items():
-            if isinstance(c, dict):
-                out[f"reliance_{key}"] = _ci(c)
-                out[f"reliance_{key}_null"] = _ci(c.get("null"), c.get("n"))
-    for key, name in (("contrasted", "contrasted_accuracy"), ("static", "static_frame_accuracy")):
-        if name in m or name in m["headline"]:
-            out[key] = _ci(m.get(name) if m.get(name) is not None else m["headline"].get(name))
-    swap = (m.get("conflict") or {}).get("swap-background")
-    if isinstance(swap, dict):
-        out["swap_bg_follow"] = _ci(swap.get("background_follow"), swap.get("n"))
-    elif "swap_background_follow" in m["headline"]:
-        out["swap_bg_follow"] = _ci(m["headline"]["swap_background_follow"])
-    cam = m.get("cam")
-    if isinstance(cam, dict):
-        out["cam"] = _ci(cam.get("actor_share"))
-    return out
+def probe_values(m: dict | ProbeMetrics) -> dict[str, Cell]:
+    """The probe columns present in one metrics.json, read through its schema
+    (:meth:`bebias.results.ProbeMetrics.scalars`; a key present with a null value is kept: it
+    shows as "–")."""
+    pm = m if isinstance(m, ProbeMetrics) else ProbeMetrics.from_json(m)
+    return {k: (_f(e.value), _f(e.ci_low), _f(e.ci_high), _f(e.n)) for k, e in pm.scalars(report=True).items()}
 
 
 def eval_values(split: dict) -> dict[str, Cell]:
@@ -243,7 +218,7 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
     cells: dict[str, dict[tuple[str, str], Cell]] = {}
     origin: dict[tuple[str, str, str], str] = {}
     groups: list[str] = []
-    probes: list[tuple[int, str, dict]] = []
+    probes: list[tuple[int, str, ProbeMetrics]] = []
     for src in sources:
         if src.kind not in ("probe", "eval"):
             continue
@@ -255,10 +230,11 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
                           "folder": os.path.basename(os.path.dirname(fb["path"] or "")) or ""}
             cells[key] = {}
         if src.kind == "probe":
-            pv = src.data["provenance"]
-            g = data_name(pv.get("data"), None, pv["split"])
-            blocks = {g: probe_values(src.data)}
-            probes.append((keys.index(key), g, src.data))
+            pm = ProbeMetrics.from_json(src.data, src.path)
+            pv = pm.provenance
+            g = data_name(pv.get("data"), None, pm.split)
+            blocks = {g: probe_values(pm)}
+            probes.append((keys.index(key), g, pm))
         else:
             blocks = {data_name(src.data.get("data"), None, s): eval_values(r) for s, r in src.data["splits"].items()}
         for g, vals in blocks.items():
@@ -278,7 +254,10 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
         keys.sort(key=lambda k: rank.index(descs[k]["path"]) if descs[k]["path"] in named else len(rank))
     probed = {g for _, g, _ in probes}
     groups = [g for g in groups if g in probed] + [g for g in groups if g not in probed]
-    metrics = PROBE_METRICS + EVAL_METRICS
+    # a headline metric of the schema without a presentation here still gets a column (no "best")
+    shown = {m.key for m in PROBE_METRICS}
+    more = tuple(Metric(s.key, s.label, higher_is_better=None) for s in SCALARS if s.report and s.key not in shown)
+    metrics = PROBE_METRICS + more + EVAL_METRICS
     cols = [(g, m) for g in groups for m in metrics if any((g, m.key) in cells[k] for k in keys)]
     a = _arrays([cells[k] for k in keys], cols)
     ds = [descs[k] for k in keys]
