@@ -26,7 +26,7 @@ import pandas as pd
 from bebias.errors import BebiasError
 from bebias.reporting.inputs import Source
 from bebias.reporting.provenance import data_name, describe
-from bebias.results import SCALARS, ProbeMetrics
+from bebias.results import SCALARS, VIDEO_CI, ProbeMetrics
 
 
 @dataclass(frozen=True)
@@ -268,9 +268,11 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
     b = resolve_baseline(baseline, labels, rows["method"].tolist(), "checkpoint")
     return Table("checkpoints", "Checkpoints", rows, cols, a["value"], a["ci_low"], a["ci_high"],
                  np.full_like(a["value"], np.nan), a["n"], baseline=b,
-                 note="Values with 95 % bootstrap CIs in brackets (probe); eval values have none. "
+                 note=f"Values with {VIDEO_CI} (bootstrap) in brackets (probe); eval values have none. "
                       "↑ higher is better, ↓ lower is better; the best of each column in bold.",
-                 extra={"sha256": [d["sha256"] for d in ds], "probes": probes})
+                 extra={"sha256": [d["sha256"] for d in ds], "probes": probes,
+                        # each row's training recipe (config except the seed; None unknown), for seeds.seed_table
+                        "recipes": [d.get("recipe") for d in ds]})
 
 
 _PROBE_NAMES = {"train": "biased probe", "train-unbiased": "unbiased probe"}
