@@ -265,7 +265,7 @@ def _eval(tmp_path):
     (_probe_with(("headline", "original_top1"), float("inf")), "headline.original_top1 = inf"),
     (_probe_with(("conflict", "swap-background", "per_class", "background_follow", "a"), 7),
      "conflict.swap-background.per_class.background_follow['a'] = 7"),
-    (_probe_with(("accuracy", "original"), [1, 2]), "'accuracy.original' is not an object"),
+    (_probe_with(("accuracy", "original"), [1, 2]), "accuracy['original'] is not an object"),
     (_probe_with(("agreement",), {"static-frame": {"kappa": {"value": 3.0}}}),
      "agreement.static-frame.kappa.value = 3.0"),
     (_calib, "rows[0].train_minutes = -3"),

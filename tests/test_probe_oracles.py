@@ -25,23 +25,28 @@ split of a small embedded benchmark (4 translation classes, 64 conflict videos o
 at 32 px). The criteria are stated per cue (:func:`background_criteria`,
 :func:`motion_criteria`) and must FAIL for the other oracle (:func:`test_the_checks_can_fail`).
 
-Measured (seed 0; thresholds leave a clear margin to these):
+Measured (seed 0; swap donors of another motion class AND another scene family; thresholds
+leave a clear margin to these):
 
 ==========================  =====================  ====================
 metric                      background oracle      motion oracle
 ==========================  =====================  ====================
-background_reliance [CI]    0.894 [0.805, 0.978]   0.0 [0.0, 0.0]
-  background_follow (null)  0.922 (0.266)          0.281 (0.281)
-  motion_follow (null)      0.328 (0.256)          0.969 (0.25)
+background_reliance [CI]    0.849 [0.741, 0.955]   0.0 [0.0, 0.0]
+  background_follow (null)  0.891 (0.274)          0.25 (0.25)
+  motion_follow (null)      0.094 (0.26)           1.0 (0.25)
   sufficiency (null)        0.984 (0.259)          0.25 (0.25)
-swap background-follow      0.828                  0.016
-swap foreground-follow      0.016                  0.969
+swap background-follow      0.844                  0.0
+swap foreground-follow      0.078                  1.0
 original top-1              0.078                  1.0
-contrasted accuracy         0.0                    0.719
+contrasted accuracy         0.0                    0.75
 static-frame accuracy       0.078                  0.25
 background-only accuracy    0.078                  0.25 (one constant decision)
 shuffle sensitivity         0.0                    0.656
 ==========================  =====================  ====================
+
+(Before the donors had to change the scene family, about a third of the swaps kept the clip's own
+family; the background oracle then scored 0.894 [0.805, 0.978], its motion-follow 0.328:
+the unchanged scene made its swap decisions agree with its original ones.)
 
 These oracles found a flaw, since fixed: background-only used to fill the actor's pixels
 frame by frame, and the filled hole moved with the actor (anti-aliased halo outside the
@@ -274,7 +279,7 @@ def background_criteria(m: dict) -> dict[str, bool]:
     """What a model that reads only the scene must score (measured values in the module docstring)."""
     h, comp = m["headline"], m["background_reliance"]["components"]
     return {
-        "reliance > 0.85": h["background_reliance"] > 0.85,
+        "reliance > 0.8": h["background_reliance"] > 0.8,
         # its swap decisions are those of the donor's bare scene, not those of its own clip
         "background-follow > 0.8": comp["background_follow"]["value"] > 0.8,
         "motion-follow within 0.1 of its null": _near_null(comp["motion_follow"]),

@@ -18,6 +18,7 @@ from bebias.errors import BebiasError
 from bebias.probing.masks import DEFAULT_METHOD
 from bebias.probing.run import (ALL_VARIANTS, NEEDS_MASK, ProbeConfig, ProbeSuite, load_suite, run_probe, select_videos,
                                 variant_seed)
+from bebias.results import SCHEMA_VERSION, ProbeMetrics
 from tests.tiny import tiny_classifier
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
@@ -138,6 +139,9 @@ def test_probe_cli_end_to_end_deterministic_and_resumable(tmp_path, classifier, 
                for i, _ in by)
 
     m = json.loads((out / "metrics.json").read_text())
+    # the file is the schema's (bebias.results.ProbeMetrics) and round-trips through it unchanged
+    assert m["kind"] == "bebias-probe" and m["schema_version"] == SCHEMA_VERSION
+    assert ProbeMetrics.from_json(m).to_json() == m
     pv = m["provenance"]
     assert pv["checkpoint_sha256"] and len(pv["checkpoint_sha256"]) == 64
     assert pv["data"] == DATA and pv["split"] == "conflict" and pv["seed"] == 0 and pv["level"] == "classifier"

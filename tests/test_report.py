@@ -127,6 +127,31 @@ def test_pretrain_method_names(meta, name):
     assert pretrain_method(meta) == name
 
 
+@pytest.mark.parametrize("method", ["moco", "be", "fame"])
+@pytest.mark.parametrize("intra, other", [(None, False), (None, True), (False, False), (True, False),
+                                          (False, True)])
+def test_the_report_labels_a_run_by_its_config_class(method, intra, other):
+    """The label is the training config's own rule: a BE run with --other-negative (intra left
+    unset) had no intra-video negative and is not labelled +intra-neg (it once was)."""
+    from bebias.training.pretrain import PretrainConfig
+
+    cfg = PretrainConfig(method=method, intra_negative=intra, other_negative=other)
+    label = pretrain_method({"method": method, "config": cfg.to_dict()})
+    assert label == cfg.label
+    assert ("+intra-neg" in label) == cfg.use_intra_negative and ("+other-neg" in label) == other
+    if (method, intra, other) == ("be", None, True):
+        assert label == "moco+be+other-neg"
+
+
+def test_compare_variant_names_are_the_config_labels():
+    from bebias.training.compare import VARIANTS
+    from bebias.training.pretrain import PretrainConfig
+
+    for name, over in VARIANTS.items():
+        if over is not None:
+            assert PretrainConfig(**over).label == name
+
+
 def test_describe_cases():
     fb = {"arch": "r3d_18", "method": "supervised", "kind": "classifier"}
     scratch = describe(fb, {"kind": "classifier", "method": "supervised", "arch": "r3d_18", "config": {"init": None}})

@@ -281,9 +281,11 @@ def test_the_probe_summary_states_chance_and_reads_static_frames_on_conflicts(mo
                                                                                  "motion_iou": None}})
     buf = io.StringIO()
     monkeypatch.setattr(P, "console", Console(file=buf, width=250, color_system=None))
-    P._print_probe(types.SimpleNamespace(metrics=m, resumed=0, discarded_partial=False, out="o", metrics_path="o/m",
+    from bebias.results import ProbeMetrics
+
+    P._print_probe(types.SimpleNamespace(metrics=m, results=ProbeMetrics.from_json(m), resumed=0, discarded_partial=False, out="o", metrics_path="o/m",
                                          predictions_path="o/p"))
     out = buf.getvalue()
     assert "contrasted accuracy: 7.0 % (chance 10.9 %)" in out
-    assert "static frame accuracy: 3.1 % (chance 12.5 %); on cue conflicts a scene reader scores ~0 too" in out
+    assert "static-frame accuracy: 3.1 % (chance 12.5 %); on cue conflicts a scene reader scores ~0 too" in out
     assert "static-frame kappa vs original decisions: 0.90 (chance 0" in out

@@ -50,7 +50,10 @@ def demo_cmd(
         return "–" if v is None else f"{v:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else "")
 
     took = f"{res.seconds / 60:.1f} min" + (" (resumed: earlier runs did part of it)" if res.resumed else "")
-    table = Table(title=f"bebias demo{' --fast' if fast else ''}: {took}")
+    from bebias.results import VIDEO_CI
+
+    table = Table(title=f"bebias demo{' --fast' if fast else ''}: {took}",
+                  caption=f"brackets: {VIDEO_CI} of one trained model per row (one seed: no training variance)")
     def part(r, name: str) -> str:  # a component of the score and, in brackets, its null
         v = (r.get("reliance_parts") or {}).get(name)
         if not v or v[0] is None:

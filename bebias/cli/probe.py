@@ -198,8 +198,8 @@ def _class_names(value: str | None) -> tuple[str, ...] | None:
 
 
 def reliance_summary(rel: dict) -> str:
-    """The headline line: the score with its CI, ``no signal`` when neither cue is followed
-    beyond chance, then each component as ``value (null x)``."""
+    """The headline line: the score with its CI over test videos, ``no signal`` when neither
+    cue is followed beyond chance, then each component as ``value (null x)``."""
     def f(x) -> str:
         return "-" if x is None else f"{x:.3f}"
 
@@ -212,8 +212,10 @@ def reliance_summary(rel: dict) -> str:
 
 
 def _print_probe(res) -> None:
-    m = res.metrics
-    pv, vb = m["provenance"], m["videos"]
+    from bebias.results import SCALARS, VIDEO_CI
+
+    m = res.results  # metrics.json through its one schema (bebias.results.ProbeMetrics)
+    pv, vb = m.provenance, m.videos
 
     def pct(x) -> str:
         return "-" if x is None else f"{100 * x:.1f}"
@@ -221,46 +223,48 @@ def _print_probe(res) -> None:
     table = Table(title=f"{pv['checkpoint']}  ({pv['data']}, {pv['split']}, {pv['level']} level)")
     for col in ("variant", "videos", "top-1", "drop", "bg-follow", "agreement", "cos-sim"):
         table.add_column(col, justify="right" if col != "variant" else "left", no_wrap=col == "variant")
-    for name, acc in m["accuracy"].items():
-        drop = m["drop"].get(name, {}).get("value")
-        bf = m["conflict"].get(name, {}).get("background_follow", {}).get("value")
-        ag = m["agreement"].get(name, {}).get("agreement", {}).get("value")
-        sim = m["similarity"].get(name, {}).get("value")
-        table.add_row(name, str(acc["n"]), pct(acc["top1"]["value"]), pct(drop), pct(bf), pct(ag),
-                      "-" if sim is None else f"{sim:.3f}")
+    for name in m.variants():
+        r = m.variant_row(name)
+        sim = r["similarity"].value
+        table.add_row(name, str(r["top1"].n), pct(r["top1"].value), pct(r["drop"].value), pct(r["bg_follow"].value),
+                      pct(r["agreement"].value), "-" if sim is None else f"{sim:.3f}")
     console.print(table)
-    rel = m.get("background_reliance")
+    rel = m.reliance_block()
     if rel:
-        console.print(reliance_summary(rel))
+        console.print(reliance_summary(rel) + f" (brackets: {VIDEO_CI})")
     else:
         console.print("background reliance: undefined (needs swap-background with donor backgrounds and "
                       "background-only clips of the donors)")
-    k = chance.num_classes(pv.get("classes"))
+    k = chance.num_classes(m.classes)
     # what random decisions score (bebias.reporting.chance; K from the probe's classes)
-    levels = {key: chance.reference(kind, k)[0] if k else None for key, kind in
-              (("contrasted_accuracy", "contrasted"), ("static_frame_accuracy", "top1"),
-               ("background_only_accuracy", "top1"))}
-    for key in ("contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
-                "reverse_sensitivity"):
-        if m["headline"].get(key) is not None:
-            lvl = levels.get(key)
+    kinds = {"contrasted": "contrasted", "static": "top1", "background_only": "top1"}
+    conflict_set = chance.is_conflict_set({"conflict": m.conflict, "provenance": m.provenance})
+    got = m.scalars()
+    for s in SCALARS:  # the other headline rates (top-1, bg-follow and CAM are shown above and below)
+        if s.key not in ("top1", "reliance", "swap_bg_follow", "cam") and got.get(s.key, None) is not None \
+                and got[s.key].value is not None:
+            lvl = chance.reference(kinds[s.key], k)[0] if k and s.key in kinds else None
             note = f" (chance {pct(lvl)} %)" if lvl is not None else ""
-            if key == "static_frame_accuracy" and chance.is_conflict_set(m):
+            if s.key == "static" and conflict_set:
                 note += "; on cue conflicts a scene reader scores ~0 too: read the static-frame kappa"
-            console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %{note}")
-    kappa = (m.get("agreement", {}).get("static-frame") or {}).get("kappa") or {}
+            console.print(f"{s.label}: {pct(got[s.key].value)} %{note}")
+    kappa = (m.agreement.get("static-frame") or {}).get("kappa") or {}
     if kappa.get("value") is not None:
         console.print(f"static-frame kappa vs original decisions: {kappa['value']:.2f} (chance 0, 1 = the same "
                       "decisions without motion)")
-    cam = m.get("cam")
+    cam = m.cam_summary()
     if cam:
-        a, ch = cam["actor_share"], cam["chance"]["value"]
-        if a["value"] is None:
-            console.print(f"CAM on the actor: undefined (no usable mask; layer {cam['layer']})")
+        a, ch, layer = cam
+        if a.value is None:
+            console.print(f"CAM on the actor: undefined (no usable mask; layer {layer})")
         else:
-            ci = f" [{a['ci_low']:.3f}, {a['ci_high']:.3f}]" if a["ci_low"] is not None else ""
-            console.print(f"[bold]CAM on the actor[/] {a['value']:.3f}{ci} over {a['n']} videos (chance "
-                          f"{ch:.3f}; layer {cam['layer']})")
+            ci = f" [{a.ci_low:.3f}, {a.ci_high:.3f}]" if a.ci_low is not None else ""
+            console.print(f"[bold]CAM on the actor[/] {a.value:.3f}{ci} over {a.n} videos (chance "
+                          f"{ch:.3f}; layer {layer})")
+    without = m.swaps_without_donor()
+    if without:
+        console.print(f"[yellow]{without} swap(s) left out[/]: no donor of another motion and scene class "
+                      f"({m.swaps.get('scene_labels')})")
     mk = vb["masks"]
     iou = mk["motion_iou"]
     console.print(f"videos: {vb['probed']} probed of {vb['selected']} selected; masks {mk['sources']}, "

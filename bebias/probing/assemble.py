@@ -192,3 +192,20 @@ def cam_block(shares: Sequence[float], chances: Sequence[float], layer: str, met
         "chance": {"value": float(c[ok].mean()) if ok.any() else None, "n": int(ok.sum())},
         "layer": layer, "method": method, "videos_without_share": int((~ok).sum()),
     }
+
+
+#: the variants whose background (and, for conflict-foreground, static foreground) comes from a donor video
+DONOR_VARIANTS = ("swap-background", "swap-background-static", "conflict-foreground")
+
+
+def swaps_block(src: ProbeSource, variants: Sequence[str], suite: ProbeSuite, excluded: dict) -> dict[str, Any]:
+    """The ``swaps`` block of metrics.json: how donors were chosen, and per donor variant the
+    videos left out because no probed video has a background of another motion class AND
+    another scene class (``without_donor``; only where scene classes are known)."""
+    used = [v for v in DONOR_VARIANTS if v in variants and (v == "conflict-foreground" or suite.swap_background
+                                                             == "donor")]
+    known = src.scene_labels is not None
+    return {"scene_labels": src.scene_labels,
+            "donor_rule": "another motion class and another scene class" if known else
+                          "another motion class (scene classes unknown)",
+            "without_donor": {v: int((excluded.get(v) or {}).get("no_other_scene_donor", 0)) for v in used}}

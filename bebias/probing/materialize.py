@@ -313,7 +313,8 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
 
     excluded = state["excluded"].get(cfg.kind, {})
     skipped = {"unreadable": len(vids["failed_index"]), "mask_unusable": int(excluded.get("mask_unusable", 0)),
-               "no_donor": int(excluded.get("no_donor", 0))}
+               # no donor at all, or none of another motion and scene class (bebias.probing.source)
+               "no_donor": int(excluded.get("no_donor", 0)) + int(excluded.get("no_other_scene_donor", 0))}
     rows = [records[i] for i in selected if i in records]
     manifest_path = os.path.join(out, MANIFEST)
     write_text(manifest_path, _manifest_csv(rows))

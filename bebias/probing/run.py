@@ -12,7 +12,10 @@ Pipeline, per video (in chunks of ``suite.chunk`` videos):
 3. every variant of the suite from that one decode (:func:`bebias.probing.testsets.make_variant`,
    seeded by ``SeedSequence([seed, video index, crc32(variant)])``); a background swap takes
    the background plate of another probed video whose background belongs to a DIFFERENT
-   class (chosen from the seed), and records that class as ``bg_label``;
+   class than the video's motion and, where scene classes are known (the benchmark's
+   families, a manifest's ``bg_label`` column), to another scene class than its own (chosen
+   from the seed), and records that class as ``bg_label``; a swap with no such donor is
+   left out and counted (``swaps.without_donor`` in metrics.json);
 4. the model on the original and on every variant (``eval_transform`` of the spec,
    batched): class probabilities (classifier checkpoints) or backbone features
    (pre-trained checkpoints, classified afterwards by cosine kNN against the features of
@@ -36,8 +39,9 @@ a single-process run's.
 
 Background labels (``bg_label``): on the embedded benchmark the class whose usual scene the
 background is (family index == class index): the video's own family for variants that
-keep its background, the donor's family for swaps and cue conflicts. Elsewhere the
-donor's class for swaps and cue conflicts, unknown (-1, empty in the CSV) otherwise.
+keep its background, the donor's family for swaps and cue conflicts. Elsewhere a manifest's
+``bg_label`` column where given, else the donor's class for swaps and cue conflicts and
+unknown (-1, empty in the CSV) otherwise.
 """
 
 from __future__ import annotations
@@ -64,11 +68,12 @@ from bebias.models.inference import check_finite, embed
 from bebias.models.open import OpenedModel, open_model
 from bebias.probing import metrics as M
 from bebias.probing import partial as P
-from bebias.probing.assemble import cam_block, compute_metrics, jsonable, predictions_csv, videos_block
+from bebias.probing.assemble import cam_block, compute_metrics, jsonable, predictions_csv, swaps_block, videos_block
 # the data side (clips, masks, plates, variants of one video) is shared with `bebias testset`
 from bebias.probing.source import MASK_SOURCES, NEEDS_MASK, ProbeSource, variant_seed, video_variants
 from bebias.probing.suite import (ALL_VARIANTS, FLAG_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, load_suite,
                                   select_videos)
+from bebias.results import ProbeMetrics
 
 __all__ = [
     "ALL_VARIANTS", "FLAG_VARIANTS", "MASK_MODES", "SWAP_SOURCES", "NEEDS_MASK", "ProbeSuite", "ProbeConfig",
@@ -143,11 +148,16 @@ class ProbeResult:
     out: str
     metrics_path: str
     predictions_path: str
-    metrics: dict
+    metrics: dict  # metrics.json as written (ProbeMetrics.to_json)
     videos: int  # videos probed (decoded)
     resumed: int  # of which loaded from partial.npz
     discarded_partial: bool  # a partial.npz of a different probe was ignored
     corrupt_partial: str | None = None  # where an unreadable partial.npz was moved (the probe started over)
+
+    @property
+    def results(self) -> ProbeMetrics:
+        """The metrics through their one schema (:class:`bebias.results.ProbeMetrics`)."""
+        return ProbeMetrics.from_json(self.metrics, self.metrics_path)
 
 
 class _Reorder(torch.nn.Module):
@@ -285,6 +295,9 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         provenance["class_match"] = match.record()
         if match.reordered:
             provenance["model_class_order"] = list(match.model_classes or ())
+    if src.scene_labels is not None:  # donors from another scene class too: other donors than before
+        provenance["swap_donors"] = {"scene_labels": src.scene_labels,
+                                     "rule": "another motion class and another scene class"}
     if cam is not None:  # only with --cam: the provenance and fingerprint of other probes are unchanged
         provenance["cam"] = {"layer": cam.layer_name, "method": cam.method}
     # what the numbers depend on (not where the files are): a partial.npz of another probe is ignored
@@ -459,7 +472,9 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     if s.cam is not None:
         result["cam"] = cam_block(vids["cam_share"], vids["cam_chance"], s.cam.layer_name, s.cam.method, s.suite,
                                   cfg.seed)
-    metrics = jsonable({"bebias_version": __version__, "provenance": provenance, "videos": vblock, **result})
+    metrics = jsonable(ProbeMetrics(bebias_version=__version__, provenance=provenance, videos=vblock,
+                                    swaps=swaps_block(s.src, s.variants, s.suite, state["excluded"]),
+                                    **result).to_json())
 
     pred_path = os.path.join(cfg.out, PREDICTIONS)
     write_text(pred_path, predictions_csv(arrays, s.src))

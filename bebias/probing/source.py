@@ -97,8 +97,13 @@ class ProbeSource:
         self.labels = np.array([r.label for r in self.records], np.int64)
         if self.kind == "dataset":
             self.family = np.full(len(self.records), -1, np.int64)
+            self.scene = _bg_labels(self.records, len(data.videos.classes))
         else:
             self.family = np.array([int(r.meta["family"]) for r in self.records], np.int64)
+            self.scene = self.family
+        #: where the scene classes come from (None: unknown; then a swap's donor differs in motion class only)
+        self.scene_labels: str | None = ("benchmark families" if self.kind != "dataset" else
+                                         "manifest bg_label" if (self.scene >= 0).any() else None)
 
     @property
     def has_gt(self) -> bool:
@@ -115,11 +120,13 @@ class ProbeSource:
         return self.kind != "dataset"
 
     def bg_key(self, i: int) -> int:
-        """The class the video's own background points to (benchmark: its family), else its class."""
-        return int(self.family[i]) if self.is_benchmark else int(self.labels[i])
+        """The class the video's own background points to: its scene class where known (the
+        benchmark's family, a manifest's ``bg_label``), else its motion class."""
+        return int(self.scene[i]) if self.scene[i] >= 0 else int(self.labels[i])
 
     def own_bg(self, i: int) -> int:
-        return int(self.family[i]) if self.is_benchmark else -1
+        """The video's scene class, -1 where unknown."""
+        return int(self.scene[i])
 
     def _path(self, p: str) -> str:
         return p if os.path.isabs(p) else os.path.join(self.root, p)
@@ -201,6 +208,20 @@ class ProbeSource:
         return np.ascontiguousarray(resize_to(bg, h, w))
 
 
+def _bg_labels(records: Sequence[Any], num_classes: int) -> np.ndarray:
+    """(N,) scene class of each video from a manifest's ``bg_label`` column (-1 where empty or
+    absent); a cell that is not a class index is a user error naming the video."""
+    out = np.full(len(records), -1, np.int64)
+    for k, r in enumerate(records):
+        cell = str(r.meta.get("bg_label") or "").strip()
+        if not cell:
+            continue
+        if not cell.isdigit() or int(cell) >= num_classes:
+            raise BebiasError(f"bg_label {cell!r} is not a class index (0..{num_classes - 1})", r.path)
+        out[k] = int(cell)
+    return out
+
+
 def new_video_log() -> tuple[dict, dict]:
     """Empty ``(vids, state)`` for :func:`video_variants`: what it records per video
     (``vids``: index, mask source code, usable, IoU vs ground truth, foreground fraction
@@ -246,12 +267,25 @@ def video_variants(i: int, src: ProbeSource, selected: Sequence[int], variants: 
     vids["stability"].append(v.quality["stability"])
     y = int(src.labels[i])
     donors: dict[str, int | None] = {}
+    scene_less: set[str] = set()  # donor keys with no video of another motion and scene class
     passed = v.mask if (pass_masks and v.usable) else None  # for the variants that need no mask
 
+    own = src.own_bg(i)
+
     def donor(key: str, need_mask: bool) -> int | None:
+        """A video whose background belongs to another class than i's motion and, where scene
+        classes are known, to another scene class than i's own (the swap changes the scene);
+        None if there is none (counted as ``no_other_scene_donor``) or none is readable."""
         if key in donors:
             return donors[key]
-        cands = [j for j in selected if j != i and src.bg_key(j) != y] or [j for j in selected if j != i]
+        if own >= 0:
+            cands = [j for j in selected if j != i and src.bg_key(j) not in (y, own)]
+            if not cands:
+                donors[key] = None
+                scene_less.add(key)
+                return None
+        else:  # scene classes unknown: another motion class, else any other video
+            cands = [j for j in selected if j != i and src.bg_key(j) != y] or [j for j in selected if j != i]
         rng = np.random.default_rng(variant_seed(seed, i, f"donor:{key}"))
         found = None
         for p in rng.permutation(len(cands)):
@@ -281,7 +315,7 @@ def video_variants(i: int, src: ProbeSource, selected: Sequence[int], variants: 
             if suite.swap_background == "donor":
                 j = donor("swap", need_mask=False)
                 if j is None:
-                    count_excluded(state, name, "no_donor")
+                    count_excluded(state, name, "no_other_scene_donor" if "swap" in scene_less else "no_donor")
                     continue
                 out = make_variant(name, v.clip, v.mask, seed=vseed,
                                    donor={"background": src.plate(j, H, W), "index": j, "label": src.bg_key(j)})
@@ -293,7 +327,7 @@ def video_variants(i: int, src: ProbeSource, selected: Sequence[int], variants: 
         elif name == "conflict-foreground":
             j = donor("conflict-foreground", need_mask=True)
             if j is None:
-                count_excluded(state, name, "no_donor")
+                count_excluded(state, name, "no_other_scene_donor" if name in scene_less else "no_donor")
                 continue
             b = src.video(j)
             clip_b, mask_b = b.clip, b.mask

@@ -25,6 +25,7 @@ from bebias import __version__
 from bebias.atomic import atomic_path
 from bebias.errors import BebiasError
 from bebias.reporting import table_formats as W
+from bebias.reporting import seeds as S
 from bebias.reporting import tables as T
 from bebias.reporting.inputs import KINDS, Source, find_results, referenced_file
 from bebias.reporting.page import Image, Section, png_size, render
@@ -33,17 +34,17 @@ from bebias.reporting.provenance import describe, read_checkpoint_meta
 FORMATS = ("md", "tex", "csv", "html")
 
 CAPTIONS = {
-    "accuracy": "Top-1 accuracy of each checkpoint on each probe variant, 95 % bootstrap CIs as whiskers; dashed: "
+    "accuracy": "Top-1 accuracy of each checkpoint on each probe variant, 95 % CIs over test videos as whiskers; dashed: "
                 "chance. A model that recognises motion keeps its accuracy where the background changes "
                 "(swap-background) and loses it where the motion goes (static-frame, background-only).",
     "follow": "On the conflict variants, where the actor's class and the scene's class differ: how often the "
-              "prediction is the scene's class (y) vs the actor's (x), 95 % CIs. Above the dotted diagonal the "
+              "prediction is the scene's class (y) vs the actor's (x), 95 % CIs over test videos. Above the dotted diagonal the "
               "model follows the background more than the motion.",
     "per_class": "Per true class: the share of background-swapped clips classified as the donor scene's class. "
                  "Tall bars: classes the model recognises by their background.",
     "scatter": "Accuracy on the original clips against the background-reliance score (the share of swapped "
-               "clips, beyond chance, decided as their new background alone is; lower is better), 95 % CIs "
-               "both ways. Top-left is best.",
+               "clips, beyond chance, decided as their new background alone is; lower is better), 95 % CIs over "
+               "test videos both ways. Top-left is best.",
 }
 
 
@@ -87,7 +88,7 @@ def parse_formats(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 def _describe_from_files(src: Source, fb: dict) -> dict:
     meta, init = read_checkpoint_meta(fb["path"], fb["sha256"], src.folder)
-    return describe(fb, meta, init)
+    return {**describe(fb, meta, init), "recipe": S.recipe(meta, init)[0]}
 
 
 def _probe_figures(t: T.Table) -> list[tuple[str, str, bytes]]:
@@ -207,6 +208,9 @@ def build_report(results: Sequence[str], *, out: str | None = None, baseline: st
     ck = T.checkpoint_table(sources, _describe_from_files, baseline, labels)
     if ck is not None:
         tables.append(ck)
+        st = S.seed_table(ck, ck.extra["recipes"])  # several seeds of one recipe: training variance
+        if st is not None:
+            tables.append(st)
     compares = [s for s in sources if s.kind == "compare"]
     for s in compares:
         tables.append(T.compare_table(s, baseline))

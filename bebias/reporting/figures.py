@@ -4,8 +4,9 @@ Every function returns PNG bytes. One colour per checkpoint across every figure:
 ``i`` of :data:`PALETTE` is the table's row ``i`` (Okabe-Ito, colour-blind safe). PNGs carry
 no ``Software`` or date metadata, so the same results give the same bytes.
 
-Inputs are ``probes``: ``(row, label, group, metrics.json)`` per probe result, ``row`` being
-the checkpoint's row in the table.
+Inputs are ``probes``: ``(row, label, group, ProbeMetrics)`` per probe result (metrics.json
+read through :class:`bebias.results.ProbeMetrics`), ``row`` being the checkpoint's row in the
+table. Whiskers are 95 % CIs over test videos (the probe's bootstrap).
 
 Every text that comes from a result file (labels, class and variant names, data names) goes
 through :func:`literal`: matplotlib would parse a ``$...$`` span in it as mathtext (and
@@ -27,6 +28,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bebias.results import Estimate, ProbeMetrics
+
 #: Okabe-Ito without its yellow (too faint on white), then tab10's distinct hues
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#8c564b", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd")
@@ -34,7 +37,7 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 FOLLOW_VARIANTS = ("original", "swap-background", "swap-background-static", "conflict-foreground")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
-Probe = tuple[int, str, str, dict]  # row, label, group, metrics.json
+Probe = tuple[int, str, str, ProbeMetrics]  # row, label, group, metrics.json
 DPI = 100
 
 
@@ -69,14 +72,14 @@ def png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _v(block: dict | None, key: str = "value") -> float:
-    x = (block or {}).get(key)
-    return float(x) if isinstance(x, (int, float)) and x is not None else math.nan
+def _v(x: float | None) -> float:
+    return math.nan if x is None else float(x)
 
 
-def _err(block: dict | None, scale: float = 100.0) -> tuple[float, float, float]:
+def _err(e: Estimate | None, scale: float = 100.0) -> tuple[float, float, float]:
     """(value, lower error, upper error) x scale; errors 0 where the CI is missing."""
-    v, lo, hi = _v(block), _v(block, "ci_low"), _v(block, "ci_high")
+    e = e or Estimate(None)
+    v, lo, hi = _v(e.value), _v(e.ci_low), _v(e.ci_high)
     if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(v)):
         return v * scale, 0.0, 0.0
     return v * scale, max(v - lo, 0) * scale, max(hi - v, 0) * scale
@@ -96,8 +99,8 @@ def _figure(n_panels: int, width: float = 9.5, height: float = 3.6) -> tuple[Fig
     return fig, list(axes)
 
 
-def _chance(ax, metrics: dict) -> None:
-    k = len((metrics.get("provenance") or {}).get("classes") or [])
+def _chance(ax, metrics: ProbeMetrics) -> None:
+    k = len(metrics.classes)
     if k > 1:
         ax.axhline(100 / k, color="#555555", linestyle="--", linewidth=1)
         ax.annotate(f"chance\n{100 / k:.1f} %", xy=(1, 100 / k), xycoords=("axes fraction", "data"),
@@ -129,9 +132,8 @@ def accuracy_by_variant(probes: Sequence[Probe]) -> bytes | None:
     fig, axes = _figure(len(groups))
     for ax, g in zip(axes, groups):
         ps = [p for p in probes if p[2] == g]
-        variants = list(dict.fromkeys(v for p in ps for v in (p[3].get("accuracy") or {})))
-        series = [(row, label, [_err((m.get("accuracy") or {}).get(v, {}).get("top1")) for v in variants])
-                  for row, label, _, m in ps]
+        variants = list(dict.fromkeys(v for p in ps for v in p[3].variants()))
+        series = [(row, label, [_err(m.top1(v)) for v in variants]) for row, label, _, m in ps]
         _bars(ax, variants, series)
         _chance(ax, ps[0][3])
         ax.set_ylim(0, 105)
@@ -146,23 +148,23 @@ def accuracy_by_variant(probes: Sequence[Probe]) -> bytes | None:
 def follow_rates(probes: Sequence[Probe]) -> bytes | None:
     """Background-follow (y) vs foreground-follow (x) on the conflict variants: up-left means
     the model follows the scene, down-right the actor's motion. One panel per data/split."""
-    groups = [g for g in _groups(probes) if any(p[3].get("conflict") for p in probes if p[2] == g)]
+    groups = [g for g in _groups(probes) if any(p[3].conflict for p in probes if p[2] == g)]
     if not groups:
         return None
     fig = Figure(figsize=(8.0, 4.6 * len(groups)), layout="constrained")
     axes = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
     for ax, g in zip(axes, groups):
         ps = [p for p in probes if p[2] == g]
-        present = [v for v in FOLLOW_VARIANTS if any(v in (p[3].get("conflict") or {}) for p in ps)] or \
-            list(dict.fromkeys(v for p in ps for v in (p[3].get("conflict") or {})))[:len(MARKERS)]
+        present = [v for v in FOLLOW_VARIANTS if any(v in p[3].conflict for p in ps)] or \
+            list(dict.fromkeys(v for p in ps for v in p[3].conflict))[:len(MARKERS)]
         ax.plot([0, 100], [0, 100], color="#bbbbbb", linewidth=1, linestyle=":", zorder=0)
         for row, label, _, m in ps:
             for k, v in enumerate(present):
-                c = (m.get("conflict") or {}).get(v)
-                if not c:
+                c = m.follow(v)
+                if c is None:
                     continue
-                fx, fl, fh = _err(c.get("foreground_follow"))
-                bx, bl, bh = _err(c.get("background_follow"))
+                fx, fl, fh = _err(c[0])
+                bx, bl, bh = _err(c[1])
                 ax.errorbar(fx, bx, xerr=[[fl], [fh]], yerr=[[bl], [bh]], fmt=MARKERS[k % len(MARKERS)],
                             color=colour(row), markersize=8, elinewidth=0.8, capsize=2, alpha=0.9)
         ax.set_xlim(-3, 103)
@@ -189,8 +191,8 @@ def follow_rates(probes: Sequence[Probe]) -> bytes | None:
 def per_class_reliance(probes: Sequence[Probe], variant: str = "swap-background") -> bytes | None:
     """Per-class background-follow on ``variant`` (the class's share of swaps decided by the
     donor's scene): which classes lean on the background. One panel per data/split."""
-    def per_class(m: dict) -> dict:
-        return (((m.get("conflict") or {}).get(variant) or {}).get("per_class") or {}).get("background_follow") or {}
+    def per_class(m: ProbeMetrics) -> dict:
+        return m.per_class_follow(variant)
 
     groups = [g for g in _groups(probes) if any(per_class(p[3]) for p in probes if p[2] == g)]
     if not groups:
@@ -202,7 +204,7 @@ def per_class_reliance(probes: Sequence[Probe], variant: str = "swap-background"
         series = []
         for row, label, _, m in ps:
             pc = per_class(m)
-            series.append((row, label, [(100 * pc[c] if isinstance(pc.get(c), (int, float)) else math.nan, 0.0, 0.0)
+            series.append((row, label, [(100 * pc[c] if pc.get(c) is not None else math.nan, 0.0, 0.0)
                                         for c in classes]))
         _bars(ax, classes, series)
         ax.set_ylim(0, 105)
@@ -219,10 +221,10 @@ def accuracy_vs_reliance(probes: Sequence[Probe]) -> bytes | None:
     one marker shape per data/split. Top-left is where a motion model belongs."""
     pts = []
     for row, label, g, m in probes:
-        rel = m.get("background_reliance")
-        top = (m.get("accuracy") or {}).get("original", {}).get("top1")
-        if isinstance(rel, dict) and "definition" in rel and top and math.isfinite(_v(rel)) and math.isfinite(_v(top)):
-            pts.append((row, label, g, _err(rel, 1.0), _err(top)))
+        rel = m.reliance_block()
+        score, top = Estimate.of(rel), m.top1("original")
+        if rel is not None and math.isfinite(_v(score.value)) and math.isfinite(_v(top.value)):
+            pts.append((row, label, g, _err(score, 1.0), _err(top)))
     if not pts:
         return None
     groups = list(dict.fromkeys(p[2] for p in pts))

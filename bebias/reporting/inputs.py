@@ -3,7 +3,9 @@
 A RESULT given to ``bebias report`` is a file or a folder; a folder is searched recursively
 for ``*.json`` files. Each JSON object is recognised by :func:`recognise`:
 
-- ``probe``: a ``bebias probe`` metrics.json (``provenance`` + ``headline``);
+- ``probe``: a ``bebias probe`` metrics.json (``"kind": "bebias-probe"``, or before the
+  schema had a kind ``provenance`` + ``headline``), read through
+  :class:`bebias.results.ProbeMetrics`;
 - ``eval``: ``bebias eval`` output (``splits`` + ``checkpoint_sha256``);
 - ``compare``: ``bebias compare`` output (``rows`` + ``seeds`` + ``config``);
 - ``calibration``: ``bebias data calibrate`` output (``rows`` + ``config``, rows with
@@ -28,6 +30,8 @@ from typing import Any
 
 from bebias import parse
 from bebias.errors import BebiasError
+from bebias.results import KIND as KIND_PROBE
+from bebias.results import ProbeMetrics
 
 KINDS = ("probe", "eval", "compare", "calibration", "cam")
 EXPECTED = ("a bebias probe metrics.json, bebias eval JSON, compare.json, calibration.json or cam.json")
@@ -52,7 +56,7 @@ def recognise(obj: Any) -> str | None:
         return None
     if obj.get("kind") == "bebias-cam":
         return "cam"
-    if "provenance" in obj and "headline" in obj:
+    if obj.get("kind") == KIND_PROBE or ("kind" not in obj and "provenance" in obj and "headline" in obj):
         return "probe"
     if "splits" in obj and "checkpoint_sha256" in obj:
         return "eval"
@@ -177,13 +181,7 @@ def _is_num(x: Any) -> bool:
 def validate(kind: str, obj: dict, path: str) -> None:
     """Check the fields the report reads; raise :class:`BebiasError` naming ``path`` if one is off."""
     if kind == "probe":
-        pv = obj["provenance"]
-        _need(isinstance(pv, dict), "'provenance' is not an object", path)
-        _need(isinstance(obj["headline"], dict), "'headline' is not an object", path)
-        _need(isinstance(obj.get("accuracy", {}), dict), "'accuracy' is not an object", path)
-        _need(isinstance(pv.get("checkpoint_sha256") or pv.get("checkpoint"), str),
-              "provenance names no checkpoint (checkpoint / checkpoint_sha256)", path)
-        _need(isinstance(pv.get("split"), str), "provenance has no 'split'", path)
+        ProbeMetrics.from_json(obj, path)  # the schema's own checks (and version)
     elif kind == "eval":
         _need(isinstance(obj["splits"], dict) and obj["splits"], "'splits' is empty or not an object", path)
         for name, r in obj["splits"].items():

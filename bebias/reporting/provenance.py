@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 
 from bebias.errors import BebiasError
+from bebias.recipes import label_from_config
 
-#: pre-training method of a bebias checkpoint -> the name the paper and ``bebias compare`` use
-METHOD_NAMES = {"moco": "moco", "be": "moco+be", "fame": "moco+fame"}
 _WEIGHTS = ("backbone", "head", "moco", "optimizer", "rng")
 
 
@@ -34,19 +33,10 @@ def data_name(data: str | None, dataset: str | None = None, split: str | None = 
 
 
 def pretrain_method(meta: dict) -> str:
-    """``moco`` / ``moco+be`` / ``moco+fame``, with ``+intra-neg`` / ``+other-neg`` where the
-    config turned those on (``intra_negative`` None = the method's default: on for BE)."""
-    method = meta.get("method") or "?"
-    cfg = meta.get("config") or {}
-    name = METHOD_NAMES.get(method, method)
-    intra = cfg.get("intra_negative")
-    if intra is None:
-        intra = method == "be"
-    if intra and method in METHOD_NAMES:
-        name += "+intra-neg"
-    if cfg.get("other_negative"):
-        name += "+other-neg"
-    return name
+    """``moco`` / ``moco+be`` / ``moco+fame``, with ``+intra-neg`` / ``+other-neg`` for the extra
+    negative the recorded config used, by the training config's own rule
+    (:func:`bebias.recipes.pretrain_label`, which ``PretrainConfig.label`` is)."""
+    return label_from_config(meta.get("method"), meta.get("config"))
 
 
 def describe(fallback: dict, meta: dict | None = None, init_meta: dict | None = None) -> dict[str, str]:

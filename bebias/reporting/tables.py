@@ -30,6 +30,7 @@ from bebias.errors import BebiasError
 from bebias.reporting import chance as CH
 from bebias.reporting.inputs import Source
 from bebias.reporting.provenance import data_name, describe
+from bebias.results import SCALARS, VIDEO_CI, ProbeMetrics
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Table:
     against; ``bold``: mark the best per column; ``chance`` / ``ceiling``: (rows, columns)
     of each cell's metric (NaN where none or unknown); ``signal``: (rows, columns) bool,
     whether the row's decisions carry signal (for floor metrics); ``extra``: for the
-    checkpoint table, ``probes`` ((row, group, metrics.json) per probe result, for the
+    checkpoint table, ``probes`` ((row, group, ProbeMetrics) per probe result, for the
     figures) and ``sha256``."""
 
     name: str
@@ -150,42 +151,18 @@ def _ci(block: Any, n: Any = None) -> Cell:
     return _f(block), math.nan, math.nan, _f(n)
 
 
-def probe_values(m: dict) -> dict[str, Cell]:
-    """The probe columns present in one metrics.json (a key present with a null value is
-    kept: it shows as "–")."""
-    out: dict[str, Cell] = {}
-    acc = (m.get("accuracy") or {}).get("original")
-    if isinstance(acc, dict):
-        out["top1"] = _ci(acc.get("top1"), acc.get("n"))
-    elif "original_top1" in m["headline"]:
-        out["top1"] = _ci(m["headline"]["original_top1"])
-    if "background_reliance" in m or "background_reliance" in m["headline"]:
-        rel = m.get("background_reliance")
-        if isinstance(rel, dict) and "definition" not in rel:
-            # written before the score was anchored (the mean of sufficiency, necessity and
-            # dominance): another scale, not comparable; shown as "–"
-            rel, m = None, {**m, "headline": {**m["headline"], "background_reliance": None}}
-        out["reliance"] = _ci(rel if rel is not None else m["headline"].get("background_reliance"))
-        for key, c in ((rel or {}).get("components") or {}).items():
-            if isinstance(c, dict):
-                out[f"reliance_{key}"] = _ci(c)
-                out[f"reliance_{key}_null"] = _ci(c.get("null"), c.get("n"))
-    for key, name in (("contrasted", "contrasted_accuracy"), ("static", "static_frame_accuracy")):
-        if key == "static" and CH.is_conflict_set(m):
-            continue  # not an accuracy to minimise there: see static_kappa
-        if name in m or name in m["headline"]:
-            out[key] = _ci(m.get(name) if m.get(name) is not None else m["headline"].get(name))
-    kappa = ((m.get("agreement") or {}).get("static-frame") or {}).get("kappa")
+def probe_values(m: dict | ProbeMetrics) -> dict[str, Cell]:
+    """The probe columns present in one metrics.json, read through its schema
+    (:meth:`bebias.results.ProbeMetrics.scalars`; a key present with a null value is kept: it
+    shows as "–"). On cue-conflict sets static-frame accuracy is left out (not an accuracy to
+    minimise there); its κ with the original decisions is shown on any set."""
+    pm = m if isinstance(m, ProbeMetrics) else ProbeMetrics.from_json(m)
+    out = {k: (_f(e.value), _f(e.ci_low), _f(e.ci_high), _f(e.n)) for k, e in pm.scalars(report=True).items()}
+    if CH.is_conflict_set({"conflict": pm.conflict, "provenance": pm.provenance}):
+        out.pop("static", None)
+    kappa = (pm.agreement.get("static-frame") or {}).get("kappa")
     if kappa is not None:
-        out["static_kappa"] = _ci(kappa, (m.get("agreement") or {})["static-frame"].get("n"))
-    swap = (m.get("conflict") or {}).get("swap-background")
-    if isinstance(swap, dict):
-        out["swap_bg_follow"] = _ci(swap.get("background_follow"), swap.get("n"))
-    elif "swap_background_follow" in m["headline"]:
-        out["swap_bg_follow"] = _ci(m["headline"]["swap_background_follow"])
-    cam = m.get("cam")
-    if isinstance(cam, dict):
-        out["cam"] = _ci(cam.get("actor_share"))
+        out["static_kappa"] = _ci(kappa, pm.agreement["static-frame"].get("n"))
     return out
 
 
@@ -268,7 +245,7 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
     cells: dict[str, dict[tuple[str, str], Cell]] = {}
     origin: dict[tuple[str, str, str], str] = {}
     groups: list[str] = []
-    probes: list[tuple[int, str, dict]] = []
+    probes: list[tuple[int, str, ProbeMetrics]] = []
     refs: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}  # (chance, ceiling) per cell
     signal: dict[str, dict[str, bool]] = {}  # per checkpoint and group (floor metrics)
     eval_k: dict[tuple[str, str], int | None] = {}  # the K an eval split recorded, per (checkpoint, group)
@@ -283,10 +260,11 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
                           "folder": os.path.basename(os.path.dirname(fb["path"] or "")) or ""}
             cells[key], refs[key], signal[key] = {}, {}, {}
         if src.kind == "probe":
-            pv = src.data["provenance"]
-            g = data_name(pv.get("data"), None, pv["split"])
-            blocks = {g: probe_values(src.data)}
-            probes.append((keys.index(key), g, src.data))
+            pm = ProbeMetrics.from_json(src.data, src.path)
+            pv = pm.provenance
+            g = data_name(pv.get("data"), None, pm.split)
+            blocks = {g: probe_values(pm)}
+            probes.append((keys.index(key), g, pm))
             refs[key].update({(g, mk): r for mk, r in CH.probe_references(src.data, blocks[g]).items()})
             signal[key][g] = CH.probe_signal(src.data)
         else:
@@ -305,7 +283,7 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
     if not keys:
         return None
     for (key, g), k in eval_k.items():  # eval JSON of an older bebias has no K: the probe's of this checkpoint
-        ks = {CH.num_classes(m["provenance"].get("classes")) for i, _, m in probes if keys[i] == key} - {None}
+        ks = {CH.num_classes(m.classes) for i, _, m in probes if keys[i] == key} - {None}
         k = k if k is not None else (ks.pop() if len(ks) == 1 else None)
         refs[key].update({(g, m.key): CH.reference(m.key, k) for m in EVAL_METRICS})
     named = {os.path.normpath(p): lab for p, lab in (names or {}).items()}
@@ -314,7 +292,10 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
         keys.sort(key=lambda k: rank.index(descs[k]["path"]) if descs[k]["path"] in named else len(rank))
     probed = {g for _, g, _ in probes}
     groups = [g for g in groups if g in probed] + [g for g in groups if g not in probed]
-    metrics = PROBE_METRICS + EVAL_METRICS
+    # a headline metric of the schema without a presentation here still gets a column (no "best")
+    shown = {m.key for m in PROBE_METRICS}
+    more = tuple(Metric(s.key, s.label, higher_is_better=None) for s in SCALARS if s.report and s.key not in shown)
+    metrics = PROBE_METRICS + more + EVAL_METRICS
     cols = [(g, m) for g in groups for m in metrics if any((g, m.key) in cells[k] for k in keys)]
     a = _arrays([cells[k] for k in keys], cols)
     ref = np.array([[refs[k].get((g, m.key), (np.nan, np.nan)) for g, m in cols] for k in keys]).reshape(
@@ -328,7 +309,7 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
     b = resolve_baseline(baseline, labels, rows["method"].tolist(), "checkpoint")
     return Table("checkpoints", "Checkpoints", rows, cols, a["value"], a["ci_low"], a["ci_high"],
                  np.full_like(a["value"], np.nan), a["n"], baseline=b,
-                 note="Values with 95 % bootstrap CIs over test videos in brackets (probe); eval values have "
+                 note=f"Values with {VIDEO_CI} (bootstrap) in brackets (probe); eval values have "
                       "none. ↑ higher is better, ↓ lower is better. Row 'chance': what random decisions score "
                       "(1/K; contrasted acc. (1/K)(1-1/K); bg reliance and κ 0; CAM: the masks' area); row "
                       "'ceiling': the best a model can score. Bold: the best of a column, only when its CI "
@@ -336,7 +317,9 @@ def checkpoint_table(sources: Sequence[Source], describe_fn: Callable[[Source, d
                       "end: only when the run's decisions carry signal) and clears the runner-up; a value "
                       "without a CI is never bold. Static-frame accuracy is shown only on sets without cue "
                       "conflicts, its κ with the original decisions on any.",
-                 extra={"sha256": [d["sha256"] for d in ds], "probes": probes},
+                 extra={"sha256": [d["sha256"] for d in ds], "probes": probes,
+                        # each row's training recipe (config except the seed; None unknown), for seeds.seed_table
+                        "recipes": [d.get("recipe") for d in ds]},
                  chance=ref[..., 0], ceiling=ref[..., 1], signal=sig)
 
 

@@ -37,6 +37,7 @@ from bebias.data.transforms import AUGMENTS, normalize, train_transform
 from bebias.errors import BebiasError
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
+from bebias.recipes import pretrain_label, uses_intra_negative
 from bebias.training import loop
 from bebias.training.config import RunConfig
 from bebias.training.finetune import RunResult, lr_at
@@ -74,9 +75,12 @@ class PretrainConfig(RunConfig):
 
     @property
     def use_intra_negative(self) -> bool:
-        if self.intra_negative is None:
-            return self.method == "be" and not self.other_negative
-        return self.intra_negative
+        return uses_intra_negative(self.method, self.intra_negative, self.other_negative)
+
+    @property
+    def label(self) -> str:
+        """The method label reports and ``bebias compare`` show (``moco+be+intra-neg``, ...)."""
+        return pretrain_label(self.method, self.intra_negative, self.other_negative)
 
     @property
     def extra_negative(self) -> bool:

@@ -38,6 +38,7 @@ from bebias.probing.suite import load_suite
 from bebias.reporting import chance as CH
 from bebias.reporting.build import build_report
 from bebias.reporting.cam import explain
+from bebias.results import Estimate
 from bebias.training.evaluate import evaluate_checkpoint
 from bebias.training.finetune import FinetuneConfig, finetune
 from bebias.training.pretrain import PretrainConfig, pretrain
@@ -171,21 +172,20 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
                                     seed=seed, out=probe_out, workers=workers or 0, cam=True),
                         progress=(lambda d, t, n=name: progress(f"probing {n}", d, t)) if progress else None)
         ev = read_json(ev_path)
-        m = res.metrics
-        rel = m.get("background_reliance") or {}
-        cam = (m.get("cam") or {}).get("actor_share") or {}
+        m = res.results  # metrics.json through its one schema
+        got = m.scalars()
+        rel, cam = got.get("reliance", Estimate(None)), got.get("cam", Estimate(None))
         rows.append({"model": name, "what": about[name], "iid": ev["splits"]["iid"]["top1"],
                      "conflict": ev["splits"]["conflict"]["top1"],
                      "conflict_bg_follow": ev["splits"]["conflict"].get("background_follow"),
-                     "reliance": rel.get("value"), "reliance_ci": [rel.get("ci_low"), rel.get("ci_high")],
-                     "reliance_no_signal": rel.get("no_signal"),
+                     "reliance": rel.value, "reliance_ci": [rel.ci_low, rel.ci_high],
+                     "reliance_no_signal": (m.reliance_block() or {}).get("no_signal"),
                      # each component of the score as [value, its null on this probe run]
-                     "reliance_parts": {k: [c["value"], c["null"]] for k, c in (rel.get("components") or {}).items()
-                                        if c is not None},
-                     "cam_on_actor": cam.get("value"), "cam_ci": [cam.get("ci_low"), cam.get("ci_high")],
+                     "reliance_parts": {k: [part.value, null.value] for k, (part, null) in m.reliance_parts().items()},
+                     "cam_on_actor": cam.value, "cam_ci": [cam.ci_low, cam.ci_high],
                      # what random decisions / a uniform map score: 1/K from the probe's classes, the masks' area
-                     "chance_top1": _finite(CH.reference("top1", CH.num_classes(m["provenance"].get("classes")))[0]),
-                     "cam_chance": _finite(CH.reference("cam", None, m.get("cam"))[0]),
+                     "chance_top1": _finite(CH.reference("top1", CH.num_classes(m.classes))[0]),
+                     "cam_chance": _finite(CH.reference("cam", None, m.cam)[0]),
                      "checkpoint": ckpt})
 
     # -- CAMs of the same clips, side by side ------------------------------------------------
