@@ -45,8 +45,12 @@ def tiny_processor(family: str, **kw):
     crop = {"height": SIZE, "width": SIZE}
     if family == "vjepa2":
         return tf.VJEPA2VideoProcessor(crop_size=SIZE, **kw)
-    cls = {"videomae": tf.VideoMAEVideoProcessor, "timesformer": tf.TimesformerVideoProcessor,
-           "vivit": tf.VivitVideoProcessor}[family]
+    if family == "timesformer" and not hasattr(tf, "TimesformerVideoProcessor"):  # transformers < 5.2 or so
+        # what the Hub's TimeSformer repos use: VideoMAE's processor with ImageNet's mean/std
+        kw = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], **kw}
+        family = "videomae"
+    cls = {"videomae": tf.VideoMAEVideoProcessor, "timesformer": getattr(tf, "TimesformerVideoProcessor", None),
+           "vivit": getattr(tf, "VivitVideoProcessor", None) or tf.VivitImageProcessor}[family]
     return cls(**{"size": {"shortest_edge": RESIZE}, "crop_size": crop, **kw})
 
 

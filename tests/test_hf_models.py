@@ -82,7 +82,7 @@ def test_the_input_spec_is_the_processors_own_preprocessing(dirs, family):
     spec = ClipSpec.from_dict(m.meta["input"])
     frames = np.random.default_rng(0).integers(0, 256, (FRAMES, spec.resize, spec.resize + 12, 3), dtype=np.uint8)
     proc = tiny_processor(family)
-    out = proc(videos=[list(frames)], return_tensors="pt")
+    out = proc([list(frames)], return_tensors="pt")  # positional: videos (or images, for an image processor)
     want = (out.get("pixel_values") if "pixel_values" in out else out["pixel_values_videos"])[0]  # (T, 3, H, W)
     got = eval_transform(spec)(frames)  # (3, T, H, W)
     torch.testing.assert_close(got.transpose(0, 1), want.float(), rtol=0, atol=2e-5)
@@ -91,7 +91,7 @@ def test_the_input_spec_is_the_processors_own_preprocessing(dirs, family):
 def test_the_spec_is_announced_in_one_line(dirs):
     m = open_model(dirs["vivit"])
     assert m.meta["input_preset"] == (
-        "Hugging Face VivitForVideoClassification (video_preprocessor_config.json; its rescaling p / 127.5 - 1 "
+        f"Hugging Face VivitForVideoClassification ({m.meta['foreign']['processor']}; its rescaling p / 127.5 - 1 "
         "folded into mean/std): 4 frames at stride 1, short side 36 -> 32 px centre crop, mean (0.75, 0.75, 0.75), "
         "std (0.25, 0.25, 0.25)")
 

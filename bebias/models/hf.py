@@ -67,26 +67,28 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 class Family:
     """One supported model family. ``arch``: its class (``config.architectures``);
     ``pixels``: the forward argument of the (B, T, 3, H, W) clip; ``frames`` / ``size``:
-    the config keys of its fixed frame count and image size; ``layer``: the default CAM
-    layer with ``{last}`` for the last block's index; ``cls``: whether a CLS token leads."""
+    the config keys of its fixed frame count and image size; ``layers``: the default CAM
+    layer with ``{last}`` for the last block's index, the first of them the model has
+    (module names moved between transformers versions); ``cls``: whether a CLS token leads."""
 
     arch: str
     pixels: str
     frames: str
     size: str
-    layer: str
+    layers: tuple[str, ...]
     cls: bool
 
 
 FAMILIES: dict[str, Family] = {
     "videomae": Family("VideoMAEForVideoClassification", "pixel_values", "num_frames", "image_size",
-                       "hf.videomae.encoder.layer.{last}.layernorm_before", False),
+                       ("hf.videomae.encoder.layer.{last}.layernorm_before",), False),
     "timesformer": Family("TimesformerForVideoClassification", "pixel_values", "num_frames", "image_size",
-                          "hf.timesformer.encoder.layer.{last}.layernorm_before", True),
+                          ("hf.timesformer.encoder.layer.{last}.layernorm_before",), True),
     "vivit": Family("VivitForVideoClassification", "pixel_values", "num_frames", "image_size",
-                    "hf.vivit.layers.{last}.layernorm_before", True),
+                    ("hf.vivit.layers.{last}.layernorm_before", "hf.vivit.encoder.layer.{last}.layernorm_before"),
+                    True),
     "vjepa2": Family("VJEPA2ForVideoClassification", "pixel_values_videos", "frames_per_clip", "crop_size",
-                     "hf.vjepa2.encoder.layer.{last}.norm1", False),
+                     ("hf.vjepa2.encoder.layer.{last}.norm1",), False),
 }
 
 
@@ -313,7 +315,8 @@ class HFVideoBackbone(nn.Module):
         super().__init__()
         self.hf, self.family, self.frames, self.size, self.grid = hf, family, frames, size, grid
         self.dim, self.path = dim, path
-        self.cam_layer = family.layer.format(last=layers - 1)
+        names = {n for n, _ in self.named_modules()}
+        self.cam_layer = next((c for c in (t.format(last=layers - 1) for t in family.layers) if c in names), "")
 
     def forward(self, clip: Tensor) -> Tensor:
         want = (3, self.frames, self.size, self.size)
