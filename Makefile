@@ -12,7 +12,7 @@ TORCH  ?= torch==2.14.1 torchvision==0.29.1
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,hf]"
 	touch $@
 
 setup: $(VENV)/.installed

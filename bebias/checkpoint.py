@@ -112,7 +112,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks (provenance of evaluated/probed checkpoints)."""
+    """SHA-256 of a file, read in 1 MiB chunks (provenance of evaluated/probed checkpoints).
+    Of a directory (a Hugging Face model), the SHA-256 of its files' relative paths and
+    SHA-256s, in sorted order: the same for a copy, another when any file changes."""
+    if os.path.isdir(path):
+        h = hashlib.sha256()
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                rel = os.path.relpath(full, path).replace(os.sep, "/")
+                h.update(f"{rel}\0{file_sha256(full)}\n".encode())
+        return h.hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -180,7 +180,9 @@ class GradCam:
         head: features -> logits (B, K), or None: explain the feature norm (module docstring).
         layer: a module name of ``backbone`` (``named_modules``); None = its default
             (:func:`default_layer`). The module must run exactly once per forward pass and
-            return a (B, C, T', H', W') tensor.
+            return a (B, C, T', H', W') tensor, or (for a backbone with a ``cam_reshape(x,
+            batch)`` method, e.g. :class:`bebias.models.hf.HFVideoBackbone`) tokens that
+            method maps onto a (B, C, T', H', W') grid; of a tuple, the first element.
         per_time: one weight vector per time slice instead of one for the clip.
         checkpoint: the file the model came from, named when its outputs are not finite
             (a NaN model has no predicted class to explain:
@@ -193,6 +195,16 @@ class GradCam:
         self.layer_name = layer or default_layer(backbone)
         self.layer = find_layer(backbone, self.layer_name)
         self.score = "class" if head is not None else "feature-norm"
+        #: a token model's (B, N, D) layer output -> (B, D, T', H', W') (``backbone.cam_reshape``)
+        self.reshape = getattr(backbone, "cam_reshape", None)
+
+    def _grid(self, x: Tensor, batch: int) -> Tensor:
+        assert self.reshape is not None  # only a backbone with cam_reshape gets a non-5-D leaf
+        g = self.reshape(x, batch)
+        if g is None or g.dim() != 5:
+            raise BebiasError(f"layer {self.layer_name!r} returns {tuple(x.shape)}, not a token sequence of "
+                              f"{type(self.backbone).__name__}'s grid; pick a block's output with --layer")
+        return g
 
     @property
     def method(self) -> str:
@@ -204,18 +216,21 @@ class GradCam:
         indices to explain (default: the predicted class); ignored without a head."""
         captured: list[Tensor] = []
 
-        def hook(_module: nn.Module, _inp: object, out: object) -> Tensor:
-            if not isinstance(out, Tensor) or out.dim() != 5:
-                shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        def hook(_module: nn.Module, _inp: object, out: object) -> object:
+            # a transformer block may return (hidden_states, attentions, ...): the first is explained
+            t = out[0] if isinstance(out, tuple) and out and isinstance(out[0], Tensor) else out
+            if not isinstance(t, Tensor) or (t.dim() != 5 and self.reshape is None):
+                shape = tuple(t.shape) if isinstance(t, Tensor) else type(out).__name__
                 raise BebiasError(f"layer {self.layer_name!r} returns {shape}; Grad-CAM needs a (B, C, T', H', W') "
                                   "feature map (pick a conv block with --layer)")
             # a fresh leaf: gradients reach it whatever requires_grad the parameters have,
             # and nothing upstream of the layer is recorded
-            act = out.detach().float().requires_grad_(True)
+            act = t.detach().float().requires_grad_(True)
             captured.append(act)
             torch.set_grad_enabled(True)  # record from here on (restored below)
             # a copy goes on: an in-place op downstream (ReLU(inplace=True)) must not touch the leaf
-            return act.clone() if out.dtype == act.dtype else act.to(out.dtype)
+            new = act.clone() if t.dtype == act.dtype else act.to(t.dtype)
+            return (new, *out[1:]) if t is not out else new
 
         prev = torch.is_grad_enabled()
         handle = self.layer.register_forward_hook(hook)
@@ -245,7 +260,10 @@ class GradCam:
         finally:
             handle.remove()
             torch.set_grad_enabled(prev)
-        raw = grad_cam_map(act.detach(), grads, self.per_time)
+        acts = act.detach()
+        if acts.dim() != 5:  # tokens: onto their (T', H', W') grid, activations and gradients alike
+            acts, grads = self._grid(acts, clips.shape[0]), self._grid(grads, clips.shape[0])
+        raw = grad_cam_map(acts, grads, self.per_time)
         cams = normalise(upsample(raw, tuple(clips.shape[2:])))
         return CamOutput(cams, raw, tgt.detach(), scores.detach(),
                          None if logits is None else logits.detach().float())

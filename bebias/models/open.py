@@ -7,7 +7,9 @@
 - a state_dict from another codebase (torchvision, FingerRec/BE, pytorchvideo, mmaction2,
   ...), which needs ``arch`` (:func:`bebias.models.foreign.load_foreign`; renamed keys are
   mapped, and a partial match is an error, never a silent partial load);
-- a TorchScript or ``torch.export`` archive: the whole model, opaque (no layers to hook).
+- a TorchScript or ``torch.export`` archive: the whole model, opaque (no layers to hook);
+- a Hugging Face model directory (``config.json`` + weights + processor config):
+  :mod:`bebias.models.hf` (VideoMAE, TimeSformer, ViViT, V-JEPA 2; offline).
 
 Every file is read with ``torch.load(weights_only=True)`` (its declared record sizes checked
 first) or the ``.pt2`` allowlist: a file that carries code is refused, never executed -- but a
@@ -32,6 +34,7 @@ from bebias.errors import BebiasError
 from bebias.models.backbones import ARCHS, build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.foreign import archive_layout, load_foreign
+from bebias.models.hf import is_hf_dir, open_hf
 from bebias.models.presets import preset_for
 
 #: checkpoint entries that are weights or training state, not metadata
@@ -195,6 +198,14 @@ def open_model(path: str | os.PathLike, arch: str | None = None,
     """Open a checkpoint of any kind (see the module docstring), in eval mode on ``device``.
     ``trust_code``: accept a TorchScript archive (:data:`bebias.models.foreign.TORCHSCRIPT_POLICY`)."""
     p = os.fspath(path)
+    if is_hf_dir(p):  # a Hugging Face directory: its config.json names the architecture
+        if arch:
+            raise BebiasError(f"--arch {arch!r} is for state_dicts; a Hugging Face model directory names its "
+                              "architecture in config.json", p)
+        net, meta = open_hf(p)
+        m = OpenedModel(p, "classifier", net.backbone, net.fc, meta, net=net)
+        m.backbone, m.head = m.backbone.to(device).eval(), m.head.to(device).eval()
+        return m
     raw = None if archive_layout(p) else load_file(p, **_size_caps(arch))
     if isinstance(raw, dict) and raw.get("format") == FORMAT:
         m = _open_bebias(raw, p, arch)

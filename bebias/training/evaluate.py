@@ -72,6 +72,8 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     dev = runtime.pick_device(device)
     workers = runtime.resolve_workers(workers, dev)
     model, meta = load_classifier(ckpt, dev)
+    if meta.get("input_preset") and log:  # announced as bebias probe and bebias cam do
+        log(f"input spec: the {meta['input_preset']}")
     cfg = meta.get("config", {})
     data = data or cfg.get("data", "synthetic")
     same = data == cfg.get("data")  # the checkpoint's own data: its dataset settings apply too
