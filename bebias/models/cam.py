@@ -1,4 +1,4 @@
-"""Grad-CAM for 3-D CNNs, and how much of it falls on the actor.
+"""Grad-CAM for 3-D CNNs and video transformers, and how much of it falls on the actor.
 
 Grad-CAM (Selvaraju et al. 2017) on a video backbone: for a layer with activations
 ``A`` (B, C, T', H', W') and a scalar score ``s`` per clip,
@@ -180,7 +180,8 @@ class GradCam:
         head: features -> logits (B, K), or None: explain the feature norm (module docstring).
         layer: a module name of ``backbone`` (``named_modules``); None = its default
             (:func:`default_layer`). The module must run exactly once per forward pass and
-            return a (B, C, T', H', W') tensor.
+            return a (B, C, T', H', W') tensor, or one the backbone's ``cam_grid`` turns into
+            that grid (channel-last Swin3D stages; MViT tokens without their CLS token).
         per_time: one weight vector per time slice instead of one for the clip.
         checkpoint: the file the model came from, named when its outputs are not finite
             (a NaN model has no predicted class to explain:
@@ -192,6 +193,9 @@ class GradCam:
         self.backbone, self.head, self.per_time, self.checkpoint = backbone, head, per_time, checkpoint
         self.layer_name = layer or default_layer(backbone)
         self.layer = find_layer(backbone, self.layer_name)
+        #: ``backbone.cam_grid(name, module, out) -> (grid (B, C, T', H', W'), inverse)`` of a
+        #: token model (:mod:`bebias.models.tv_transformers`), or None: the output is the grid
+        self.grid = getattr(backbone, "cam_grid", None)
         self.score = "class" if head is not None else "feature-norm"
 
     @property
@@ -204,18 +208,21 @@ class GradCam:
         indices to explain (default: the predicted class); ignored without a head."""
         captured: list[Tensor] = []
 
-        def hook(_module: nn.Module, _inp: object, out: object) -> Tensor:
-            if not isinstance(out, Tensor) or out.dim() != 5:
-                shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        def hook(module: nn.Module, _inp: object, out: object) -> object:
+            # token models put their outputs on the (B, C, T', H', W') grid and back (cam_grid)
+            grid, back = self.grid(self.layer_name, module, out) if self.grid else (out, None)
+            if not isinstance(grid, Tensor) or grid.dim() != 5:
+                shape = tuple(grid.shape) if isinstance(grid, Tensor) else type(grid).__name__
                 raise BebiasError(f"layer {self.layer_name!r} returns {shape}; Grad-CAM needs a (B, C, T', H', W') "
                                   "feature map (pick a conv block with --layer)")
             # a fresh leaf: gradients reach it whatever requires_grad the parameters have,
             # and nothing upstream of the layer is recorded
-            act = out.detach().float().requires_grad_(True)
+            act = grid.detach().float().requires_grad_(True)
             captured.append(act)
             torch.set_grad_enabled(True)  # record from here on (restored below)
             # a copy goes on: an in-place op downstream (ReLU(inplace=True)) must not touch the leaf
-            return act.clone() if out.dtype == act.dtype else act.to(out.dtype)
+            on = act.clone() if grid.dtype == act.dtype else act.to(grid.dtype)
+            return on if back is None else back(on)
 
         prev = torch.is_grad_enabled()
         handle = self.layer.register_forward_hook(hook)
