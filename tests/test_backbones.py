@@ -5,7 +5,9 @@ with more than one position where the arch allows it:
 
 - small3d, r3d_18, mc3_18, r2plus1d_18, c3d: 3x8x32x32 (any size works for these);
 - s3d: 3x8x64x64 (torchvision's S3D needs T >= 5 and H, W >= 17; 32 px gives 1x1x1);
-- i3d: 3x8x64x64 (any size works; 32 px gives a 1x1x1 map).
+- i3d: 3x8x64x64 (any size works; 32 px gives a 1x1x1 map);
+- swin3d_t/s/b: 3x4x32x32 (any size works: windows are padded);
+- mvit_v1_b / mvit_v2_s take 16x224x224 only and pool a CLS token: tests/test_tv_transformers.py.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ import torch
 from bebias.errors import BebiasError
 from bebias.models.backbones import ARCHS, Backbone, S3DBackbone, Small3D, build_backbone
 
-CLIP = {"s3d": (3, 8, 64, 64), "i3d": (3, 8, 64, 64)}
+CLIP = {"s3d": (3, 8, 64, 64), "i3d": (3, 8, 64, 64), "swin3d_t": (3, 4, 32, 32), "swin3d_s": (3, 4, 32, 32),
+        "swin3d_b": (3, 4, 32, 32)}
 DEFAULT_CLIP = (3, 8, 32, 32)
-DIMS = {"small3d": 256, "r3d_18": 512, "mc3_18": 512, "r2plus1d_18": 512, "s3d": 1024, "c3d": 512, "i3d": 1024}
+DIMS = {"small3d": 256, "r3d_18": 512, "mc3_18": 512, "r2plus1d_18": 512, "s3d": 1024, "c3d": 512, "i3d": 1024,
+        "swin3d_t": 768, "swin3d_s": 768, "swin3d_b": 1024}
 
 
 def test_archs_listed() -> None:
-    assert ARCHS == ("small3d", "r3d_18", "mc3_18", "r2plus1d_18", "s3d", "c3d", "i3d")
+    assert ARCHS == ("small3d", "r3d_18", "mc3_18", "r2plus1d_18", "s3d", "c3d", "i3d", "swin3d_t", "swin3d_s",
+                     "swin3d_b", "mvit_v1_b", "mvit_v2_s")
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", [a for a in ARCHS if not a.startswith("mvit")])
 def test_interface(arch: str) -> None:
     torch.manual_seed(0)
     model = build_backbone(arch).eval()  # eval: BN uses running stats, so two calls agree

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, app, console, err_console
+from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, ModelOpt, app, console, err_console
 from bebias.cli.probe import _triple_opt
 from bebias.errors import BebiasError
 from bebias.workflows.cam import open_cam_model, sample_clips
@@ -53,6 +53,7 @@ def cam_cmd(
     size: Annotated[Optional[int], typer.Option(help="Input spec override: clip size in pixels.")] = None,
     mean: Annotated[Optional[str], typer.Option(help="Input spec override: R,G,B mean of [0, 1] pixels.")] = None,
     std: Annotated[Optional[str], typer.Option(help="Input spec override: R,G,B std.")] = None,
+    model: ModelOpt = None,
 ) -> None:
     """Grad-CAM overlays (PNG strips, GIF/MP4) of one or more checkpoints on the same clips,
     and the share of each CAM on the actor with a bootstrap CI: OUT/cam.json."""
@@ -69,7 +70,8 @@ def cam_cmd(
     given = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
              "std": _triple_opt("--std", std)}
     opened = [open_cam_model(p, name, arch, layer, per_time, {k: v for k, v in given.items() if v is not None},
-                             dev, log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
+                             dev, log=lambda line: err_console.print(line, highlight=False, soft_wrap=True),
+                             model=model)
               for p, name in zip(paths, names)]
     models = [m for m, _ in opened]
     clips, unreadable, where = sample_clips(models[0].spec, opened[0][1], videos or [], data, dataset, annotations, split,

@@ -62,6 +62,11 @@ TrustCodeOpt = Annotated[bool, typer.Option(
                          "bebias cannot check (as trust_remote_code). Only for archives whose author you trust; one "
                          "that defines __setstate__ is refused even then.")]
 
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", help="MODULE:FUNCTION (or FILE.py:FUNCTION): your function that builds the network the state_dict "
+                    "holds (an nn.Module taking normalised (B, 3, T, H, W) clips, returning logits); the file fills "
+                    "it strictly. Importing it runs your code; instead of --arch.")]
+
 
 def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -10,8 +10,8 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, TrustCodeOpt, app, console, err_console,
-                               progress_bar)
+from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, ModelOpt, TrustCodeOpt, app, console,
+                               err_console, progress_bar)
 from bebias.errors import BebiasError
 from bebias.reporting import chance
 
@@ -66,6 +66,7 @@ def probe_cmd(
     cam_layer: Annotated[Optional[str], typer.Option(help="--cam's layer (module name; implies --cam); default: the "
                                                           "backbone's last spatio-temporal block.")] = None,
     trust_code: TrustCodeOpt = False,
+    model: ModelOpt = None,
 ) -> None:
     """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
     and how much the model's decisions rest on the background: predictions.csv, metrics.json."""
@@ -86,7 +87,7 @@ def probe_cmd(
                       variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
                       workers=workers, arch=arch, input={k: v for k, v in spec.items() if v is not None},
                       classes=_class_names(classes), cam=cam or cam_layer is not None,
-                      cam_layer=cam_layer, trust_code=trust_code)
+                      cam_layer=cam_layer, trust_code=trust_code, model=model)
     # the bar starts with the first video (after the checks: a user error stays one line) and
     # goes away at the end (the table follows)
     with contextlib.ExitStack() as stack:

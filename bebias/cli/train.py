@@ -70,7 +70,8 @@ def train_cmd(
     annotations: AnnotationsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Pre-training split (default train).")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Backbone: small3d | r3d_18 | mc3_18 | r2plus1d_18 | s3d | "
-                                                     "c3d | i3d (default small3d).")] = None,
+                                                     "c3d | i3d | swin3d_t | swin3d_s | swin3d_b | mvit_v1_b | "
+                                                     "mvit_v2_s (default small3d).")] = None,
     pretrained: PretrainedOpt = None,
     method: Annotated[Optional[str], typer.Option(help="moco | be | fame (default be).")] = None,
     be_lambda_max: Annotated[Optional[float], typer.Option(help="BE: lambda ~ U[0, max) (default 0.3).")] = None,

@@ -18,10 +18,14 @@ arch            dim  what                                                       
 ``s3d``         1024 torchvision S3D                                            3x5x17x17
 ``c3d``         512  C3D (Tran et al. 2015) with BatchNorm (this file)          any
 ``i3d``         1024 Inception-v1 I3D (Carreira & Zisserman 2017) (this file)   any
+``swin3d_t``    768  torchvision Video Swin-T (also ``_s`` 768, ``_b`` 1024)    any
+``mvit_v1_b``   768  torchvision MViT-B (also ``mvit_v2_s``, 768)                16x224x224 only
 =============== ==== ========================================================== =============
 
+The transformers live in :mod:`bebias.models.tv_transformers`.
+
 ``build_backbone(arch, pretrained=True)`` loads torchvision's Kinetics-400 weights for the
-four torchvision architectures from torch's local cache (never downloading them: a missing
+nine torchvision architectures from torch's local cache (never downloading them: a missing
 file is an error saying where to put it); the others have none.
 """
 
@@ -443,7 +447,7 @@ def _no_weights(arch: str, cls: Callable[[], Backbone]) -> Callable[[bool], Back
     def build(pretrained: bool = False) -> Backbone:
         if pretrained:
             raise BebiasError(f"no pretrained weights for arch {arch!r}; pretrained weights exist for "
-                              "r3d_18, mc3_18, r2plus1d_18, s3d")
+                              "r3d_18, mc3_18, r2plus1d_18, s3d, swin3d_t/s/b, mvit_v1_b, mvit_v2_s")
         return cls()
 
     return build
@@ -459,6 +463,21 @@ _BUILDERS: dict[str, Callable[[bool], Backbone]] = {
     "i3d": _no_weights("i3d", I3D),
 }
 
+
+def _transformer(arch: str) -> Callable[[bool], Backbone]:
+    def build(pretrained: bool = False) -> Backbone:
+        # imported here: tv_transformers imports this module
+        from bebias.models import tv_transformers as tvt
+
+        cls = tvt.TorchvisionMViT if arch in tvt.MVIT else tvt.TorchvisionSwin3D
+        return cls(arch, pretrained)
+
+    return build
+
+
+for _arch in ("swin3d_t", "swin3d_s", "swin3d_b", "mvit_v1_b", "mvit_v2_s"):
+    _BUILDERS[_arch] = _transformer(_arch)
+
 #: Every architecture :func:`build_backbone` knows.
 ARCHS: tuple[str, ...] = tuple(_BUILDERS)
 
@@ -467,7 +486,8 @@ def build_backbone(arch: str, pretrained: bool = False) -> Backbone:
     """Build backbone ``arch`` (one of :data:`ARCHS`, case-insensitive).
 
     ``pretrained=True`` loads torchvision's Kinetics-400 weights (``r3d_18``, ``mc3_18``,
-    ``r2plus1d_18``, ``s3d``; downloaded on first use). Raises :class:`BebiasError` for an
+    ``r2plus1d_18``, ``s3d``, ``swin3d_t/s/b``, ``mvit_v1_b``, ``mvit_v2_s``) from torch's local
+    cache, never downloading them. Raises :class:`BebiasError` for an
     unknown arch, or for ``pretrained=True`` on an arch without weights.
     """
     key = arch.strip().lower()

@@ -1,4 +1,4 @@
-"""Grad-CAM for 3-D CNNs, and how much of it falls on the actor.
+"""Grad-CAM for 3-D CNNs and video transformers, and how much of it falls on the actor.
 
 Grad-CAM (Selvaraju et al. 2017) on a video backbone: for a layer with activations
 ``A`` (B, C, T', H', W') and a scalar score ``s`` per clip,
@@ -180,9 +180,10 @@ class GradCam:
         head: features -> logits (B, K), or None: explain the feature norm (module docstring).
         layer: a module name of ``backbone`` (``named_modules``); None = its default
             (:func:`default_layer`). The module must run exactly once per forward pass and
-            return a (B, C, T', H', W') tensor, or (for a backbone with a ``cam_reshape(x,
-            batch)`` method, e.g. :class:`bebias.models.hf.HFVideoBackbone`) tokens that
-            method maps onto a (B, C, T', H', W') grid; of a tuple, the first element.
+            return a (B, C, T', H', W') tensor, or tokens the backbone maps onto that grid:
+            ``cam_grid`` (torchvision's channel-last Swin3D stages, MViT tokens without their CLS
+            token) or ``cam_reshape(x, batch)`` (:class:`bebias.models.hf.HFVideoBackbone`;
+            of a tuple output, the first element).
         per_time: one weight vector per time slice instead of one for the clip.
         checkpoint: the file the model came from, named when its outputs are not finite
             (a NaN model has no predicted class to explain:
@@ -194,6 +195,9 @@ class GradCam:
         self.backbone, self.head, self.per_time, self.checkpoint = backbone, head, per_time, checkpoint
         self.layer_name = layer or default_layer(backbone)
         self.layer = find_layer(backbone, self.layer_name)
+        #: ``backbone.cam_grid(name, module, out) -> (grid (B, C, T', H', W'), inverse)`` of a
+        #: token model (:mod:`bebias.models.tv_transformers`), or None: the output is the grid
+        self.grid = getattr(backbone, "cam_grid", None)
         self.score = "class" if head is not None else "feature-norm"
         #: a token model's (B, N, D) layer output -> (B, D, T', H', W') (``backbone.cam_reshape``)
         self.reshape = getattr(backbone, "cam_reshape", None)
@@ -216,21 +220,26 @@ class GradCam:
         indices to explain (default: the predicted class); ignored without a head."""
         captured: list[Tensor] = []
 
-        def hook(_module: nn.Module, _inp: object, out: object) -> object:
-            # a transformer block may return (hidden_states, attentions, ...): the first is explained
-            t = out[0] if isinstance(out, tuple) and out and isinstance(out[0], Tensor) else out
-            if not isinstance(t, Tensor) or (t.dim() != 5 and self.reshape is None):
-                shape = tuple(t.shape) if isinstance(t, Tensor) else type(out).__name__
+        def hook(module: nn.Module, _inp: object, out: object) -> object:
+            if self.grid:  # onto the (B, C, T', H', W') grid here, and back for the layers after
+                t, (grid, back) = out, self.grid(self.layer_name, module, out)
+            else:  # a transformer block may return (hidden_states, attentions, ...): the first
+                t = out[0] if isinstance(out, tuple) and out and isinstance(out[0], Tensor) else out
+                grid, back = t, None  # tokens (cam_reshape) are put on the grid after the backward pass
+            if not isinstance(grid, Tensor) or (grid.dim() != 5 and (self.grid or self.reshape is None)):
+                shape = tuple(grid.shape) if isinstance(grid, Tensor) else type(grid).__name__
                 raise BebiasError(f"layer {self.layer_name!r} returns {shape}; Grad-CAM needs a (B, C, T', H', W') "
                                   "feature map (pick a conv block with --layer)")
             # a fresh leaf: gradients reach it whatever requires_grad the parameters have,
             # and nothing upstream of the layer is recorded
-            act = t.detach().float().requires_grad_(True)
+            act = grid.detach().float().requires_grad_(True)
             captured.append(act)
             torch.set_grad_enabled(True)  # record from here on (restored below)
             # a copy goes on: an in-place op downstream (ReLU(inplace=True)) must not touch the leaf
-            new = act.clone() if t.dtype == act.dtype else act.to(t.dtype)
-            return (new, *out[1:]) if t is not out else new
+            on = act.clone() if grid.dtype == act.dtype else act.to(grid.dtype)
+            if back is not None:
+                return back(on)
+            return (on, *out[1:]) if t is not out else on
 
         prev = torch.is_grad_enabled()
         handle = self.layer.register_forward_hook(hook)

@@ -65,7 +65,7 @@ _MOCO_DROP = ("encoder_k.", "backbone_k.", "queue", "queue_ptr", "queue_label", 
 #: candidate classification heads: the weight key (bias = same with ``.bias``)
 _HEADS: tuple[str, ...] = ("fc.weight", "head.weight", "head.fc.weight", "head.proj.weight", "head.linear.weight",
                            "classifier.weight", "classifier.1.weight", "logits.conv3d.weight", "logits.weight",
-                           "fc8.weight")
+                           "fc8.weight", "head.1.weight")  # head.1: torchvision MViT's (Dropout, Linear)
 _HEAD_ROOTS = ("fc.", "fc8.", "head.", "classifier.", "logits.", "heads.", "cls_head.")
 
 _BN_COUNTER = "num_batches_tracked"
@@ -472,7 +472,11 @@ def load_foreign(path: str | os.PathLike, arch: str | None, *, raw: Any = None,
     if raw is None:
         raw = load_file(p)
     try:
-        bsd, head, report = adapt_state_dict(raw, arch)
+        from bebias.models.toolkits import translate  # mmaction2 / ALBAR key maps
+
+        mapped, toolkit = translate(raw, arch)
+        bsd, head, report = adapt_state_dict(mapped, arch)
+        report.update(toolkit or {})
     except BebiasError as e:
         raise BebiasError(str(e), p) from None
     backbone = build_backbone(arch)

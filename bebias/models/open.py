@@ -9,7 +9,9 @@
   mapped, and a partial match is an error, never a silent partial load);
 - a TorchScript or ``torch.export`` archive: the whole model, opaque (no layers to hook);
 - a Hugging Face model directory (``config.json`` + weights + processor config):
-  :mod:`bebias.models.hf` (VideoMAE, TimeSformer, ViViT, V-JEPA 2; offline).
+  :mod:`bebias.models.hf` (VideoMAE, TimeSformer, ViViT, V-JEPA 2; offline);
+- with ``model="module:function"`` (``--model``), a state_dict for a network the user's own
+  function builds (:mod:`bebias.models.user_model`), filled strictly.
 
 Every file is read with ``torch.load(weights_only=True)`` (its declared record sizes checked
 first) or the ``.pt2`` allowlist: a file that carries code is refused, never executed -- but a
@@ -81,7 +83,9 @@ class OpenedModel:
             what = ("a pre-trained encoder" if self.meta.get("method") != "foreign"
                     else f"{self.meta.get('arch')} weights with no classification head (fc/head/classifier)")
             raise BebiasError(f"is {what}, not a classifier; fine-tune it first (bebias finetune CKPT)", self.path)
-        assert self.net is not None  # every non-archive classifier has one
+        if self.net is None:
+            raise BebiasError(f"--model {self.meta.get('model')} is a whole model, not a backbone + head; probe it "
+                              "with `bebias probe` or explain it with `bebias cam`", self.path)
         return self.net.eval()
 
 
@@ -193,21 +197,45 @@ def _size_caps(arch: str | None) -> dict[str, Any]:
             "what": f"a checkpoint of arch {key!r} ({n / (1 << 20):.1f} MiB of parameters)"}
 
 
-def open_model(path: str | os.PathLike, arch: str | None = None,
-               device: torch.device | str = "cpu", *, trust_code: bool = False) -> OpenedModel:
-    """Open a checkpoint of any kind (see the module docstring), in eval mode on ``device``.
-    ``trust_code``: accept a TorchScript archive (:data:`bebias.models.foreign.TORCHSCRIPT_POLICY`)."""
-    p = os.fspath(path)
-    if is_hf_dir(p):  # a Hugging Face directory: its config.json names the architecture
-        if arch:
-            raise BebiasError(f"--arch {arch!r} is for state_dicts; a Hugging Face model directory names its "
-                              "architecture in config.json", p)
-        net, meta = open_hf(p)
-        m = OpenedModel(p, "classifier", net.backbone, net.fc, meta, net=net)
-        m.backbone, m.head = m.backbone.to(device).eval(), m.head.to(device).eval()
-        return m
-    raw = None if archive_layout(p) else load_file(p, **_size_caps(arch))
+def _open_user_model(p: str, model: str, arch: str | None) -> OpenedModel:
+    """``--model module:function`` (:mod:`bebias.models.user_model`) filled from the state_dict in ``p``."""
+    from bebias.models.foreign import _meta_from
+    from bebias.models.user_model import build_user_model, fill_user_model
+
+    if arch:
+        raise BebiasError(f"--arch {arch} and --model {model} are alternatives: give one", p)
+    layout = archive_layout(p)
+    if layout:
+        raise BebiasError(f"is a {layout} archive, a whole model: drop --model", p)
+    raw = load_file(p)
     if isinstance(raw, dict) and raw.get("format") == FORMAT:
+        raise BebiasError("is a bebias checkpoint, which knows its architecture: drop --model", p)
+    net = build_user_model(model)
+    try:
+        report = fill_user_model(net, raw, model)
+    except BebiasError as e:
+        raise BebiasError(str(e), p) from None
+    meta = _meta_from(raw)
+    if meta.get("input") is not None:
+        check_input_spec(meta["input"], p)
+    # num_classes: read off the first forward pass (bebias.probing.run), as for an archive
+    ck = {"kind": "classifier", "arch": model, "method": "foreign", "input": meta.get("input"),
+          "classes": meta.get("classes"), "foreign": report, "model": model, "num_classes": None}
+    return OpenedModel(p, "classifier", net, nn.Identity(), ck)
+
+
+def open_model(path: str | os.PathLike, arch: str | None = None,
+               device: torch.device | str = "cpu", *, trust_code: bool = False, model: str | None = None
+               ) -> OpenedModel:
+    """Open a checkpoint of any kind (see the module docstring), in eval mode on ``device``.
+    ``trust_code``: accept a TorchScript archive (:data:`bebias.models.foreign.TORCHSCRIPT_POLICY`).
+    ``model``: ``module:function`` building the network whose state_dict the file holds
+    (:mod:`bebias.models.user_model`; instead of ``arch``)."""
+    p = os.fspath(path)
+    raw = None if model or archive_layout(p) else load_file(p, **_size_caps(arch))
+    if model:
+        m = _open_user_model(p, model, arch)
+    elif isinstance(raw, dict) and raw.get("format") == FORMAT:
         m = _open_bebias(raw, p, arch)
     else:
         model, meta = load_foreign(p, arch, raw=raw, trust_code=trust_code)

@@ -4,11 +4,13 @@ A state_dict from another codebase rarely records how its clips were made. Where
 architecture tells, :func:`preset_for` gives the spec those weights were trained and
 evaluated with, so ``bebias probe ckpt.pth --arch r3d_18`` needs no more flags:
 
-- torchvision's video models (``r3d_18``, ``mc3_18``, ``r2plus1d_18``, ``s3d``): read from
-  torchvision's own weight metadata (``Weights.DEFAULT.transforms()`` for resize, crop,
-  mean and std; the ``clip_len`` and ``frame_rate`` its docs state). torchvision samples at
-  15 fps; bebias samples frames, so the preset takes every 2nd frame (stride 2), right for
-  the 25-30 fps of UCF101, HMDB51 and Kinetics.
+- torchvision's video models (``r3d_18``, ``mc3_18``, ``r2plus1d_18``, ``s3d``, ``swin3d_t/s/b``,
+  ``mvit_v1_b``, ``mvit_v2_s``): read from torchvision's own weight metadata
+  (``Weights.DEFAULT.transforms()`` for resize, crop, mean and std; the ``clip_len`` and
+  ``frame_rate`` its docs state, MViT's ``min_temporal_size``, the one clip length it takes).
+  torchvision samples at 15 fps (MViT: 7.5); bebias samples frames, so the preset takes every
+  2nd (MViT: 4th) frame, right for the 25-30 fps of UCF101, HMDB51 and Kinetics. Swin3D:
+  32 frames at stride 2, 256 -> 224; MViT: 16 frames at stride 4, 256 -> 224.
 - ``i3d``: the Kinetics-400 I3D port most codebases load (piergiaj/pytorch-i3d, which
   FingerRec/BE fine-tunes): 64 frames, 256 -> 224 crop, pixels scaled to [-1, 1].
 - ``c3d``: the C3D recipe of FingerRec/BE (16 frames, 128 -> 112 crop, ImageNet mean/std;
@@ -27,7 +29,8 @@ from typing import Any
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _TORCHVISION = {"r3d_18": "R3D_18_Weights", "mc3_18": "MC3_18_Weights", "r2plus1d_18": "R2Plus1D_18_Weights",
-                "s3d": "S3D_Weights"}
+                "s3d": "S3D_Weights", "swin3d_t": "Swin3D_T_Weights", "swin3d_s": "Swin3D_S_Weights",
+                "swin3d_b": "Swin3D_B_Weights", "mvit_v1_b": "MViT_V1_B_Weights", "mvit_v2_s": "MViT_V2_S_Weights"}
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,13 @@ def _torchvision(arch: str) -> Preset:
     tf = weights.transforms()
     docs = weights.meta.get("_docs", "")
     clip_len = re.search(r"clip_len=(\d+)", docs)
-    fps = re.search(r"frame_rate=(\d+)", docs)
+    fps = re.search(r"frame_rate=(\d+(?:\.\d+)?)", docs)
+    frames = int(clip_len.group(1)) if clip_len else 16
+    # a fixed-size model (MViT) takes its own clip length, whatever the docs evaluated with
+    frames = int(weights.meta.get("min_temporal_size", frames)) if arch.startswith("mvit") else frames
     return Preset(f"torchvision {type(weights).__name__}.{weights.name}", {
-        "frames": int(clip_len.group(1)) if clip_len else 16,
-        "stride": max(1, round(30 / int(fps.group(1)))) if fps else 1,  # 15 fps from ~30 fps videos
+        "frames": frames,
+        "stride": max(1, round(30 / float(fps.group(1)))) if fps else 1,  # 15 fps from ~30 fps videos
         "size": int(tf.crop_size[0]),
         "resize": int(min(tf.resize_size)),
         "mean": [float(x) for x in tf.mean],

@@ -141,6 +141,8 @@ class ProbeConfig:
     cam_layer: str | None = None
     #: ``--trust-code``: accept a TorchScript archive (it runs the code it carries)
     trust_code: bool = False
+    #: ``--model module:function``: the user's network, filled from the state_dict (bebias.models.user_model)
+    model: str | None = None
 
 
 @dataclass
@@ -221,7 +223,8 @@ def _input_spec(cfg: ProbeConfig, m: OpenedModel, device: torch.device) -> ClipS
         spec = ClipSpec.from_dict(spec_d)
     except (TypeError, ValueError) as e:
         raise BebiasError(f"bad input spec {spec_d} ({e})", cfg.checkpoint) from None
-    if m.archive:
+    whole = m.archive or (f"--model {m.meta['model']}" if m.meta.get("model") else None)
+    if whole:
         try:
             with torch.no_grad():
                 m.meta["num_classes"] = int(m.backbone(torch.zeros(1, 3, spec.frames, spec.size, spec.size,
@@ -230,14 +233,14 @@ def _input_spec(cfg: ProbeConfig, m: OpenedModel, device: torch.device) -> ClipS
             raise
         except Exception as e:  # noqa: BLE001 - whatever the scripted model raises
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BebiasError(f"the {m.archive} model fails on a (1, 3, {spec.frames}, {spec.size}, {spec.size}) "
+            raise BebiasError(f"the {whole} model fails on a (1, 3, {spec.frames}, {spec.size}, {spec.size}) "
                               f"clip ({first[:160]})", cfg.checkpoint) from None
     return spec
 
 
 def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | None = None) -> _Setup:
     suite, variants = _effective_suite(cfg)
-    m = open_model(cfg.checkpoint, cfg.arch, device, trust_code=cfg.trust_code)
+    m = open_model(cfg.checkpoint, cfg.arch, device, trust_code=cfg.trust_code, model=cfg.model)
     ck, kind, head = m.meta, m.kind, m.head
     foreign = ck.get("foreign")
     spec = _input_spec(cfg, m, device)

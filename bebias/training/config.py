@@ -16,6 +16,7 @@ import torch
 
 from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec
 from bebias.errors import BebiasError
+from bebias.models.tv_transformers import check_fixed_input
 from bebias.parse import read_json, read_toml
 
 C = TypeVar("C", bound="RunConfig")
@@ -89,6 +90,7 @@ class RunConfig:
             raise BebiasError(f"--lr-gamma must be > 0, got {self.lr_gamma}")
         if not 0.0 <= self.warmup < 1.0:
             raise BebiasError(f"--warmup must be in [0, 1), got {self.warmup}")
+        check_fixed_input(self.arch, self.frames, self.size)  # MViT: 16 x 224 only
 
     def make_optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":

@@ -13,7 +13,7 @@ from bebias.errors import BebiasError
 
 def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | None = None,
                    per_time: bool = False, given: dict | None = None, device="cpu",
-                   log: Callable[[str], None] | None = None):
+                   log: Callable[[str], None] | None = None, model: str | None = None):
     """(:class:`CamModel`, the opened checkpoint) of one checkpoint; archives refused."""
     from bebias.data.transforms import ClipSpec
     from bebias.models.cam import GradCam
@@ -23,7 +23,7 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
 
     refuse_archive(path, "a whole model with no layers to hook, so Grad-CAM cannot explain it; give its "
                          "state_dict with --arch instead")
-    m = open_model(path, arch, device)
+    m = open_model(path, arch, device, model=model)
     given = given or {}
     spec_d = {**(m.meta.get("input") or {}), **given}
     if not {"frames", "size"} <= set(spec_d):
