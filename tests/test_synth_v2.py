@@ -51,6 +51,9 @@ def test_one_property_at_a_time_overrides_the_version():
     assert SynthConfig(version="v2").split_size("conflict") == 256 * 8
     with pytest.raises(BebiasError, match="version"):
         SynthConfig(version="v3")
+    with pytest.raises(BebiasError, match="min_motion needs motion_variation"):
+        SynthConfig(version="v2", motion_variation=False)
+    assert SynthConfig(version="v2", motion_variation=False, min_motion=0).frames == 48
     with pytest.raises(BebiasError, match="reversal_twins"):
         SynthConfig(version="v2", classes=3)  # "up" reversed is "down", class 3
 

@@ -144,6 +144,9 @@ class SynthConfig:
             raise BebiasError(f"camera_model must be one of {', '.join(CAMERA_MODELS)}, got {self.camera_model!r}")
         if self.min_motion < 0 or self.view_size < 1 or self.view_stride < 1:
             raise BebiasError("min_motion must be >= 0, view_size and view_stride >= 1")
+        if self.min_motion > 0 and not self.motion_variation:
+            raise BebiasError("min_motion needs motion_variation: v1's trajectories cross the frame once and "
+                              "cannot be sped up (v2's wrap around it)")
         if self.reversal_twins and any(REVERSED[c] >= self.classes for c in range(self.classes)):
             ok = [k for k in range(2, MAX_CLASSES + 1) if all(REVERSED[c] < k for c in range(k))]
             raise BebiasError(f"reversal_twins needs every class's reversed motion among the classes: --classes "
