@@ -170,11 +170,20 @@ def test_measured_camera_moves_within_the_measured_level():
         assert np.abs(offset).max() <= MEASURED_PAN * (T - 1) + math.sqrt(3) * MEASURED_SHAKE + 1e-9
         pans.append(speed)
     assert max(pans) > 0.8 * MEASURED_PAN and max(zooms) > 0.8 * MEASURED_ZOOM  # the range is used
-    # every view lies inside the plate: a render never reads outside it
-    cfg = SynthConfig(version="v2", videos_per_class=2, test_videos_per_class=1, conflict_videos_per_class=1)
-    for s in split_specs(cfg, "train")[:6]:
-        v = render_video(cfg, s)
-        assert v.frames.shape == (48, 64, 64, 3)
+    # every view lies inside the plate (no sample is clamped at its edge), at the extremes too
+    for S in (32, 64):
+        u = S / 64.0
+        M = margin("measured", T, u, True)
+        P = S + 2 * M
+        c = (S - 1) / 2.0
+        extreme = np.random.default_rng(1)
+        for _ in range(200):
+            for y0, x0, z in draw_camera(extreme, "measured", T, u, M)[0]:
+                for o in (y0, x0):
+                    assert o + c - c / z >= 0.0 and o + c + c / z <= P - 1.0
+        reach = (MEASURED_PAN * (T - 1) + math.sqrt(3) * MEASURED_SHAKE) * u  # the farthest a view can go
+        z = math.exp(-MEASURED_ZOOM * (T - 1))  # the widest view
+        assert M - reach + c - c / z >= 0.0 and M + reach + c + c / z <= P - 1.0
 
 
 def test_camera_off_leaves_the_background_still():
