@@ -178,6 +178,45 @@ class MetricsLog:
             f.write(json.dumps(row) + "\n")
 
 
+def free_cores() -> int:
+    """Cores this process may run on that other processes are not busy on: the affinity set
+    minus the 1-minute load average (rounded), at least 1. The load average lags by about a
+    minute and counts the whole machine (in a container, the host's), so this errs towards
+    fewer threads: one thread too few costs at most 1/cores of the speed, one too many on a
+    busy core ~2.5x (bench/bench_threads.py: the threads wait for each other at barriers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except (OSError, AttributeError):  # no load average on this platform: assume idle
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def default_threads() -> int:
+    """torch's intra-op thread count for a run: ``BEBIAS_THREADS`` if set, else torch's own
+    where ``OMP_NUM_THREADS`` is set, else :func:`free_cores`."""
+    env = os.environ.get("BEBIAS_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise BebiasError(f"BEBIAS_THREADS must be a whole number >= 1, got {env!r}")
+        return n
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return torch.get_num_threads()
+    return free_cores()
+
+
+def set_threads() -> int:
+    """Set torch's intra-op threads to :func:`default_threads`; returns the count."""
+    n = default_threads()
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return n
+
+
 def resolve_workers(workers: int | None, device: torch.device, world: int = 1) -> int:
     """``--workers``, or where None the default for this machine.
 
@@ -196,7 +235,8 @@ def resolve_workers(workers: int | None, device: torch.device, world: int = 1) -
     cores = max(cores // max(world, 1), 1)
     if device.type == "cuda":
         return max(1, min(4, cores - 1))
-    return max(0, min(4, cores - torch.get_num_threads()))
+    # only cores no other process is busy on: a worker on a busy core slows the model's threads
+    return max(0, min(4, min(cores, free_cores()) - torch.get_num_threads()))
 
 
 class _Loader(DataLoader):

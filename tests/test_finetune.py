@@ -75,11 +75,16 @@ def test_default_workers_leave_the_cores_to_torch_on_cpu(monkeypatch):
     with pytest.raises(BebiasError, match="--workers"):
         resolve_workers(-1, cpu)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
     assert resolve_workers(None, cpu) == 0  # torch's threads use every core
     monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
     assert resolve_workers(None, cpu) == 2  # only the spare cores
     assert resolve_workers(None, cuda) == 4 and resolve_workers(None, cuda, world=4) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert resolve_workers(None, cpu) == 4
+    monkeypatch.setattr("os.getloadavg", lambda: (5.0, 0.0, 0.0))  # other processes keep 5 cores busy
+    assert resolve_workers(None, cpu) == 1  # 3 free cores, 2 of them torch's
 
 def test_resume_refuses_a_different_config(tmp_path):
     finetune(_cfg(tmp_path, "a"))

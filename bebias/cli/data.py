@@ -15,10 +15,14 @@ from bebias.errors import BebiasError
 def data_synth(
     out: Annotated[str, typer.Option("--out", help="Output directory (resumable: run again to finish).")],
     seed: Annotated[int, typer.Option(help="Master seed: same seed, same videos.")] = 0,
+    version: Annotated[str, typer.Option("--version", help="Named setting: v1 (the original) | v2 (docs/benchmark.md).")
+                       ] = "v1",
     classes: Annotated[int, typer.Option(help="Motion classes K = scene families (2..12).")] = 8,
     videos_per_class: Annotated[int, typer.Option(help="Videos per class in train and train-unbiased.")] = 256,
-    test_videos_per_class: Annotated[int, typer.Option(help="Videos per class in iid and conflict.")] = 64,
-    frames: Annotated[int, typer.Option(help="Frames per video.")] = 32,
+    test_videos_per_class: Annotated[Optional[int], typer.Option(
+        help="Videos per class in iid and conflict (default: the version's, 64; v2's conflict has 256).")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Frames per video (default: the version's, v1 32, v2 48).")
+                      ] = None,
     size: Annotated[int, typer.Option(help="Frame size in pixels (square).")] = 64,
     bias: Annotated[float, typer.Option(help="rho = P(background family == class) in train and iid.")] = 0.9,
     camera: Annotated[bool, typer.Option("--camera/--no-camera", help="Class-independent camera pan/jitter.")] = True,
@@ -32,7 +36,7 @@ def data_synth(
 
     cfg = SynthConfig(classes=classes, videos_per_class=videos_per_class,
                       test_videos_per_class=test_videos_per_class, frames=frames, size=size, bias=bias,
-                      camera=camera, seed=seed)
+                      camera=camera, seed=seed, version=version)
     with progress_bar() as prog:
         task = prog.add_task("rendering", total=None)
         write_benchmark(cfg, out, video_format=fmt, workers=workers,
@@ -44,12 +48,13 @@ def data_synth(
 def _print_synth_summary(cfg) -> None:
     from bebias.data.synth import split_summary
 
-    table = Table(title=f"embedded biased-motion benchmark (seed {cfg.seed}, {cfg.frames} frames, "
+    table = Table(title=f"embedded biased-motion benchmark {cfg.version} (seed {cfg.seed}, {cfg.frames} frames, "
                         f"{cfg.size}x{cfg.size} px, camera {'on' if cfg.camera else 'off'})")
     for col in ("split", "videos", "P(family = class) target", "measured"):
         table.add_column(col, justify="right" if col != "split" else "left")
     for r in split_summary(cfg):
-        table.add_row(r["split"], str(r["videos"]), f"{r['target_bias']:.3f}", f"{r['measured_bias']:.3f}")
+        target = "-" if r["target_bias"] != r["target_bias"] else f"{r['target_bias']:.3f}"  # nan: pretrain
+        table.add_row(r["split"], str(r["videos"]), target, f"{r['measured_bias']:.3f}")
     console.print(table)
     console.print("classes (motion): " + ", ".join(cfg.class_names))
     console.print("scene families:   " + ", ".join(cfg.family_names))

@@ -86,6 +86,11 @@ def train_cmd(
                                                            help="A clip of another video of the batch as the extra "
                                                                 "negative (the official MoCo baseline's; default "
                                                                 "off).")] = None,
+    intra_min_gap: Annotated[Optional[int], typer.Option(help="Frames between the starts of a clip and its "
+                                                              "intra-video negative (default 2).")] = None,
+    oracle: Annotated[Optional[str], typer.Option(help="Benchmark-v2 calibration oracle (with --method moco): none | "
+                                                       "actor-swap (query: the true actor on another video's scene) | "
+                                                       "one-frame (query: one frame repeated).")] = None,
     augment: Annotated[Optional[str], typer.Option(help="default | official (FingerRec/BE's rotation ±10°, resize, "
                                                         "random crop, colour jitter; no flip).")] = None,
     lr_schedule: Annotated[Optional[str], typer.Option(help="cosine (warm-up + cosine, default) | step (x "
@@ -127,7 +132,8 @@ def train_cmd(
     flags = dict(data=data, dataset=dataset, annotations=annotations, split=split, arch=arch, pretrained=pretrained,
                  method=method,
                  be_lambda_max=be_lambda_max, be_per_clip=be_per_clip, be_source=be_source, intra_negative=intra_negative,
-                 other_negative=other_negative, augment=augment, lr_schedule=lr_schedule,
+                 other_negative=other_negative, intra_min_gap=intra_min_gap, oracle=oracle, augment=augment,
+                 lr_schedule=lr_schedule,
                  lr_steps=_int_list(lr_steps, "--lr-steps"), lr_gamma=lr_gamma, warmup=warmup, queue_size=queue_size,
                  momentum=momentum, temperature=temperature, mlp=mlp, symmetric=symmetric, epochs=epochs,
                  max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size,

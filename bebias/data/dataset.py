@@ -55,7 +55,9 @@ class ClipDataset(Dataset):
 
     Items are dicts: ``clip`` (3,T,H,W) as the transform returns it — or (V,3,T,H,W) for
     ``views > 1``, or (N,3,T,H,W) in test mode — ``label`` int, ``index`` int, optionally
-    ``negative`` (3,T,H,W); or, for an unreadable video, ``{"index": i, "path": ...,
+    ``negative`` (3,T,H,W); with ``query_decoder``, view 0 is decoded by it at the SAME
+    frame indices (e.g. the actor-swap oracle: the same actor on another scene); ``min_gap``:
+    how far (frames) the intra-video negative's start is from the clip's; or, for an unreadable video, ``{"index": i, "path": ...,
     "error": message}`` -- unless ``substitute`` (default: in train mode), where another
     video's item takes its place (:meth:`replacements`), with ``replaced``: the
     ``(failed index, path, error, replacement index)`` of each unreadable video met on the
@@ -73,7 +75,8 @@ class ClipDataset(Dataset):
 
     def __init__(self, videos: LabeledVideos, decoder: Decoder, spec: ClipSpec, transform: ClipTransform | None, *,
                  mode: str = "train", views: int = 1, num_clips: int = 1, intra_negative: bool = False,
-                 seed: int = 0, substitute: bool | None = None) -> None:
+                 seed: int = 0, substitute: bool | None = None, min_gap: int = 2,
+                 query_decoder: Decoder | None = None) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
         if transform is None and views > 1:
@@ -82,6 +85,10 @@ class ClipDataset(Dataset):
         # a transform that writes uint8 (T, size, size, 3) frames into a given buffer
         self._writes_frames = mode == "test" and bool(getattr(transform, "writes_frames", False))
         self.mode, self.views, self.num_clips, self.intra_negative = mode, views, num_clips, intra_negative
+        self.min_gap = min_gap  # frames between the starts of a clip and its intra-video negative
+        if query_decoder is not None and (mode != "train" or views < 2):
+            raise ValueError("query_decoder gives view 0 of a train item with views >= 2")
+        self.query_decoder = query_decoder
         self.seed, self.epoch = seed, 0
         self.substitute = mode == "train" if substitute is None else substitute
         self.short = decode_short(spec)  # frames are brought down to this short side as they are decoded
@@ -115,7 +122,7 @@ class ClipDataset(Dataset):
         (:class:`~bebias.data.transforms.EvalTransform` with ``normalize=False``): it writes
         into the rows, and frames it would pass through unchanged are decoded into them.
         """
-        if (self.transform is not None and not self._writes_frames) or self.intra_negative:
+        if (self.transform is not None and not self._writes_frames) or self.intra_negative or self.query_decoder:
             return [self._fill(i) for i in indices]
         items: list[dict[str, Any]] = []
         rows: torch.Tensor | None = None
@@ -214,13 +221,15 @@ class ClipDataset(Dataset):
         tf = self.transform or torch.from_numpy
         idx = sampling.random_clip(n, T, s, rng)
         if self.intra_negative:
-            neg = sampling.shifted_clip(n, T, s, int(idx[0]), rng)
+            neg = sampling.shifted_clip(n, T, s, int(idx[0]), rng, min_gap=self.min_gap)
             both = self.decoder.read(rec, np.concatenate([idx, neg]), short=self.short)
             frames, neg_frames = both[:T], both[T:]
             item["negative"] = tf(neg_frames)
         else:
             frames = self.decoder.read(rec, idx, out=out, short=self.short)
         clips = [tf(frames) for _ in range(self.views)]
+        if self.query_decoder is not None:
+            clips[0] = tf(self.query_decoder.read(rec, idx, short=self.short))
         item["clip"] = clips[0] if self.views == 1 else torch.stack(clips)
         return item
 

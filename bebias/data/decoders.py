@@ -165,3 +165,22 @@ class SynthDecoder:
         start, _ = _window(rec, self.bench.cfg.frames)
         split, i = parse_synth_path(rec.path)
         return self.bench.video(split, i).masks[[start + int(k) for k in indices]]
+
+
+class ActorSwapDecoder(SynthDecoder):
+    """The benchmark's actor-swap oracle: a video's own actor and motion rendered on another
+    video's plate and camera (:meth:`bebias.data.synth.SynthBenchmark.actor_swap`), frame by
+    frame on demand. Pre-training's ``--oracle actor-swap`` decodes its query view with it."""
+
+    def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None,
+             short: int | None = None) -> np.ndarray:
+        start, _ = _window(rec, self.bench.cfg.frames)
+        split, i = parse_synth_path(rec.path)
+        frames = self.bench.actor_swap(split, i, [start + int(k) for k in indices])
+        if video_io.scaled_size(*frames.shape[1:3], short) != frames.shape[1:3]:
+            frames = np.stack([shrink(f, short) for f in frames])
+        if out is None:
+            return frames
+        video_io.check_out(out, frames.shape)
+        out[...] = frames
+        return out

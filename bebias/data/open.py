@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from bebias.data.decoders import Decoder, FileDecoder, SynthDecoder, synth_path
 from bebias.data.records import LabeledVideos, VideoRecord, drop_duplicates
 from bebias.data.sources import csv_manifest, hflip_safe, load_source
-from bebias.data.synth import SynthBenchmark, SynthConfig, check_split
+from bebias.data.synth import SPLITS, SynthBenchmark, SynthConfig, check_split
 from bebias.data import synth_disk
 from bebias.errors import BebiasError
 
@@ -50,20 +50,27 @@ class Data:
 
 
 def parse_synth_spec(data: str) -> SynthConfig:
-    """``synthetic`` or ``synthetic:key=value,...`` -> :class:`SynthConfig`."""
+    """``synthetic`` or ``synthetic:key=value,...`` -> :class:`SynthConfig`
+    (e.g. ``synthetic:version=v2,camera=off``)."""
     _, _, opts = data.partition(":")
-    fields = {f.name: f.type for f in dataclasses.fields(SynthConfig)}
+    fields = {f.name: str(f.type) for f in dataclasses.fields(SynthConfig)}
     kwargs: dict = {}
     for item in filter(None, (o.strip() for o in opts.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip().replace("-", "_")
+        value = value.strip()
         if not eq or key not in fields:
             raise BebiasError(f"bad synthetic option {item!r}; use key=value with key in {', '.join(fields)}")
+        kind = fields[key].split(" |")[0]  # "bool | None" -> "bool"
         try:
-            if key == "camera":
-                kwargs[key] = value.strip().lower() in ("1", "true", "yes", "on")
-            elif key == "bias":
+            if kind == "bool":
+                if value.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    raise ValueError(value)
+                kwargs[key] = value.lower() in ("1", "true", "yes", "on")
+            elif kind == "float":
                 kwargs[key] = float(value)
+            elif kind == "str":
+                kwargs[key] = value
             else:
                 kwargs[key] = int(value)
         except ValueError:
@@ -108,7 +115,7 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         if masks is not None:
             raise BebiasError("--masks: the embedded benchmark records its own ground-truth masks", masks)
         bench = bench or SynthBenchmark(parse_synth_spec(data))
-        return Data(synth_videos(bench, check_split(split)), SynthDecoder(bench), data, hflip_safe=False,
+        return Data(synth_videos(bench, check_split(split, bench.cfg)), SynthDecoder(bench), data, hflip_safe=False,
                     synth=bench)
     if not os.path.exists(data):
         raise BebiasError("--data does not exist (expected 'synthetic', a benchmark directory, "
@@ -121,7 +128,9 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         if not os.path.exists(manifest):
             raise BebiasError("incomplete benchmark (no manifest.csv); run `bebias data synth --out` on it again "
                               "to finish it", data)
-        check_split(split)
+        if split not in (meta.get("splits") or dict.fromkeys(SPLITS)):
+            check_split(split)
+            raise BebiasError(f"the benchmark directory has no split {split!r}", data)
         videos = csv_manifest(manifest, split)
         return Data(videos, FileDecoder(frame_template), data, hflip_safe=bool(meta.get("hflip_safe", True)),
                     meta=meta)

@@ -17,12 +17,18 @@ transcendental functions, no BLAS), so the same seed gives identical arrays on a
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from bebias.data.synth_backgrounds import background_plate, two_colours
+from bebias.data.synth_actor import Actor, make_object, render_object, trajectory
+from bebias.data.synth_backgrounds import background_plate
+from bebias.data.synth_camera import CAMERA_MODELS, draw_camera, margin, view_of
+from bebias.data.synth_motion import mean_motion, varied_trajectory, wrap
 from bebias.errors import BebiasError
 
 #: motion classes, in label order; the first ``classes`` are used.
@@ -37,37 +43,90 @@ FAMILIES: tuple[str, ...] = (
     "blobs", "gravel", "gradient", "cameraman",
 )
 SPLITS: tuple[str, ...] = ("train", "train-unbiased", "iid", "conflict")
+#: with reversal twins: ``train`` plus every video's time-reversed copy, for pre-training only
+PRETRAIN = "pretrain"
 MAX_CLASSES = len(MOTIONS)
+#: the class of each motion played backwards (orbit and zoom are their own reversal)
+REVERSED: tuple[int, ...] = tuple(MOTIONS.index(m) for m in (
+    "left", "right", "down", "up", "rotate-ccw", "rotate-cw", "orbit", "zoom",
+    "down-left", "up-right", "down-right", "up-left"))
 
-_SUPERSAMPLE = 3  # sub-pixel samples per axis: anti-aliased edges, smooth sub-pixel motion
 _RADIUS = (0.18, 0.24)  # object radius as a fraction of the frame size (polygon vertices at 0.6-1.0 of it)
+
+
+#: the named settings of ``SynthConfig.version``: every v2 property is a parameter and v1's
+#: value is one of its settings (docs/benchmark.md, "Benchmark v2")
+VERSIONS: dict[str, dict] = {
+    "v1": {"frames": 32, "test_videos_per_class": 64, "conflict_videos_per_class": None, "reversal_twins": False,
+           "plates_per_family": 0, "actor_pool": 0, "motion_variation": False, "min_motion": 0.0,
+           "camera_model": "pan-jitter"},
+    "v2": {"frames": 48, "test_videos_per_class": 64, "conflict_videos_per_class": 256, "reversal_twins": True,
+           "plates_per_family": 4, "actor_pool": 32, "motion_variation": True, "min_motion": 1.5,
+           "camera_model": "measured"},
+}
 
 
 @dataclass(frozen=True)
 class SynthConfig:
     """Parameters of the benchmark (fixed a priori; see docs/benchmark.md).
 
+    Fields left at ``None`` take the value of the named setting ``version`` (:data:`VERSIONS`);
+    any of them can be set on its own.
+
     Attributes:
+        version: ``"v1"`` (the original benchmark, byte-identical to its pinned hash) or ``"v2"``.
         classes: number of motion classes K (= number of scene families), 2..12.
         videos_per_class: videos per class in ``train`` and ``train-unbiased``.
-        test_videos_per_class: videos per class in ``iid`` and ``conflict``.
-        frames: frames per video (clips of 16 are cut from 32 so temporal crops differ).
+        test_videos_per_class: videos per class in ``iid`` (and in ``conflict`` unless
+            ``conflict_videos_per_class`` says otherwise).
+        frames: frames per video.
         size: frame height = width, in pixels.
         bias: rho, P(family == class) in ``train`` and ``iid``.
-        camera: class-independent camera pan + jitter of the background.
+        camera: class-independent camera motion of the background (off: a static shot).
         seed: master seed.
+        conflict_videos_per_class: videos per class in ``conflict`` (v1: ``test_videos_per_class``).
+        reversal_twins: add the ``pretrain`` split: ``train`` plus every video's time-reversed
+            copy as a separate instance (only temporal order tells a twin from its original).
+        plates_per_family: background plates per scene family shared by the videos of that
+            family (0: every video draws its own plate, v1).
+        actor_pool: objects ("actors") shared by all videos independently of class and plate
+            (0: every video draws its own, v1).
+        motion_variation: per-instance speed, heading and modulation (``bebias.data.synth_motion``).
+        min_motion: floor on the object's mean motion between two sampled frames, pixels at
+            the model's input (``view_size`` px, every ``view_stride`` frames); 0: none.
+        camera_model: ``pan-jitter`` (v1) or ``measured`` (pan, slow zoom and shake at the level
+            of real clips, ``bebias.data.synth_camera``).
+        view_size, view_stride: the model input that ``min_motion`` and the spins' anti-aliasing
+            bound refer to (the default model's 32 px, stride 2).
     """
 
     classes: int = 8
     videos_per_class: int = 256
-    test_videos_per_class: int = 64
-    frames: int = 32
+    test_videos_per_class: int | None = None
+    frames: int | None = None
     size: int = 64
     bias: float = 0.9
     camera: bool = True
     seed: int = 0
+    version: str = "v1"
+    conflict_videos_per_class: int | None = None
+    reversal_twins: bool | None = None
+    plates_per_family: int | None = None
+    actor_pool: int | None = None
+    motion_variation: bool | None = None
+    min_motion: float | None = None
+    camera_model: str | None = None
+    view_size: int = 32
+    view_stride: int = 2
 
     def __post_init__(self) -> None:
+        if self.version not in VERSIONS:
+            raise BebiasError(f"version must be one of {', '.join(VERSIONS)}, got {self.version!r}")
+        for k, v in VERSIONS[self.version].items():  # frozen: resolve the named setting in place
+            if getattr(self, k) is None:
+                object.__setattr__(self, k, v)
+        if self.conflict_videos_per_class is None:
+            object.__setattr__(self, "conflict_videos_per_class", self.test_videos_per_class)
         if not 2 <= self.classes <= MAX_CLASSES:
             raise BebiasError(f"--classes must be in 2..{MAX_CLASSES}, got {self.classes}")
         if not 0.0 <= self.bias <= 1.0:
@@ -77,8 +136,21 @@ class SynthConfig:
         if self.size < 32 or self.size % 2:
             raise BebiasError(f"--size must be an even number >= 32 pixels (video codecs need even sizes), "
                               f"got {self.size}")
-        if self.videos_per_class < 1 or self.test_videos_per_class < 1:
-            raise BebiasError("--videos-per-class and --test-videos-per-class must be >= 1")
+        if self.videos_per_class < 1 or self.test_videos_per_class < 1 or self.conflict_videos_per_class < 1:
+            raise BebiasError("--videos-per-class, --test-videos-per-class and conflict_videos_per_class must be >= 1")
+        if self.plates_per_family < 0 or self.actor_pool < 0:
+            raise BebiasError("plates_per_family and actor_pool must be >= 0 (0: every video its own)")
+        if self.camera_model not in CAMERA_MODELS:
+            raise BebiasError(f"camera_model must be one of {', '.join(CAMERA_MODELS)}, got {self.camera_model!r}")
+        if self.min_motion < 0 or self.view_size < 1 or self.view_stride < 1:
+            raise BebiasError("min_motion must be >= 0, view_size and view_stride >= 1")
+        if self.min_motion > 0 and not self.motion_variation:
+            raise BebiasError("min_motion needs motion_variation: v1's trajectories cross the frame once and "
+                              "cannot be sped up (v2's wrap around it)")
+        if self.reversal_twins and any(REVERSED[c] >= self.classes for c in range(self.classes)):
+            ok = [k for k in range(2, MAX_CLASSES + 1) if all(REVERSED[c] < k for c in range(k))]
+            raise BebiasError(f"reversal_twins needs every class's reversed motion among the classes: --classes "
+                              f"in {', '.join(map(str, ok))}, got {self.classes}")
 
     @property
     def class_names(self) -> list[str]:
@@ -88,33 +160,58 @@ class SynthConfig:
     def family_names(self) -> list[str]:
         return list(FAMILIES[: self.classes])
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits this configuration has: the four of v1, plus ``pretrain`` with reversal twins."""
+        return SPLITS + (PRETRAIN,) if self.reversal_twins else SPLITS
+
+    @property
+    def pretrain_split(self) -> str:
+        """The split self-supervised pre-training reads: ``pretrain`` with twins, else ``train``."""
+        return PRETRAIN if self.reversal_twins else "train"
+
     def split_bias(self, split: str) -> float:
         """P(family == class) in ``split``."""
+        split = check_split(split, self)
+        if split == PRETRAIN:
+            return float("nan")  # twins of matched videos are reversed motions: no single rho
         return {"train": self.bias, "iid": self.bias, "train-unbiased": 1.0 / self.classes,
-                "conflict": 0.0}[check_split(split)]
+                "conflict": 0.0}[split]
 
     def split_size(self, split: str) -> int:
-        per = self.test_videos_per_class if split in ("iid", "conflict") else self.videos_per_class
+        if split == PRETRAIN:
+            return 2 * self.videos_per_class * self.classes
+        per = {"iid": self.test_videos_per_class, "conflict": self.conflict_videos_per_class}.get(
+            split, self.videos_per_class)
         return per * self.classes
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise BebiasError(f"unknown split {split!r} of the synthetic benchmark; choose from {', '.join(SPLITS)}")
+def check_split(split: str, cfg: SynthConfig | None = None) -> str:
+    """``split`` if ``cfg`` (default: any configuration's four splits) has it, else a user error."""
+    have = cfg.splits if cfg is not None else SPLITS
+    if split not in have:
+        extra = f" ({PRETRAIN!r} exists with reversal_twins)" if split == PRETRAIN else ""
+        raise BebiasError(f"unknown split {split!r} of the synthetic benchmark; choose from {', '.join(have)}{extra}")
     return split
 
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """Who a video is: its split, index, motion class and background family."""
+    """Who a video is: its split, index, motion class and background family; with pools, which
+    plate of its family and which actor it shows; in ``pretrain``, which ``train`` video it
+    renders (``source``) and whether time runs backwards (``reverse``, a reversal twin)."""
 
     split: str
     index: int
     label: int
     family: int
+    plate: int = -1  # -1: the video's own plate (no pool)
+    actor: int = -1  # -1: the video's own actor (no pool)
+    source: int = -1  # pretrain only: the index in train
+    reverse: bool = False
 
     @property
     def name(self) -> str:
@@ -149,8 +246,18 @@ def split_specs(cfg: SynthConfig, split: str) -> list[VideoSpec]:
     and the rest spread as evenly as possible over the other K-1 families (stratified, so the
     measured bias equals rho up to rounding, and ``train-unbiased`` has exactly n/K videos
     per (class, family) cell when K divides n). Order is shuffled; deterministic in the seed.
+
+    ``pretrain`` (reversal twins): the ``train`` videos, then their time-reversed twins in the
+    same order (the twin of ``i`` is ``N + i``, labelled with the reversed motion's class).
+    With pools, :func:`assign_pools` gives each video a plate and an actor.
     """
-    check_split(split)
+    check_split(split, cfg)
+    if split == PRETRAIN:
+        train = split_specs(cfg, "train")
+        N = len(train)
+        return ([replace(s, split=PRETRAIN, source=s.index) for s in train]
+                + [replace(s, split=PRETRAIN, index=N + s.index, label=REVERSED[s.label], source=s.index, reverse=True)
+                   for s in train])
     K = cfg.classes
     n = cfg.split_size(split) // K
     rho = cfg.split_bias(split)
@@ -166,180 +273,155 @@ def split_specs(cfg: SynthConfig, split: str) -> list[VideoSpec]:
         fams = [c] * n_match + [f for f, m in zip(others, counts) for _ in range(m)]
         pairs += [(c, f) for f in fams]
     order = rng.permutation(len(pairs))
-    return [VideoSpec(split, i, pairs[j][0], pairs[j][1]) for i, j in enumerate(order)]
+    specs = [VideoSpec(split, i, pairs[j][0], pairs[j][1]) for i, j in enumerate(order)]
+    return assign_pools(cfg, specs) if cfg.plates_per_family or cfg.actor_pool else specs
 
 
-# --------------------------------------------------------------------------------------
-# Foreground object and its motion
-# --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Pose:
-    cx: float  # centre, pixels (x right, y down)
-    cy: float
-    angle: float  # radians; positive = clockwise on screen (y points down)
-    scale: float
-
-
-def _trajectory(rng: np.random.Generator, motion: str, T: int, S: int, R: float) -> list[_Pose]:
-    """Per-frame poses of the object for ``motion``; the object stays fully inside the frame."""
-    theta0 = rng.random() * 2 * math.pi
-    m = R * 1.2 + 2.0  # centre margin: object radius + outline + 1 px
-    dirs = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1),
-            "up-right": (1, -1), "down-left": (-1, 1), "up-left": (-1, -1), "down-right": (1, 1)}
-    if motion in dirs:
-        dx, dy = dirs[motion]
-        span = S - 2 * m
-        travel = span * (0.7 + 0.25 * rng.random())  # along each moving axis
-        v = travel / (T - 1)
-
-        def axis_start(d: int) -> float:
-            lo = m + rng.random() * (span - travel) if d != 0 else m + rng.random() * span
-            return lo if d >= 0 else S - lo  # moving left/up: start near the right/bottom
-
-        x0, y0 = axis_start(dx), axis_start(dy)
-        return [_Pose(x0 + dx * v * t, y0 + dy * v * t, theta0, 1.0) for t in range(T)]
-    cx = m + rng.random() * (S - 2 * m)
-    cy = m + rng.random() * (S - 2 * m)
-    if motion in ("rotate-cw", "rotate-ccw"):
-        w = math.radians(12.0 + 4.0 * rng.random()) * (1 if motion == "rotate-cw" else -1)
-        return [_Pose(cx, cy, theta0 + w * t, 1.0) for t in range(T)]
-    if motion == "orbit":
-        r = S * (0.11 + 0.04 * rng.random())
-        cx = m + r + rng.random() * (S - 2 * (m + r))
-        cy = m + r + rng.random() * (S - 2 * (m + r))
-        w = math.radians(12.0 + 6.0 * rng.random()) * (1 if rng.random() < 0.5 else -1)  # either direction
-        p0 = rng.random() * 2 * math.pi
-        return [_Pose(cx + r * math.cos(p0 + w * t), cy + r * math.sin(p0 + w * t), theta0, 1.0) for t in range(T)]
-    if motion == "zoom":
-        amp = 0.35 + 0.1 * rng.random()
-        period = 10.0 + 6.0 * rng.random()
-        ph = rng.random() * 2 * math.pi
-        mz = R * 1.2 * (1 + amp) + 2.0
-        cx = mz + rng.random() * (S - 2 * mz)
-        cy = mz + rng.random() * (S - 2 * mz)
-        return [_Pose(cx, cy, theta0, 1.0 + amp * math.sin(2 * math.pi * t / period + ph)) for t in range(T)]
-    raise AssertionError(motion)
-
-
-def _inside(px: np.ndarray, py: np.ndarray, vx: list[float], vy: list[float]) -> np.ndarray:
-    """Even-odd point-in-polygon test; only exactly rounded operations."""
-    inside = np.zeros(px.shape, dtype=bool)
-    n = len(vx)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for i in range(n):
-            j = (i - 1) % n
-            xi, yi, xj, yj = vx[i], vy[i], vx[j], vy[j]
-            crosses = (yi > py) != (yj > py)
-            if yj != yi:
-                crosses &= px < (xj - xi) * (py - yi) / (yj - yi) + xi
-            else:
-                crosses[:] = False
-            inside ^= crosses
-    return inside
-
-
-@dataclass(frozen=True)
-class _Object:
-    angles: tuple[float, ...]
-    radii: tuple[float, ...]  # pixels
-    colour_a: tuple[float, ...]
-    colour_b: tuple[float, ...]
-    stripe_period: float  # pixels
-    stripe_angle: float
-    outline: float  # outline width, pixels
-    outline_colour: tuple[float, ...]
-
-
-def _make_object(rng: np.random.Generator, R: float, unit: float) -> _Object:
-    n = int(rng.integers(3, 8))
-    angles = tuple(2 * math.pi * (k + 0.6 * (rng.random() - 0.5)) / n for k in range(n))
-    radii = tuple(R * (0.6 + 0.4 * rng.random()) for _ in range(n))
-    a, b = two_colours(rng)
-    return _Object(angles, radii, tuple(a), tuple(b), (4.0 + 3.0 * rng.random()) * unit,
-                   rng.random() * math.pi, 1.25 * unit, (0.0, 0.0, 0.0))
-
-
-def _polygon(obj: _Object, pose: _Pose, grow: float) -> tuple[list[float], list[float]]:
-    vx, vy = [], []
-    for a, r in zip(obj.angles, obj.radii):
-        rr = (r + grow) * pose.scale
-        vx.append(pose.cx + rr * math.cos(a + pose.angle))
-        vy.append(pose.cy + rr * math.sin(a + pose.angle))
-    return vx, vy
-
-
-def _render_object(frame: np.ndarray, mask: np.ndarray, obj: _Object, pose: _Pose) -> None:
-    """Composite the object onto ``frame`` ((S,S,3) float64, in place) with supersampled
-    anti-aliasing, and set ``mask`` ((S,S) bool) where >= half of a pixel is covered."""
-    S = frame.shape[0]
-    ovx, ovy = _polygon(obj, pose, obj.outline)
-    x0, x1 = max(int(math.floor(min(ovx))) - 1, 0), min(int(math.ceil(max(ovx))) + 2, S)
-    y0, y1 = max(int(math.floor(min(ovy))) - 1, 0), min(int(math.ceil(max(ovy))) + 2, S)
-    if x0 >= x1 or y0 >= y1:
-        return
-    k = _SUPERSAMPLE
-    sub = (np.arange(k, dtype=np.float64) + 0.5) / k
-    py = (np.arange(y0, y1, dtype=np.float64)[:, None] + sub[None, :]).reshape(-1)
-    px = (np.arange(x0, x1, dtype=np.float64)[:, None] + sub[None, :]).reshape(-1)
-    PY, PX = np.meshgrid(py, px, indexing="ij")  # ((y1-y0)k, (x1-x0)k) sub-pixel sample points
-    h, w = y1 - y0, x1 - x0
-    # coverage = fraction of a pixel's k*k samples inside the polygon (exact: small integer counts)
-    outer = _inside(PX, PY, ovx, ovy).reshape(h, k, w, k).sum(axis=(1, 3), dtype=np.int32) / (k * k)
-    inner = _inside(PX, PY, *_polygon(obj, pose, 0.0)).reshape(h, k, w, k).sum(axis=(1, 3), dtype=np.int32) / (k * k)
-    # stripes live in the object's frame, so they rotate and scale with it (sampled at pixel centres)
-    cy, cx = np.meshgrid(np.arange(y0, y1, dtype=np.float64) + 0.5, np.arange(x0, x1, dtype=np.float64) + 0.5,
-                         indexing="ij")
-    ang = pose.angle + obj.stripe_angle
-    u = ((cx - pose.cx) * math.cos(ang) + (cy - pose.cy) * math.sin(ang)) / (obj.stripe_period * pose.scale)
-    stripe = (np.floor(u) % 2.0)[..., None]
-    col = np.asarray(obj.colour_a) * (1.0 - stripe) + np.asarray(obj.colour_b) * stripe
-    region = frame[y0:y1, x0:x1]
-    frame[y0:y1, x0:x1] = (region * (1.0 - outer[..., None]) + col * inner[..., None]
-                           + np.asarray(obj.outline_colour) * (outer - inner)[..., None])
-    mask[y0:y1, x0:x1] |= outer >= 0.5
+def assign_pools(cfg: SynthConfig, specs: list[VideoSpec]) -> list[VideoSpec]:
+    """Plates and actors from the pools, so that neither names an instance: the videos of
+    each family are shuffled and taken two by two (three for an odd one out), and each such
+    group shares one plate of the family (the family's plates in turn) and one actor (the
+    pool's actors in turn, one family after the other from a random first actor). Every (plate, actor) pair a split uses
+    is therefore used by at least two of its videos; a family with at least as many groups
+    as the pool has actors shows every actor; the shuffle makes actors independent of class.
+    Its own generator: v1's draws are untouched."""
+    rng = np.random.default_rng([cfg.seed, SPLITS.index(specs[0].split), 0x9001])
+    groups: list[tuple[int, list[int]]] = []  # (family, video indices)
+    for f in range(cfg.classes):
+        members = [s.index for s in specs if s.family == f]
+        members = [members[int(j)] for j in rng.permutation(len(members))]
+        g = [members[i: i + 2] for i in range(0, len(members), 2)]
+        if len(g) > 1 and len(g[-1]) == 1:  # the odd one out joins the last pair
+            last = g.pop()
+            g[-1] = g[-1] + last
+        groups += [(f, m) for m in g]
+    plate: dict[int, int] = {}
+    actor: dict[int, int] = {}
+    seen: dict[int, int] = {}  # groups of each family so far
+    # each family's groups take the pool's actors in turn, the families one after another from a
+    # random first actor: balanced over the split, and a family of >= pool groups shows them all
+    count = Counter(f for f, _ in groups)
+    start = np.cumsum([0] + [count[f] for f in range(cfg.classes - 1)]) + int(rng.integers(max(cfg.actor_pool, 1)))
+    for gi in rng.permutation(len(groups)):
+        f, members = groups[int(gi)]
+        j = seen.get(f, 0)
+        for i in members:
+            plate[i] = j % cfg.plates_per_family if cfg.plates_per_family else -1
+            actor[i] = int(start[f] + j) % cfg.actor_pool if cfg.actor_pool else -1
+        seen[f] = j + 1
+    return [replace(s, plate=plate[s.index], actor=actor[s.index]) for s in specs]
 
 
 # --------------------------------------------------------------------------------------
 # A whole video
 # --------------------------------------------------------------------------------------
 
-def render_video(cfg: SynthConfig, spec: VideoSpec) -> SynthVideo:
-    """Render one video of the benchmark: a pure function of ``(cfg, spec)``."""
+@functools.lru_cache(maxsize=256)
+def _pool_plate(seed: int, family: int, plate: int, P: int, unit: float) -> np.ndarray:
+    """Plate ``plate`` of ``family``'s pool: (P, P, 3) float64, read-only (shared by videos)."""
+    out = background_plate(np.random.default_rng([seed, 0xB1A7E, family, plate]), FAMILIES[family], P, unit)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True)
+class _Scene:
+    plate: np.ndarray  # (P, P, 3) float64
+    views: list  # per frame (y, x, zoom), bebias.data.synth_camera
+    speed: float  # camera pan, px/frame
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Everything about a video but its pixels."""
+
+    scene: _Scene
+    obj: Actor
+    poses: list  # per frame, as rendered (wrapped)
+    motion_px: float  # mean object motion per sampled frame at the model's input (poses unwrapped)
+
+
+def _layout(cfg: SynthConfig, spec: VideoSpec) -> _Layout:
+    """Plate, camera, actor and trajectory of a ``train``/``train-unbiased``/``iid``/``conflict``
+    video, drawn from its own generator in v1's order (plate, camera, actor, motion)."""
     T, S = cfg.frames, cfg.size
     unit = S / 64.0
     rng = np.random.default_rng([cfg.seed, SPLITS.index(spec.split), spec.index, 1])
-    # camera: pan at up to 0.5 px/frame in a random direction + integer jitter of <= 1 px
-    M = int(math.ceil(0.5 * unit * (T - 1))) + 2 if cfg.camera else 0
+    M = margin(cfg.camera_model, T, unit, cfg.camera)
     P = S + 2 * M
-    plate = background_plate(rng, FAMILIES[spec.family], P, unit)
-    if cfg.camera:
-        speed = 0.5 * unit * rng.random()
-        heading = rng.random() * 2 * math.pi
-        vx, vy = speed * math.cos(heading), speed * math.sin(heading)
-        jit = rng.integers(-1, 2, size=(T, 2)) * (rng.random((T, 2)) < 0.5)
-        offs = [(M + int(round(vy * t)) + int(jit[t, 0]), M + int(round(vx * t)) + int(jit[t, 1])) for t in range(T)]
+    if spec.plate >= 0:
+        plate = _pool_plate(cfg.seed, spec.family, spec.plate, P, unit)
     else:
-        offs = [(0, 0)] * T
-    R = S * (_RADIUS[0] + (_RADIUS[1] - _RADIUS[0]) * rng.random())
-    obj = _make_object(rng, R, unit)
-    poses = _trajectory(rng, MOTIONS[spec.label], T, S, R)
+        plate = background_plate(rng, FAMILIES[spec.family], P, unit)
+    views, speed = draw_camera(rng, cfg.camera_model, T, unit, M) if cfg.camera else ([(0.0, 0.0, 1.0)] * T, 0.0)
+    arng = np.random.default_rng([cfg.seed, 0xAC7, spec.actor]) if spec.actor >= 0 else rng
+    R = S * (_RADIUS[0] + (_RADIUS[1] - _RADIUS[0]) * arng.random())
+    obj = make_object(arng, R, unit)
+    scale = S / cfg.view_size  # frame px per input px
+    if cfg.motion_variation:
+        poses, wraps = varied_trajectory(rng, MOTIONS[spec.label], T, S, R, obj.angles, obj.radii,
+                                         cfg.min_motion * scale, cfg.view_stride)
+    else:
+        poses, wraps = trajectory(rng, MOTIONS[spec.label], T, S, R), False
+    motion_px = mean_motion(poses, obj.angles, obj.radii, cfg.view_stride) / scale
+    if wraps:
+        poses = wrap(poses, S, max(obj.radii) + obj.outline + 1.0)
+    return _Layout(_Scene(plate, views, speed), obj, poses, motion_px)
+
+
+def _source(spec: VideoSpec) -> VideoSpec:
+    """The ``train`` video a ``pretrain`` video renders (a twin: with its original motion class)."""
+    return replace(spec, split="train", index=spec.source, label=REVERSED[spec.label] if spec.reverse else spec.label,
+                   source=-1, reverse=False)
+
+
+def render_frames(cfg: SynthConfig, spec: VideoSpec, frames: Sequence[int] | None = None,
+                  scene_of: VideoSpec | None = None) -> SynthVideo:
+    """Render frames ``frames`` (default: all) of a video: a pure function of its arguments.
+
+    ``scene_of``: show this video's actor and motion on ANOTHER video's plate and camera (the
+    actor-swap oracle of pre-training); its ``background`` is that other scene's.
+    """
+    T, S = cfg.frames, cfg.size
+    src = _source(spec) if spec.split == PRETRAIN else spec
+    lay = _layout(cfg, src)
+    scene = _layout(cfg, _source(scene_of) if scene_of.split == PRETRAIN else scene_of).scene \
+        if scene_of is not None else lay.scene
     # outline in black or white, whichever contrasts more with the scene: keeps the object
     # visible on every background without tying its look to the class
-    lum = float(plate.mean())
-    obj = replace(obj, outline_colour=(0.0, 0.0, 0.0) if lum > 110 else (255.0, 255.0, 255.0))
-    frames = np.empty((T, S, S, 3), dtype=np.uint8)
-    masks = np.zeros((T, S, S), dtype=bool)
-    for t in range(T):
-        oy, ox = offs[t]
-        frame = plate[oy: oy + S, ox: ox + S].copy()
-        _render_object(frame, masks[t], obj, poses[t])
-        frames[t] = np.rint(frame).astype(np.uint8)
-    oy, ox = offs[0]
-    background = np.rint(plate[oy: oy + S, ox: ox + S]).astype(np.uint8)
+    lum = float(scene.plate.mean())
+    obj = replace(lay.obj, outline_colour=(0.0, 0.0, 0.0) if lum > 110 else (255.0, 255.0, 255.0))
+    idx = list(range(T)) if frames is None else [int(t) for t in frames]
+    at = [T - 1 - t if spec.reverse else t for t in idx]  # a reversal twin plays its source backwards
+    out = np.empty((len(idx), S, S, 3), dtype=np.uint8)
+    masks = np.zeros((len(idx), S, S), dtype=bool)
+    for k, t in enumerate(at):
+        frame = view_of(scene.plate, scene.views[t], S)
+        render_object(frame, masks[k], obj, lay.poses[t])
+        out[k] = np.rint(frame).astype(np.uint8)
+    background = np.rint(view_of(scene.plate, scene.views[T - 1 if spec.reverse else 0], S)).astype(np.uint8)
     meta = {"class_name": MOTIONS[spec.label], "family_name": FAMILIES[spec.family],
-            "camera_speed": round(math.hypot(*(vx, vy)), 4) if cfg.camera else 0.0}
-    return SynthVideo(frames, masks, spec, background, meta)
+            "camera_speed": round(scene.speed, 4) if cfg.camera else 0.0, "motion_px": round(lay.motion_px, 4),
+            "plate": spec.plate, "actor": spec.actor}
+    return SynthVideo(out, masks, spec, background, meta)
+
+
+def render_video(cfg: SynthConfig, spec: VideoSpec) -> SynthVideo:
+    """Render one video of the benchmark: a pure function of ``(cfg, spec)``."""
+    return render_frames(cfg, spec)
+
+
+def oracle_partner(cfg: SynthConfig, specs: list[VideoSpec], index: int) -> VideoSpec:
+    """The video whose plate and camera the actor-swap oracle puts video ``index``'s actor on:
+    fixed per (seed, split, index), another video of another scene family where the split has one."""
+    rng = np.random.default_rng([cfg.seed, cfg.splits.index(specs[index].split), index, 0x0AC1E])
+    n = len(specs)
+    start = int(rng.integers(n))
+    for k in range(n):
+        j = (start + k) % n
+        if j != index and specs[j].family != specs[index].family:
+            return specs[j]
+    return specs[(index + 1) % n]
 
 
 class SynthBenchmark:
@@ -362,18 +444,36 @@ class SynthBenchmark:
     def video(self, split: str, index: int) -> SynthVideo:
         if self._cache is not None and (split, index) in self._cache:
             return self._cache[(split, index)]
-        v = render_video(self.cfg, self.specs(split)[index])
+        spec = self.specs(split)[index]
+        if split == PRETRAIN:  # the train video itself, or a reversed view of it: no second copy
+            base = self.video("train", spec.source)
+            if spec.reverse:
+                bg = render_frames(self.cfg, spec, frames=[]).background  # under the twin's first view
+                v = SynthVideo(base.frames[::-1], base.masks[::-1], spec, bg,
+                               {**base.meta, "class_name": MOTIONS[spec.label], "reversed": True})
+            else:
+                v = SynthVideo(base.frames, base.masks, spec, base.background, base.meta)
+        else:
+            v = render_video(self.cfg, spec)
         if self._cache is not None:
             self._cache[(split, index)] = v
         return v
+
+    def actor_swap(self, split: str, index: int, frames: Sequence[int]) -> np.ndarray:
+        """(len(frames), S, S, 3) uint8: video ``index``'s actor and motion on the plate and
+        camera of :func:`oracle_partner` (rendered on demand, not cached)."""
+        specs = self.specs(split)
+        return render_frames(self.cfg, specs[index], frames, scene_of=oracle_partner(self.cfg, specs, index)).frames
 
     def prerender(self, split: str, workers: int = 1) -> None:
         """Render every video of ``split`` now (in ``workers`` processes) into the cache, so
         that forked DataLoader workers share the frames instead of each rendering its own."""
         if self._cache is None:
             return
+        if split == PRETRAIN:
+            self.prerender("train", workers)
         todo = [s for s in self.specs(split) if (split, s.index) not in self._cache]
-        if workers > 1 and len(todo) > 16:
+        if workers > 1 and len(todo) > 16 and split != PRETRAIN:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(workers) as pool:
@@ -396,7 +496,7 @@ def measured_bias(specs: list[VideoSpec]) -> float:
 def split_summary(cfg: SynthConfig) -> list[dict]:
     """Per split: videos, classes, target and measured bias (no rendering needed)."""
     rows = []
-    for split in SPLITS:
+    for split in cfg.splits:
         sp = split_specs(cfg, split)
         rows.append({"split": split, "videos": len(sp), "classes": cfg.classes,
                      "target_bias": round(cfg.split_bias(split), 4), "measured_bias": round(measured_bias(sp), 4)})

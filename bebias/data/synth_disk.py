@@ -28,7 +28,7 @@ import numpy as np
 from bebias import __version__
 from bebias.atomic import atomic_path, output_dir, write_json, write_text
 from bebias.data import video_io
-from bebias.data.synth import SPLITS, SynthConfig, VideoSpec, render_video, split_specs
+from bebias.data.synth import SynthConfig, VideoSpec, render_video, split_specs
 from bebias.errors import BebiasError
 from bebias.parse import read_json
 
@@ -74,7 +74,7 @@ def synth_meta(cfg: SynthConfig, video_format: str) -> dict:
         "video_format": video_format,
         # left/right and clockwise/counter-clockwise are classes: horizontal flips change labels
         "hflip_safe": False,
-        "splits": {s: cfg.split_size(s) for s in SPLITS},
+        "splits": {s: cfg.split_size(s) for s in cfg.splits},
     }
 
 
@@ -87,14 +87,14 @@ def write_benchmark(cfg: SynthConfig, out: str, *, video_format: str = "mkv", wo
     meta_path = os.path.join(out, META_FILE)
     if os.path.exists(meta_path):
         old = read_meta(out)
-        if old.get("config") != meta["config"] or old.get("video_format") != video_format:
+        if not _same_config(old.get("config"), cfg) or old.get("video_format") != video_format:
             raise BebiasError("holds a benchmark with a different configuration; choose another --out "
                               "or delete it", out)
     elif os.path.isdir(out) and os.listdir(out):
         raise BebiasError("exists and is not a bebias benchmark directory; choose an empty or new --out", out)
     output_dir(out)
     write_json(meta_path, meta)
-    specs = [s for split in SPLITS for s in split_specs(cfg, split)]
+    specs = [s for split in cfg.splits for s in split_specs(cfg, split)]
     jobs = [(cfg, s, out, video_format) for s in specs]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -115,6 +115,17 @@ def write_benchmark(cfg: SynthConfig, out: str, *, video_format: str = "mkv", wo
                     p["mask_path"], p["background_path"]])
     write_text(os.path.join(out, MANIFEST), buf.getvalue())
     return meta
+
+
+def _same_config(old: object, cfg: SynthConfig) -> bool:
+    """Whether a directory's recorded config is ``cfg``: read through :class:`SynthConfig`, so
+    a directory written before a field existed (its v1 value) still matches."""
+    if not isinstance(old, dict):
+        return False
+    try:
+        return SynthConfig(**old) == cfg
+    except (TypeError, BebiasError):
+        return False
 
 
 def is_synth_dir(path: str) -> bool:

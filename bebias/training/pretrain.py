@@ -13,7 +13,11 @@ Every component is its own switch: ``intra_negative`` (a clip of the same video 
 start, through the query encoder, appended as one extra negative per sample; default on for
 ``be`` as in the official code), ``other_negative`` (instead a clip of another video, as the
 official MoCo baseline), ``be_source`` (static frame from the same clip or another
-one), ``be_per_clip``, ``symmetric``, ``mlp``.
+one), ``be_per_clip``, ``symmetric``, ``mlp``, ``intra_min_gap``.
+
+Two calibration oracles of benchmark v2 (``oracle``, with ``method="moco"``): ``actor-swap``
+(the query is the ground-truth actor on another video's plate: must help) and
+``one-frame`` (the query is one frame repeated: must hurt).
 
 Outputs in ``out``: ``last.pth`` (everything needed to resume exactly: both encoders, the
 queue and its pointer, optimizer, step, RNG), ``model.pth`` (the final pre-trained
@@ -43,6 +47,11 @@ from bebias.training.config import RunConfig
 from bebias.training.finetune import RunResult, lr_at
 
 METHODS = ("moco", "be", "fame")
+#: benchmark v2's calibration oracles (docs/benchmark-v2-protocol.md), MoCo whose query is
+#: - ``actor-swap``: the ground-truth actor and its motion on ANOTHER video's plate and camera
+#:   (embedded benchmark only; must help: the scene cannot match query and key);
+#: - ``one-frame``: one frame of view 1 repeated T times (must hurt: the query has no motion).
+ORACLES = ("none", "actor-swap", "one-frame")
 
 
 @dataclass
@@ -59,6 +68,8 @@ class PretrainConfig(RunConfig):
     be_source: str = "same"  # same | other: the static frame from the same clip or another clip of the batch
     intra_negative: bool | None = None  # None: on for "be" (official recipe), off for "moco"/"fame"
     other_negative: bool = False  # the extra negative is a clip of ANOTHER video (the official MoCo baseline's)
+    intra_min_gap: int = 2  # frames between the starts of a clip and its intra-video negative
+    oracle: str = "none"  # none | actor-swap | one-frame (ORACLES; with --method moco)
     augment: str = "default"  # default | official (FingerRec/BE's rotation, resize, random crop, colour jitter)
     dim: int = 128
     queue_size: int = 1024
@@ -100,6 +111,13 @@ class PretrainConfig(RunConfig):
         if self.other_negative and self.batch_size < 2:
             raise BebiasError("--other-negative takes the negative from another video of the batch: "
                               f"--batch-size must be >= 2, got {self.batch_size}")
+        if self.oracle not in ORACLES:
+            raise BebiasError(f"--oracle must be one of {', '.join(ORACLES)}, got {self.oracle!r}")
+        if self.oracle != "none" and self.method != "moco":
+            raise BebiasError(f"--oracle {self.oracle} replaces MoCo's query: it needs --method moco, "
+                              f"got {self.method!r}")
+        if self.intra_min_gap < 1:
+            raise BebiasError(f"--intra-min-gap must be >= 1 frame, got {self.intra_min_gap}")
         if self.augment not in AUGMENTS:
             raise BebiasError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         if self.augment == "official" and self.hflip:
@@ -107,7 +125,12 @@ class PretrainConfig(RunConfig):
 
 
 def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """The query clip (B,3,T,H,W) for ``cfg.method`` from the first view ``x``."""
+    """The query clip (B,3,T,H,W) for ``cfg.method`` from the first view ``x`` (for the
+    actor-swap oracle the dataset already decoded view 1 on another scene)."""
+    if cfg.oracle == "one-frame":  # one random frame per clip, repeated: no motion left
+        B, _, T = x.shape[:3]
+        k = torch.randint(T, (B,), generator=generator)
+        return x[torch.arange(B), :, k].unsqueeze(2).expand_as(x).contiguous()
     if cfg.method == "moco":
         return x
     if cfg.method == "fame":
@@ -133,8 +156,16 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
     spec = cfg.clip_spec
     # uint8 clips; normalised in step_fn, batched on the device
     tf = train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip, normalize=False, augment=cfg.augment)
-    ds = ClipDataset(data.videos, data.decoder, spec, tf, views=2,
-                     intra_negative=cfg.extra_negative, seed=cfg.seed)
+    query_decoder = None
+    if cfg.oracle == "actor-swap":
+        if data.synth is None:
+            raise BebiasError("--oracle actor-swap renders the ground-truth actor on another scene: it needs the "
+                              "embedded benchmark in memory (--data synthetic[:options])", cfg.data)
+        from bebias.data.decoders import ActorSwapDecoder
+
+        query_decoder = ActorSwapDecoder(data.synth)
+    ds = ClipDataset(data.videos, data.decoder, spec, tf, views=2, intra_negative=cfg.extra_negative, seed=cfg.seed,
+                     min_gap=cfg.intra_min_gap, query_decoder=query_decoder)
     if data.synth is not None:
         data.synth.prerender(cfg.split, workers=max(workers, 1))
     total = cfg.max_steps or cfg.epochs * max(len(ds) // (cfg.batch_size * world), 1)
