@@ -193,20 +193,25 @@ def free_cores() -> int:
 
 
 def default_threads() -> int:
-    """torch's intra-op thread count for a run: ``BEBIAS_THREADS`` if set, else torch's own
-    where ``OMP_NUM_THREADS`` is set, else :func:`free_cores`."""
+    """torch's intra-op thread count for a run: ``BEBIAS_THREADS`` if set (a count, or
+    ``auto`` for :func:`free_cores`), else torch's own (the cores, or ``OMP_NUM_THREADS``).
+
+    Not picked from the load by default: the thread count changes how reductions split, so
+    it changes the digits (small3d's gradients differ by ~3e-4 between 1 and 2 threads) and a
+    load-dependent default would give one seed different weights on one machine. ``auto``
+    trades that for speed on a busy machine (bench/bench_threads.py)."""
     env = os.environ.get("BEBIAS_THREADS", "").strip()
+    if env == "auto":
+        return free_cores()
     if env:
         try:
             n = int(env)
         except ValueError:
             n = 0
         if n < 1:
-            raise BebiasError(f"BEBIAS_THREADS must be a whole number >= 1, got {env!r}")
+            raise BebiasError(f"BEBIAS_THREADS must be a whole number >= 1 or 'auto', got {env!r}")
         return n
-    if os.environ.get("OMP_NUM_THREADS", "").strip():
-        return torch.get_num_threads()
-    return free_cores()
+    return torch.get_num_threads()
 
 
 def set_threads() -> int:

@@ -3,9 +3,10 @@
 On a 2-core machine, 2-thread training was ~2.5x slower than 1 thread whenever another
 process took a core: torch's intra-op threads wait for each other at every parallel
 region, so the thread that shares a core with the other process holds the whole step back.
-bebias therefore picks its thread count from the cores actually free
-(``bebias.runtime.default_threads``: affinity cores minus the 1-minute load average, at
-least 1; ``BEBIAS_THREADS=N`` fixes it).
+bebias keeps torch's default count (the digits depend on it, so the default must not follow
+the load) and documents ``BEBIAS_THREADS=N`` / ``BEBIAS_THREADS=auto`` (the cores actually
+free: affinity cores minus the 1-minute load average, at least 1;
+``bebias.runtime.default_threads``) for busy machines.
 
 For each of threads in ``--threads`` (default 1, 2) and competitor off / on, this process
 sets ``torch.set_num_threads``, builds the default model (``small3d`` classifier,

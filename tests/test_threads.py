@@ -1,5 +1,7 @@
-"""torch's thread count from the cores actually free (issue 20, item 5)."""
+"""torch's thread count: torch's own by default (deterministic digits), the cores actually
+free with ``BEBIAS_THREADS=auto`` (issue 20, item 5)."""
 
+import os
 import subprocess
 import sys
 
@@ -23,9 +25,11 @@ def machine(monkeypatch):
 
 
 @pytest.mark.parametrize("load, free", [(0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (7.0, 1)])
-def test_free_cores_subtracts_the_load(machine, load, free):
+def test_free_cores_subtracts_the_load(machine, monkeypatch, load, free):
     machine(load)
     assert runtime.free_cores() == free
+    assert runtime.default_threads() == torch.get_num_threads()  # the load never changes the default
+    monkeypatch.setenv("BEBIAS_THREADS", "auto")
     assert runtime.default_threads() == free
 
 
@@ -41,12 +45,14 @@ def test_bebias_threads_and_omp_num_threads_win(machine, monkeypatch):
     assert runtime.default_threads() == torch.get_num_threads()
 
 
-def test_set_threads_sets_torch(machine):
+def test_set_threads_sets_torch(machine, monkeypatch):
     before = torch.get_num_threads()
     try:
         machine(1.0)
+        os.environ["BEBIAS_THREADS"] = "auto"
         assert runtime.set_threads() == 1 and torch.get_num_threads() == 1
     finally:
+        os.environ.pop("BEBIAS_THREADS", None)
         torch.set_num_threads(before)
 
 
