@@ -11,7 +11,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, TrustCodeOpt, app, console, err_console,
-                               progress_bar)
+                               cam_lines, progress_bar)
 from bebias.errors import BebiasError
 
 
@@ -60,10 +60,11 @@ def probe_cmd(
                                                         "or a text file with one per line. Default: the "
                                                         "checkpoint's, else the data's order.")] = None,
     cam: Annotated[bool, typer.Option("--cam", help="Also Grad-CAM every original clip: the share of the CAM on "
-                                                    "the actor (foreground mask), with its CI (metrics.json "
-                                                    "'cam').")] = False,
+                                                    "the actor (foreground mask), its chance, the layer's ceiling "
+                                                    "and the normalised score, with CIs (metrics.json 'cam').")] = False,
     cam_layer: Annotated[Optional[str], typer.Option(help="--cam's layer (module name; implies --cam); default: the "
-                                                          "backbone's last spatio-temporal block.")] = None,
+                                                          "deepest block whose map has >= 4x4 cells at the input "
+                                                          "size (docs/cam.md).")] = None,
     trust_code: TrustCodeOpt = False,
 ) -> None:
     """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
@@ -240,13 +241,11 @@ def _print_probe(res) -> None:
             console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %")
     cam = m.get("cam")
     if cam:
-        a, ch = cam["actor_share"], cam["chance"]["value"]
-        if a["value"] is None:
-            console.print(f"CAM on the actor: undefined (no usable mask; layer {cam['layer']})")
-        else:
-            ci = f" [{a['ci_low']:.3f}, {a['ci_high']:.3f}]" if a["ci_low"] is not None else ""
-            console.print(f"[bold]CAM on the actor[/] {a['value']:.3f}{ci} over {a['n']} videos (chance "
-                          f"{ch:.3f}; layer {cam['layer']})")
+        console.print(f"[bold]CAM[/] at layer {cam['layer']} ({cam['method']}):", highlight=False)
+        for part, what in (("pred", "predicted class"), ("true", "true class")):
+            if part in cam and (part == "pred" or cam[part] is not None):
+                for line in cam_lines("  CAM", cam[part], what):
+                    console.print(line, highlight=False)
     mk = vb["masks"]
     iou = mk["motion_iou"]
     console.print(f"videos: {vb['probed']} probed of {vb['selected']} selected; masks {mk['sources']}, "
