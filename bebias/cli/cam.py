@@ -107,11 +107,12 @@ def _print(res: dict, out: str) -> None:
     for c in res["checkpoints"]:
         m = res["measure"][c["label"]]
         grid = "x".join(str(g) for g in m["grid"] or [])
-        console.print(f"[bold]{c['label']}[/] ({c['arch']}, {c['method']}, layer {c['layer']}, grid {grid}):",
+        console.print(f"[bold]{c['label']}[/] ({c['arch']}, {c['method']}, layer {c['layer']}, grid {grid}): "
+                      "CAM on the actor",
                       highlight=False)
         for part, what in (("pred", "predicted class"), ("true", "true class")):
             if part == "pred" or m[part] is not None:
-                for line in cam_lines("  CAM", m[part], what):
+                for line in cam_lines(m[part], what):
                     console.print(line, highlight=False)
     console.print(f"{len(res['videos'])} video(s): strips in {os.path.join(out, 'strips')}; "
                   f"results {os.path.join(out, 'cam.json')}")

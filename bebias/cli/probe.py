@@ -241,10 +241,10 @@ def _print_probe(res) -> None:
             console.print(f"{key.replace('_', ' ')}: {pct(m['headline'][key])} %")
     cam = m.get("cam")
     if cam:
-        console.print(f"[bold]CAM[/] at layer {cam['layer']} ({cam['method']}):", highlight=False)
+        console.print(f"[bold]CAM on the actor[/] at layer {cam['layer']} ({cam['method']}):", highlight=False)
         for part, what in (("pred", "predicted class"), ("true", "true class")):
             if part in cam and (part == "pred" or cam[part] is not None):
-                for line in cam_lines("  CAM", cam[part], what):
+                for line in cam_lines(cam[part], what):
                     console.print(line, highlight=False)
     mk = vb["masks"]
     iou = mk["motion_iou"]
