@@ -116,6 +116,13 @@ def _cam(m: ProbeMetrics) -> Estimate | None:
     return Estimate.of(m.cam.get("actor_share")) if isinstance(m.cam, dict) else None
 
 
+def _cam_norm(m: ProbeMetrics) -> Estimate | None:
+    """(share - chance) / (ceiling - chance) of the predicted class's map (docs/cam.md); probes
+    of an earlier bebias have the share only."""
+    pred = m.cam.get("pred") if isinstance(m.cam, dict) else None
+    return Estimate.of(pred.get("normalised")) if isinstance(pred, dict) else None
+
+
 #: the headline metrics, in the order the CLI and the report show them (the reliance
 #: score's parts follow it: :meth:`ProbeMetrics.scalars`)
 SCALARS: tuple[Scalar, ...] = (
@@ -129,6 +136,7 @@ SCALARS: tuple[Scalar, ...] = (
     Scalar("reverse", "reverse sensitivity", lambda m: _headline_or(m, "reverse_sensitivity"), report=False),
     Scalar("swap_bg_follow", "swap bg-follow", _swap_follow),
     Scalar("cam", "CAM on actor", _cam),
+    Scalar("cam_norm", "CAM on actor, normalised", _cam_norm),
 )
 
 
@@ -280,13 +288,6 @@ class ProbeMetrics:
         """Per true class: the share of ``variant``'s clips decided by the background's class."""
         pc = (((self.conflict.get(variant) or {}).get("per_class") or {}).get("background_follow") or {})
         return {str(k): _num(v) for k, v in pc.items()}
-
-    def cam_summary(self) -> tuple[Estimate, float | None, str | None] | None:
-        """(actor share, its chance level, the layer) of ``--cam``; None without it."""
-        if not isinstance(self.cam, dict):
-            return None
-        return (Estimate.of(self.cam.get("actor_share")), _num((self.cam.get("chance") or {}).get("value")),
-                self.cam.get("layer"))
 
     def swaps_without_donor(self) -> int | None:
         """Swaps left out for want of a donor of another motion and scene class (schema 2)."""

@@ -322,7 +322,7 @@ def test_explain_refuses_checkpoints_that_take_different_clips(tmp_path):
     b = CamModel("b", "b.pth", "small3d", GradCam(net.backbone, net.fc), ClipSpec(frames=8, size=32))
     clip = CamClip("v", np.zeros((4, 32, 32, 3), np.uint8), None)
     with pytest.raises(BebiasError, match="different clips"):
-        explain([a, b], [clip], str(tmp_path), ci=lambda v: (0.0, 1.0))
+        explain([a, b], [clip], str(tmp_path), ci=lambda stat, n: (0.0, 1.0))
 
 
 # --------------------------------------------------------------------------------------
@@ -335,7 +335,8 @@ def test_cam_cli_end_to_end_with_compare(tmp_path, classifier, linear):
                "--format", "gif,mp4", "--out", str(out), "--n-boot", "200")
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((out / "cam.json").read_text())
-    assert res["kind"] == "bebias-cam" and res["layer"] == "layer4"
+    # 4x32x32 clips: layer4 would be 1x2x2, layer3 (2x4x4) is the deepest with 4x4 cells
+    assert res["kind"] == "bebias-cam" and res["layer"] == "layer3"
     assert [c["label"] for c in res["checkpoints"]] == ["ft", "lin"]
     for c in res["checkpoints"]:
         assert set(c) >= {"path", "label", "arch", "method"} and c["arch"] == "small3d"
@@ -362,7 +363,28 @@ def test_cam_cli_end_to_end_with_compare(tmp_path, classifier, linear):
         assert s["ci_low"] <= s["value"] <= s["ci_high"]
     fr = [v["mask_fraction"] for v in res["videos"]]
     assert res["chance"]["value"] == pytest.approx(np.mean(fr)) and 0 < res["chance"]["value"] < 0.5
-    assert "CAM on the actor" in r.stdout
+    for lab in ("ft", "lin"):
+        m = res["measure"][lab]
+        assert m["layer"] == "layer3" and m["grid"] == [2, 4, 4]
+        for part in ("pred", "true"):  # labelled videos: both classes' maps are measured
+            t = m[part]
+            assert set(t) == {"share", "chance", "ceiling", "normalised", "videos_left_out"}
+            # every term over the videos where this map's share is defined
+            key = "share" if part == "pred" else "share_true"
+            ok = [v for v in res["videos"] if v["measure"][lab][key] is not None]
+            assert t["share"]["n"] == len(ok) and t["videos_left_out"] == 4 - len(ok)
+            assert t["chance"]["value"] == pytest.approx(np.mean([v["mask_fraction"] for v in ok]))
+            # the pooled mask beats a uniform map; the score is the ratio of the means
+            assert t["chance"]["value"] < t["ceiling"]["value"] <= 1
+            s, c, e = (t[k]["value"] for k in ("share", "chance", "ceiling"))
+            assert t["normalised"]["value"] == pytest.approx((s - c) / (e - c))
+            assert t["normalised"]["ci_low"] <= t["normalised"]["value"] <= t["normalised"]["ci_high"]
+        # the shown map is the predicted class's (--target pred)
+        assert res["actor_share"][lab] == m["pred"]["share"]
+        assert [v["measure"][lab]["share"] for v in res["videos"]] == [v["actor_share"][lab] for v in res["videos"]]
+    out_text = " ".join(r.stdout.split())  # the console wraps long lines
+    assert "CAM on the actor" in out_text and "of the predicted class: share" in out_text
+    assert "of the true class: share" in out_text and "normalised" in out_text
 
 
 def test_cam_cli_per_time_on_a_video_file_and_a_foreign_state_dict(tmp_path):
@@ -437,7 +459,9 @@ def test_probe_cam_adds_its_block_and_changes_nothing_else(tmp_path, classifier,
     withcam = run_probe(ProbeConfig(classifier, data=DATA, suite=suite, suite_path=path, out=str(tmp_path / "b"),
                                     cam=True))
     cam = withcam.metrics["cam"]
-    assert cam["layer"] == "layer4" and cam["method"] == "grad-cam:class"
+    assert cam["layer"] == "layer3" and cam["method"] == "grad-cam:class"
+    assert set(cam["pred"]) == set(cam["true"]) == {"share", "chance", "ceiling", "normalised", "videos_left_out"}
+    assert cam["pred"]["share"] == cam["actor_share"] and cam["pred"]["chance"] == cam["chance"]
     a = cam["actor_share"]
     assert set(a) == {"value", "ci_low", "ci_high", "n"} and a["n"] == 9
     assert 0 <= a["ci_low"] <= a["value"] <= a["ci_high"] <= 1
@@ -454,6 +478,9 @@ def test_probe_cam_adds_its_block_and_changes_nothing_else(tmp_path, classifier,
     lab = res["checkpoints"][0]["label"]
     assert res["actor_share"][lab]["value"] == pytest.approx(a["value"], rel=1e-4)
     assert res["chance"]["value"] == pytest.approx(cam["chance"]["value"], rel=1e-4)
+    for part in ("pred", "true"):
+        for k in ("share", "ceiling", "normalised"):
+            assert res["measure"][lab][part][k]["value"] == pytest.approx(cam[part][k]["value"], rel=1e-4)
 
 
 def test_probe_cam_is_resumable_and_fingerprinted(tmp_path, classifier, cam_suite):
@@ -470,8 +497,8 @@ def test_probe_cam_is_resumable_and_fingerprinted(tmp_path, classifier, cam_suit
     plain = run_probe(ProbeConfig(classifier, data=DATA, suite=suite, suite_path=path, out=str(tmp_path / "p")))
     assert plain.discarded_partial and "cam" not in plain.metrics
     other = run_probe(ProbeConfig(classifier, data=DATA, suite=suite, suite_path=path, out=str(tmp_path / "p"),
-                                  cam=True, cam_layer="layer3"))
-    assert other.discarded_partial and other.metrics["cam"]["layer"] == "layer3"
+                                  cam=True, cam_layer="layer4"))
+    assert other.discarded_partial and other.metrics["cam"]["layer"] == "layer4"
 
 
 def test_probe_cam_cli_flag(tmp_path, classifier, cam_suite):

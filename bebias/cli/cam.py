@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, ModelOpt, app, console, err_console
+from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, ModelOpt, app, cam_lines, console, err_console
 from bebias.cli.probe import _triple_opt
 from bebias.errors import BebiasError
 from bebias.workflows.cam import open_cam_model, sample_clips
@@ -25,11 +25,12 @@ def cam_cmd(
     labels: Annotated[Optional[str], typer.Option(help="Comma-separated names of CKPT and the --compare checkpoints "
                                                        "(default: their folder or file names).")] = None,
     layer: Annotated[Optional[str], typer.Option(help="Module name to explain (as in named_modules(); e.g. "
-                                                      "layer3). Default: the backbone's last spatio-temporal "
-                                                      "block.")] = None,
+                                                      "layer3). Default: the deepest block whose map has >= "
+                                                      "4x4 cells at the input size (docs/cam.md).")] = None,
     per_time: Annotated[bool, typer.Option("--per-time", help="One weight vector per time slice instead of one "
                                                               "for the whole clip.")] = False,
-    target: Annotated[str, typer.Option(help="pred (the predicted class) | label (the true class).")] = "pred",
+    target: Annotated[str, typer.Option(help="The map shown: pred (the predicted class) | label (the true class); "
+                                             "cam.json measures both.")] = "pred",
     data: Annotated[Optional[str], typer.Option(help="Sample videos of this data (default: the checkpoint's own "
                                                      "training data).")] = None,
     dataset: DatasetOpt = None,
@@ -79,8 +80,8 @@ def cam_cmd(
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
 
-    def ci(v):
-        return bootstrap_ci(v, n_boot=n_boot, seed=seed)
+    def ci(stat, n_videos):
+        return bootstrap_ci(stat, n_videos, n_boot=n_boot, seed=seed)
 
     res = explain(models, clips, out, ci=ci, target=target, formats=formats, batch_size=batch_size, device=dev,
                   extra={"source": where, "unreadable": unreadable, "seed": seed, "n_boot": n_boot})
@@ -105,14 +106,15 @@ def _labels(paths: list[str], given: str | None) -> list[str]:
 
 
 def _print(res: dict, out: str) -> None:
-    ch = res["chance"]["value"]
     for c in res["checkpoints"]:
-        s = res["actor_share"][c["label"]]
-        if s["value"] is None:
-            console.print(f"{c['label']}: no actor share (no usable mask or an all-zero CAM)")
-            continue
-        ci = f" [{s['ci_low']:.3f}, {s['ci_high']:.3f}]" if s["ci_low"] is not None else ""
-        console.print(f"[bold]{c['label']}[/] ({c['arch']}, {c['method']}, layer {c['layer']}): CAM on the actor "
-                      f"{s['value']:.3f}{ci} over {s['n']} video(s)" + (f"; chance {ch:.3f}" if ch is not None else ""))
+        m = res["measure"][c["label"]]
+        grid = "x".join(str(g) for g in m["grid"] or [])
+        console.print(f"[bold]{c['label']}[/] ({c['arch']}, {c['method']}, layer {c['layer']}, grid {grid}): "
+                      "CAM on the actor",
+                      highlight=False)
+        for part, what in (("pred", "predicted class"), ("true", "true class")):
+            if part == "pred" or m[part] is not None:
+                for line in cam_lines(m[part], what):
+                    console.print(line, highlight=False)
     console.print(f"{len(res['videos'])} video(s): strips in {os.path.join(out, 'strips')}; "
                   f"results {os.path.join(out, 'cam.json')}")

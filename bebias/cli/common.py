@@ -96,6 +96,23 @@ def report_run(res) -> None:
         console.print(res.failures.summary(), soft_wrap=True, highlight=False)  # paths stay whole, copyable
 
 
+def cam_lines(terms: dict | None, what: str) -> list[str]:
+    """Console lines of one CAM measure (:func:`bebias.models.cam_measure.summarise`): share,
+    chance, the layer's ceiling and the normalised score, each with its CI."""
+    if not terms or terms["share"]["value"] is None:
+        return [f"  of the {what}: undefined (no usable mask or an all-zero CAM)"]
+
+    def f(t: dict) -> str:
+        if t["value"] is None:
+            return "undefined"
+        ci = f" [{t['ci_low']:.3f}, {t['ci_high']:.3f}]" if t["ci_low"] is not None else ""
+        return f"{t['value']:.3f}{ci}"
+
+    return [f"  of the {what}: share {f(terms['share'])}, chance {f(terms['chance'])}, "
+            f"ceiling {f(terms['ceiling'])}; normalised {f(terms['normalised'])} (0 = uniform, 1 = the ceiling) "
+            f"over {terms['share']['n']} videos"]
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"bebias {__version__}")

@@ -10,8 +10,8 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, ModelOpt, TrustCodeOpt, app, console,
-                               err_console, progress_bar)
+from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, ModelOpt, TrustCodeOpt, app, cam_lines,
+                               console, err_console, progress_bar)
 from bebias.errors import BebiasError
 from bebias.reporting import chance
 
@@ -61,10 +61,11 @@ def probe_cmd(
                                                         "or a text file with one per line. Default: the "
                                                         "checkpoint's, else the data's order.")] = None,
     cam: Annotated[bool, typer.Option("--cam", help="Also Grad-CAM every original clip: the share of the CAM on "
-                                                    "the actor (foreground mask), with its CI (metrics.json "
-                                                    "'cam').")] = False,
+                                                    "the actor (foreground mask), its chance, the layer's ceiling "
+                                                    "and the normalised score, with CIs (metrics.json 'cam').")] = False,
     cam_layer: Annotated[Optional[str], typer.Option(help="--cam's layer (module name; implies --cam); default: the "
-                                                          "backbone's last spatio-temporal block.")] = None,
+                                                          "deepest block whose map has >= 4x4 cells at the input "
+                                                          "size (docs/cam.md).")] = None,
     trust_code: TrustCodeOpt = False,
     model: ModelOpt = None,
 ) -> None:
@@ -242,7 +243,7 @@ def _print_probe(res) -> None:
     conflict_set = chance.is_conflict_set({"conflict": m.conflict, "provenance": m.provenance})
     got = m.scalars()
     for s in SCALARS:  # the other headline rates (top-1, bg-follow and CAM are shown above and below)
-        if s.key not in ("top1", "reliance", "swap_bg_follow", "cam") and got.get(s.key, None) is not None \
+        if s.key not in ("top1", "reliance", "swap_bg_follow", "cam", "cam_norm") and got.get(s.key, None) is not None \
                 and got[s.key].value is not None:
             lvl = chance.reference(kinds[s.key], k)[0] if k and s.key in kinds else None
             note = f" (chance {pct(lvl)} %)" if lvl is not None else ""
@@ -253,15 +254,13 @@ def _print_probe(res) -> None:
     if kappa.get("value") is not None:
         console.print(f"static-frame kappa vs original decisions: {kappa['value']:.2f} (chance 0, 1 = the same "
                       "decisions without motion)")
-    cam = m.cam_summary()
+    cam = m.cam
     if cam:
-        a, ch, layer = cam
-        if a.value is None:
-            console.print(f"CAM on the actor: undefined (no usable mask; layer {layer})")
-        else:
-            ci = f" [{a.ci_low:.3f}, {a.ci_high:.3f}]" if a.ci_low is not None else ""
-            console.print(f"[bold]CAM on the actor[/] {a.value:.3f}{ci} over {a.n} videos (chance "
-                          f"{ch:.3f}; layer {layer})")
+        console.print(f"[bold]CAM on the actor[/] at layer {cam['layer']} ({cam['method']}):", highlight=False)
+        for part, what in (("pred", "predicted class"), ("true", "true class")):
+            if part in cam and (part == "pred" or cam[part] is not None):
+                for line in cam_lines(cam[part], what):
+                    console.print(line, highlight=False)
     without = m.swaps_without_donor()
     if without:
         console.print(f"[yellow]{without} swap(s) left out[/]: no donor of another motion and scene class "

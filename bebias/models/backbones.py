@@ -74,14 +74,17 @@ class Backbone(nn.Module, abc.ABC):
     """Abstract base class: ``features`` (B,3,T,H,W) -> (B,C,T',H',W'); ``forward`` -> (B,C).
 
     Subclasses set ``dim`` (= C) and implement :meth:`features`, and name in
-    :attr:`cam_layer` the module whose output Grad-CAM explains by default
-    (:mod:`bebias.models.cam`): the last spatio-temporal conv block, whose output *is* the
-    feature map :meth:`features` returns (the one the pooled features and the head see).
+    :attr:`cam_layer` the last spatio-temporal conv block, whose output *is* the feature
+    map :meth:`features` returns (the one the pooled features and the head see), and in
+    :attr:`cam_layers` the stage blocks Grad-CAM may explain, shallow to deep; the default
+    CAM layer is chosen among them from the input size (:func:`bebias.models.cam.default_layer`).
     """
 
     dim: int
     #: qualified module name (``named_modules``) of the last spatio-temporal conv block
     cam_layer: str = ""
+    #: the stage blocks a CAM may explain (``named_modules`` names), shallow to deep, ending with :attr:`cam_layer`
+    cam_layers: tuple[str, ...] = ()
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -143,6 +146,7 @@ class Small3D(Backbone):
     """
 
     cam_layer = "layer4"
+    cam_layers = ("layer1", "layer2", "layer3", "layer4")
 
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256)) -> None:
         if len(widths) != 4:
@@ -208,6 +212,7 @@ class TorchvisionResNet(Backbone):
     """
 
     cam_layer = "layer4"
+    cam_layers = ("layer1", "layer2", "layer3", "layer4")
     _WEIGHTS = {"r3d_18": "R3D_18_Weights", "mc3_18": "MC3_18_Weights", "r2plus1d_18": "R2Plus1D_18_Weights"}
 
     def __init__(self, arch: str, pretrained: bool = False) -> None:
@@ -247,6 +252,7 @@ class S3DBackbone(Backbone):
     """
 
     cam_layer = "features.15"  # Mixed_5c, the trunk's last block (after its last max-pool)
+    cam_layers = ("features.6", "features.12", "features.15")  # Mixed_3c, Mixed_4f, Mixed_5c
 
     def __init__(self, pretrained: bool = False) -> None:
         super().__init__(dim=1024)
@@ -298,6 +304,7 @@ class C3D(Backbone):
     """
 
     cam_layer = "conv5b"
+    cam_layers = ("conv3b", "conv4b", "conv5b")
 
     def __init__(self) -> None:
         super().__init__(dim=512)
@@ -411,6 +418,7 @@ class I3D(Backbone):
     """
 
     cam_layer = "mixed_5c"
+    cam_layers = ("mixed_3c", "mixed_4f", "mixed_5c")
 
     def __init__(self) -> None:
         super().__init__(dim=1024)

@@ -34,6 +34,7 @@ hook when a call ends.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +46,8 @@ from torchvision.transforms.v2 import functional as TF
 from bebias.errors import BebiasError
 from bebias.models.inference import check_finite
 
-__all__ = ["CamOutput", "GradCam", "actor_share", "chance_level", "default_layer", "find_layer", "grad_cam_map",
-           "input_view", "normalise", "upsample", "SCORES"]
+__all__ = ["CamOutput", "GradCam", "MIN_CELLS", "actor_share", "chance_level", "default_layer", "find_layer",
+           "grad_cam_map", "input_view", "layer_grids", "normalise", "upsample", "SCORES"]
 
 #: what a CAM explains: the class logit, or the feature norm of an encoder without head
 SCORES: tuple[str, ...] = ("class", "feature-norm")
@@ -132,12 +133,64 @@ def input_view(x: np.ndarray, size: int) -> np.ndarray:
 # layers
 # --------------------------------------------------------------------------------------
 
-def default_layer(backbone: nn.Module) -> str:
-    """The backbone's default CAM layer (:attr:`bebias.models.backbones.Backbone.cam_layer`)."""
-    name = getattr(backbone, "cam_layer", "")
-    if not name:
+#: the default CAM layer's map has at least this many cells along height and width: at
+#: 2x2 even a map that is exactly the actor's mask, pooled to the layer's grid, puts little
+#: more of its mass on a small actor than a uniform map (docs/cam.md, "Which layer")
+MIN_CELLS = 4
+
+
+def layer_grids(backbone: nn.Module, names: Sequence[str], input_shape: tuple[int, int, int]
+                ) -> dict[str, tuple[int, int, int]]:
+    """The (T', H', W') output grid of each of ``names`` for clips of ``input_shape`` (T, H, W):
+    one forward pass of a zero clip (B = 1, eval mode, no grad) with a hook on each layer.
+    Layers that return no (B, C, T', H', W') map are left out."""
+    mods = {n: find_layer(backbone, n) for n in names}
+    grids: dict[str, tuple[int, int, int]] = {}
+
+    def hook(name: str):
+        def record(_m: nn.Module, _i: object, out: object) -> None:
+            if isinstance(out, Tensor) and out.dim() == 5:
+                grids.setdefault(name, tuple(int(d) for d in out.shape[2:]))
+        return record
+
+    p = next(backbone.parameters(), None)
+    x = torch.zeros(1, 3, *input_shape, device=p.device if p is not None else "cpu",
+                    dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32)
+    handles = [m.register_forward_hook(hook(n)) for n, m in mods.items()]
+    was_training = backbone.training
+    try:
+        backbone.eval()  # a train-mode pass would move BatchNorm's running statistics
+        with torch.no_grad():
+            backbone(x)
+    finally:
+        for h in handles:
+            h.remove()
+        backbone.train(was_training)
+    return {n: grids[n] for n in names if n in grids}
+
+
+def default_layer(backbone: nn.Module, input_shape: tuple[int, int, int] | None = None) -> str:
+    """The backbone's default CAM layer.
+
+    With ``input_shape`` (T, H, W), the clip size the model takes: the deepest of the
+    backbone's stage blocks (:attr:`bebias.models.backbones.Backbone.cam_layers`) whose map
+    has at least :data:`MIN_CELLS` cells in both H' and W' at that size, found by computing
+    the maps' sizes (:func:`layer_grids`); if none has, the one with the most cells. Without
+    it (or for a backbone that lists no stages): the last block,
+    :attr:`~bebias.models.backbones.Backbone.cam_layer`.
+    """
+    last = getattr(backbone, "cam_layer", "")
+    stages = tuple(getattr(backbone, "cam_layers", ()) or ())
+    if input_shape is not None and stages:
+        grids = layer_grids(backbone, stages, tuple(input_shape))
+        fine = [n for n in stages if n in grids and min(grids[n][1:]) >= MIN_CELLS]
+        if fine:
+            return fine[-1]
+        if grids:
+            return max(grids, key=lambda n: (grids[n][1] * grids[n][2], stages.index(n)))
+    if not last:
         raise BebiasError(f"{type(backbone).__name__} names no default CAM layer; give --layer NAME")
-    return name
+    return last
 
 
 def find_layer(model: nn.Module, name: str) -> nn.Module:
@@ -179,21 +232,24 @@ class GradCam:
             (BatchNorm in train mode would tie the clips of a batch together).
         head: features -> logits (B, K), or None: explain the feature norm (module docstring).
         layer: a module name of ``backbone`` (``named_modules``); None = its default
-            (:func:`default_layer`). The module must run exactly once per forward pass and
-            return a (B, C, T', H', W') tensor, or tokens the backbone maps onto that grid:
-            ``cam_grid`` (torchvision's channel-last Swin3D stages, MViT tokens without their CLS
-            token) or ``cam_reshape(x, batch)`` (:class:`bebias.models.hf.HFVideoBackbone`;
-            of a tuple output, the first element).
+            (:func:`default_layer` at ``input_shape``). The module must run exactly once
+            per forward pass and return a (B, C, T', H', W') tensor, or tokens the backbone
+            maps onto that grid: ``cam_grid`` (torchvision's channel-last Swin3D stages, MViT
+            tokens without their CLS token) or ``cam_reshape(x, batch)``
+            (:class:`bebias.models.hf.HFVideoBackbone`; of a tuple output, the first element).
         per_time: one weight vector per time slice instead of one for the clip.
         checkpoint: the file the model came from, named when its outputs are not finite
             (a NaN model has no predicted class to explain:
             :func:`bebias.models.inference.check_finite`).
+        input_shape: (T, H, W) of the clips the model takes, for the default layer's choice;
+            None = the backbone's last block.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module | None = None, layer: str | None = None,
-                 per_time: bool = False, checkpoint: str | None = None) -> None:
+                 per_time: bool = False, checkpoint: str | None = None,
+                 input_shape: tuple[int, int, int] | None = None) -> None:
         self.backbone, self.head, self.per_time, self.checkpoint = backbone, head, per_time, checkpoint
-        self.layer_name = layer or default_layer(backbone)
+        self.layer_name = layer or default_layer(backbone, input_shape)
         self.layer = find_layer(backbone, self.layer_name)
         #: ``backbone.cam_grid(name, module, out) -> (grid (B, C, T', H', W'), inverse)`` of a
         #: token model (:mod:`bebias.models.tv_transformers`), or None: the output is the grid

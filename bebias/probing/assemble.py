@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from bebias.models.cam_measure import MEASURE, summarise
 from bebias.probing import metrics as M
 from bebias.probing.partial import CODE
 from bebias.probing.source import MASK_SOURCES, ProbeSource
@@ -172,25 +173,26 @@ def predictions_csv(rows: dict[str, np.ndarray], src: ProbeSource) -> str:
     return buf.getvalue()
 
 
-def cam_block(shares: Sequence[float], chances: Sequence[float], layer: str, method: str, suite: ProbeSuite,
-              seed: int = 0) -> dict[str, Any]:
-    """The ``cam`` block of metrics.json (``bebias probe --cam``), from per-video values.
+def cam_block(vids: dict, layer: str, method: str, suite: ProbeSuite, seed: int = 0) -> dict[str, Any]:
+    """The ``cam`` block of metrics.json (``bebias probe --cam``), from the per-video lists
+    ``vids[k]`` for k in :data:`bebias.probing.partial.CAM_KEYS`.
 
-    ``shares``: the share of each original clip's Grad-CAM inside its foreground mask (NaN
-    where the mask is not usable or the CAM is all zero: left out, and counted in ``n``
-    only when defined); ``chances``: each mask's mean in the model's view (NaN without
-    mask). ``actor_share``: their mean with a bootstrap CI over videos; ``chance``: what a
-    uniformly spread CAM would score on the same videos.
+    ``pred`` and ``true`` (the predicted and the true class's map): share, chance, ceiling
+    and normalised score (:func:`bebias.models.cam_measure.summarise`), each a mean over
+    the videos where it is defined, with a bootstrap CI over videos; ``true`` is None for a
+    model without a head. ``actor_share`` and ``chance`` repeat ``pred``'s (the block's
+    earlier keys).
     """
-    s = np.asarray(shares, np.float64)
-    c = np.asarray(chances, np.float64)
-    ok = np.isfinite(s)
-    lo, hi = M.bootstrap_ci(s[ok], n_boot=suite.n_boot, seed=seed, alpha=suite.alpha) if ok.any() else (None, None)
+    def ci(stat, n):
+        return M.bootstrap_ci(stat, n, n_boot=suite.n_boot, seed=seed, alpha=suite.alpha)
+
+    chance, ceiling = vids["cam_chance"], vids["cam_ceiling"]
+    pred = summarise(vids["cam_share"], chance, ceiling, ci)
+    true_share = np.asarray(vids["cam_share_true"], np.float64)
+    true = summarise(true_share, chance, ceiling, ci) if np.isfinite(true_share).any() else None
     return {
-        "actor_share": {"value": float(s[ok].mean()) if ok.any() else None, "ci_low": lo, "ci_high": hi,
-                        "n": int(ok.sum())},
-        "chance": {"value": float(c[ok].mean()) if ok.any() else None, "n": int(ok.sum())},
-        "layer": layer, "method": method, "videos_without_share": int((~ok).sum()),
+        "actor_share": pred["share"], "chance": pred["chance"], "pred": pred, "true": true,
+        "layer": layer, "method": method, "measure": MEASURE, "videos_without_share": pred["videos_left_out"],
     }
 
 

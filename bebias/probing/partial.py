@@ -57,9 +57,11 @@ def merge_shards(shards: list[tuple[Rows, dict, dict]]) -> tuple[Rows, dict, dic
     return rows, vids, excluded
 
 
-#: per-video lists of ``--cam`` (empty without it): the CAM's actor share (NaN: no usable
-#: mask or an all-zero CAM) and the chance level (the mask's mean in the model's view)
-CAM_KEYS = ("cam_share", "cam_chance")
+#: per-video lists of ``--cam`` (empty without it): the predicted class's CAM's actor share
+#: (NaN: no usable mask or an all-zero CAM), the chance level (the mask's mean in the
+#: model's view), the true class's share (NaN also without a head) and the layer's ceiling
+#: (:mod:`bebias.models.cam_measure`)
+CAM_KEYS = ("cam_share", "cam_chance", "cam_share_true", "cam_ceiling")
 
 
 def empty() -> tuple[Rows, dict, dict]:

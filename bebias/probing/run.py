@@ -22,9 +22,10 @@ Pipeline, per video (in chunks of ``suite.chunk`` videos):
    the ``gallery`` split).
 
 With ``cam=True`` (``bebias probe --cam``) the original clip of every video also gets a
-Grad-CAM (:class:`bebias.models.cam.GradCam`, fp32) and its share inside the video's
-foreground mask, in the model's view; ``metrics.json`` gets a ``cam`` block (mean actor
-share with its bootstrap CI, the chance level, the layer). Off by default: without it
+Grad-CAM (:class:`bebias.models.cam.GradCam`, fp32) of its predicted and its true class,
+and their share inside the video's foreground mask, in the model's view; ``metrics.json``
+gets a ``cam`` block (:mod:`bebias.models.cam_measure`: share, chance, the layer's ceiling
+and the normalised score, each with its bootstrap CI, for both classes; the layer). Off by default: without it
 nothing of this runs and the outputs are those of a probe without it.
 
 Outputs in ``out``: ``predictions.csv`` (one row per video x variant), ``metrics.json``
@@ -62,7 +63,9 @@ from bebias.checkpoint import file_sha256
 from bebias.data.open import Data, is_benchmark, open_data
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.errors import BebiasError
-from bebias.models.cam import GradCam, actor_share, chance_level, input_view
+from bebias.models.cam import GradCam, input_view
+from bebias.models.cam_measure import MEASURE as CAM_MEASURE
+from bebias.models.cam_measure import measure_batch
 from bebias.models.classes import match_classes
 from bebias.models.inference import check_finite, embed
 from bebias.models.open import OpenedModel, open_model
@@ -271,7 +274,8 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         if m.archive:
             raise BebiasError(f"--cam: a {m.archive} archive is a whole model with no layers to hook; give its "
                               "state_dict with --arch", cfg.checkpoint)
-        cam = GradCam(m.backbone, m.head, cfg.cam_layer)
+        # the reordered head: its outputs are in the data's class order, so a label is its own target
+        cam = GradCam(m.backbone, head, cfg.cam_layer, input_shape=(spec.frames, spec.size, spec.size))
     src = ProbeSource(data, spec, suite, need_mask=cam is not None or any(v in NEEDS_MASK for v in variants))
     if suite.mask == "ground-truth" and not src.has_gt:
         raise BebiasError("the suite asks for ground-truth masks but --data records none (use mask = 'auto', "
@@ -302,7 +306,7 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         provenance["swap_donors"] = {"scene_labels": src.scene_labels,
                                      "rule": "another motion class and another scene class"}
     if cam is not None:  # only with --cam: the provenance and fingerprint of other probes are unchanged
-        provenance["cam"] = {"layer": cam.layer_name, "method": cam.method}
+        provenance["cam"] = {"layer": cam.layer_name, "method": cam.method, "measure": CAM_MEASURE}
     # what the numbers depend on (not where the files are): a partial.npz of another probe is ignored
     fingerprint = json.dumps({**{k: v for k, v in provenance.items() if k not in ("checkpoint", "bebias_version")},
                               "suite": suite.to_dict()}, sort_keys=True)
@@ -334,15 +338,18 @@ def _probe_videos(cfg: ProbeConfig, s: _Setup, share: list[int], partial_path: s
         if p is not None:
             rows.out.extend(p.cpu().numpy())
 
-    def cam_shares(batch: list[tuple[torch.Tensor, np.ndarray | None]]) -> None:
-        """Grad-CAM of original clips (input (3, T, S, S), native mask or None) -> vids' cam lists."""
+    def cam_shares(batch: list[tuple[torch.Tensor, np.ndarray | None, int]]) -> None:
+        """Grad-CAM of original clips (input (3, T, S, S), native mask or None, label) -> vids' cam lists."""
         for b in range(0, len(batch), suite.batch_size):
             part = batch[b:b + suite.batch_size]
-            cams = s.cam(torch.stack([x for x, _ in part]).to(device)).cams.cpu().numpy()
-            for cam, (_, mask) in zip(cams, part):
-                view = input_view(mask, s.spec.size) if mask is not None else None
-                vids["cam_share"].append(actor_share(cam, view) if view is not None else float("nan"))
-                vids["cam_chance"].append(chance_level(view) if view is not None else float("nan"))
+            views = [input_view(mask, s.spec.size) if mask is not None else None for _, mask, _ in part]
+            _, _, terms = measure_batch(s.cam, torch.stack([x for x, _, _ in part]).to(device), views,
+                                        [y for _, _, y in part])
+            for t in terms:
+                vids["cam_share"].append(t.share)
+                vids["cam_chance"].append(t.chance)
+                vids["cam_share_true"].append(t.share_true)
+                vids["cam_ceiling"].append(t.ceiling)
 
     last_save = time.monotonic()
     if progress:
@@ -350,7 +357,7 @@ def _probe_videos(cfg: ProbeConfig, s: _Setup, share: list[int], partial_path: s
     try:
         for c in range(state["chunks_done"], len(chunks)):
             pending: list[torch.Tensor] = []
-            originals: list[tuple[torch.Tensor, np.ndarray | None]] = []  # for --cam
+            originals: list[tuple[torch.Tensor, np.ndarray | None, int]] = []  # for --cam
             for i in chunks[c]:
                 for frames, meta in video_variants(i, s.src, s.selected, s.variants, suite, cfg.seed, vids, state):
                     rows.video.append(i)
@@ -361,7 +368,7 @@ def _probe_videos(cfg: ProbeConfig, s: _Setup, share: list[int], partial_path: s
                     pending.append(tf(frames))
                     if s.cam is not None and meta["variant"] == "original":
                         v = s.src.video(i)  # cached: the decode the variants came from
-                        originals.append((pending[-1], v.mask if v.usable else None))
+                        originals.append((pending[-1], v.mask if v.usable else None, int(s.src.labels[i])))
                     if len(pending) == suite.batch_size:
                         forward(pending)
                         pending = []
@@ -473,8 +480,7 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
         for name in s.variants}
     provenance["mask_iou"] = vblock["masks"]["motion_iou"]  # None without ground truth
     if s.cam is not None:
-        result["cam"] = cam_block(vids["cam_share"], vids["cam_chance"], s.cam.layer_name, s.cam.method, s.suite,
-                                  cfg.seed)
+        result["cam"] = cam_block(vids, s.cam.layer_name, s.cam.method, s.suite, cfg.seed)
     metrics = jsonable(ProbeMetrics(bebias_version=__version__, provenance=provenance, videos=vblock,
                                     swaps=swaps_block(s.src, s.variants, s.suite, state["excluded"]),
                                     **result).to_json())

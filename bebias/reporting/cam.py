@@ -13,7 +13,10 @@ writes, under ``out``:
 - ``gifs/<i>-<name>.gif`` and/or ``mp4/<i>-<name>.mp4``: every frame, input | overlays side by side;
 - ``cam.json`` (``"kind": "bebias-cam"``): checkpoints, layer, per-video files and
   actor shares, and per checkpoint the mean actor share with a bootstrap CI, plus the
-  chance level (the masks' mean foreground fraction: what a uniform CAM scores).
+  chance level (the masks' mean foreground fraction: what a uniform CAM scores); and per
+  checkpoint ``measure``: share, chance, the layer's ceiling and the normalised score of
+  the predicted and of the true class's map, each with its CI (computed by
+  :mod:`bebias.models.cam_measure`; this module renders and writes them).
 
 Everything is shown in the geometry the model sees (the eval transform's resize and
 centre crop, :func:`bebias.models.cam.input_view`), enlarged for display. Overlay colours:
@@ -21,7 +24,7 @@ OpenCV's ``turbo`` colour map, blue = 0 to red = the clip's peak, over the frame
 the colour is blended more strongly where the CAM is high, so the frame stays readable
 under low values.
 
-The bootstrap comes in as ``ci`` (the command passes
+The bootstrap comes in as ``ci(stat, n)`` (the command passes
 :func:`bebias.probing.metrics.bootstrap_ci`): reporting does not import probing.
 """
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -42,7 +45,8 @@ from bebias.atomic import atomic_path, write_json
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.data.video_io import write_video
 from bebias.errors import BebiasError
-from bebias.models.cam import GradCam, actor_share, chance_level, input_view
+from bebias.models.cam import GradCam, chance_level, input_view
+from bebias.models.cam_measure import Interval, measure_batch, summarise
 
 __all__ = ["CamClip", "CamModel", "FORMATS", "colorize", "explain", "overlay", "strip_image"]
 
@@ -232,18 +236,25 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)[:40] or "video"
 
 
-def _summary(shares: Sequence[float], ci: Callable[[np.ndarray], tuple[float, float]]) -> dict:
-    v = np.asarray([s for s in shares if s is not None and math.isfinite(s)], np.float64)
-    if not len(v):
-        return {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-    lo, hi = ci(v)
-    fin = lambda x: float(x) if math.isfinite(x) else None  # noqa: E731
-    return {"value": float(v.mean()), "ci_low": fin(lo), "ci_high": fin(hi), "n": int(len(v))}
-
-
 # --------------------------------------------------------------------------------------
 # explain
 # --------------------------------------------------------------------------------------
+
+def _shown(measure: dict, target: str) -> dict:
+    """The shown map's share term (``{"value", "ci_low", "ci_high", "n"}``)."""
+    part = measure["true"] if target == "label" and measure["true"] is not None else measure["pred"]
+    return part["share"]
+
+
+def _label_of(m: CamModel, clip: CamClip) -> int | None:
+    """The clip's true class in ``m``'s output order; None where unknown (no label, or a
+    class name the model does not have)."""
+    if m.cam.head is None or clip.label is None:
+        return None
+    if m.classes and clip.class_name is not None:
+        return m.classes.index(clip.class_name) if clip.class_name in m.classes else None
+    return int(clip.label)
+
 
 def _target_of(m: CamModel, clip: CamClip, target: str) -> int | None:
     """The class index to explain in ``m``'s output order (None = its prediction)."""
@@ -260,7 +271,7 @@ def _target_of(m: CamModel, clip: CamClip, target: str) -> int | None:
 
 
 def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
-            ci: Callable[[np.ndarray], tuple[float, float]], target: str = "pred",
+            ci: Interval, target: str = "pred",
             formats: Sequence[str] = ("gif",), batch_size: int = 8, fps: float = 4.0,
             device: torch.device | str = "cpu", extra: dict | None = None) -> dict:
     """Grad-CAM of every model on every clip; overlays, strips and ``out/cam.json`` (module
@@ -270,8 +281,10 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
         models: the checkpoints, first = the reference row; every one must take the same
             clip geometry (frames, stride, size: the same clips for all).
         clips: decoded clips with their masks.
-        ci: per-video values (n,) -> (ci_low, ci_high) of their mean.
-        target: ``pred`` (each model's predicted class) or ``label`` (the true class).
+        ci: ``ci(stat, n)``: a statistic of an index array over n videos -> its
+            (ci_low, ci_high) (:data:`bebias.models.cam_measure.Interval`).
+        target: the map shown and ``actor_share``: ``pred`` (each model's predicted
+            class) or ``label`` (the true class). ``measure`` holds both either way.
         formats: animations to write, any of :data:`FORMATS` (none = strips only).
         extra: more top-level keys for ``cam.json`` (provenance).
     """
@@ -294,27 +307,39 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
     tfs = [eval_transform(m.spec) for m in models]
     device = torch.device(device)
     videos: list[dict] = []
-    shares: dict[str, list[float | None]] = {m.label: [] for m in models}
+    terms: dict[str, dict[str, list[float]]] = {m.label: {"share": [], "share_true": [], "chance": [], "ceiling": []}
+                                                for m in models}
+    grids: dict[str, list[int]] = {}
     fractions: list[float] = []
     for start in range(0, len(clips), batch_size):
         batch = clips[start:start + batch_size]
-        results = []  # per model: cams (B, T, S, S) numpy, targets (B,)
+        views = [input_view(c.mask, size) if c.mask is not None else None for c in batch]
+        results = []  # per model: shown cams (B, T, S, S) numpy, their targets (B,), per-clip terms
         for m, tf in zip(models, tfs):
             x = torch.stack([tf(c.frames) for c in batch]).to(device)
-            tg = [_target_of(m, c, target) for c in batch]
-            o = m.cam(x, None if any(t is None for t in tg) else torch.tensor(tg))
-            results.append((o.cams.cpu().numpy(), o.target.cpu().tolist()))
+            for c in batch:
+                _target_of(m, c, target)  # a user error when --target label has no label to explain
+            pred, true, per_clip = measure_batch(m.cam, x, views, [_label_of(m, c) for c in batch])
+            if target == "label" and m.cam.head is not None and true is None:
+                raise BebiasError("--target label: some of the clips' classes are not the model's classes", m.path)
+            shown = true if target == "label" and true is not None else pred
+            grids[m.label] = list(pred.raw.shape[1:])
+            results.append((shown.cams.cpu().numpy(), shown.target.cpu().tolist(), per_clip))
         for b, c in enumerate(batch):
             i = start + b
             frames = input_view(c.frames, size)
-            mask = input_view(c.mask, size) if c.mask is not None else None
+            mask = views[b]
             if mask is not None:
                 fractions.append(chance_level(mask))
-            rows, per, targets = [], {}, {}
-            for m, (cams, tgt) in zip(models, results):
-                share = actor_share(cams[b], mask) if mask is not None else math.nan
+            rows, per, targets, per_measure = [], {}, {}, {}
+            for m, (cams, tgt, per_clip) in zip(models, results):
+                t = per_clip[b]
+                for k in terms[m.label]:
+                    terms[m.label][k].append(getattr(t, k))
+                share = t.share_true if target == "label" and m.cam.head is not None else t.share
                 per[m.label] = share if math.isfinite(share) else None
-                shares[m.label].append(per[m.label])
+                per_measure[m.label] = {k: (v if math.isfinite(v) else None) for k, v in
+                                        (("share", t.share), ("share_true", t.share_true), ("ceiling", t.ceiling))}
                 name = ("feature norm" if tgt[b] < 0 else m.classes[tgt[b]] if m.classes and tgt[b] < len(m.classes)
                         else f"class {tgt[b]}")
                 targets[m.label] = name
@@ -325,7 +350,7 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
             strip = os.path.join("strips", stem + ".png")
             _write_png(os.path.join(out, strip), strip_image(frames, mask, rows, [t for t in title if t]))
             entry = {"path": c.path, "label": c.class_name if c.class_name is not None else c.label,
-                     "strip": strip, "gif": None, "actor_share": per, "target": targets,
+                     "strip": strip, "gif": None, "actor_share": per, "target": targets, "measure": per_measure,
                      "mask_source": c.mask_source or None,
                      "mask_fraction": None if mask is None else chance_level(mask)}
             if formats:
@@ -338,6 +363,13 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
                     write_video(os.path.join(out, entry["mp4"]), anim, fps=fps)
             videos.append(entry)
     layers = {m.cam.layer_name for m in models}
+    measure = {}
+    for m in models:
+        t = terms[m.label]
+        true_ok = any(math.isfinite(v) for v in t["share_true"])
+        measure[m.label] = {"layer": m.cam.layer_name, "grid": grids.get(m.label),
+                            "pred": summarise(t["share"], t["chance"], t["ceiling"], ci),
+                            "true": summarise(t["share_true"], t["chance"], t["ceiling"], ci) if true_ok else None}
     res = {
         "kind": "bebias-cam", "bebias_version": __version__,
         "checkpoints": [{"path": m.path, "label": m.label, "arch": m.arch, "method": m.cam.method,
@@ -345,9 +377,11 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
         "layer": layers.pop() if len(layers) == 1 else ", ".join(f"{m.label}: {m.cam.layer_name}" for m in models),
         "target": target, "per_time": bool(models[0].cam.per_time),
         "videos": videos,
-        "actor_share": {m.label: _summary(shares[m.label], ci) for m in models},
+        # the shown map's share (the same videos: a share is defined only where the mask is)
+        "actor_share": {m.label: _shown(measure[m.label], target) for m in models},
         "chance": {"value": float(np.mean(fractions)) if fractions else None, "n": len(fractions),
                    "what": "mean foreground fraction of the masks: the actor share of a uniform CAM"},
+        "measure": measure,
         **(extra or {}),
     }
     write_json(os.path.join(out, "cam.json"), res)

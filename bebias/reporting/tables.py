@@ -67,6 +67,8 @@ PROBE_METRICS = (
            floor=True),
     Metric("swap_bg_follow", "swap bg-follow", higher_is_better=False),
     Metric("cam", "CAM on actor"),
+    # (share - chance) / (ceiling - chance) of the predicted class's map (docs/cam.md)
+    Metric("cam_norm", "CAM on actor, normalised", unit="0 = uniform, 1 = ceiling", scale=1.0, decimals=2),
 )
 #: the columns of ``bebias eval`` JSON (no CIs there)
 EVAL_METRICS = (
@@ -414,21 +416,45 @@ def calibration_table(src: Source) -> Table:
 
 
 def cam_table(src: Source) -> Table:
-    """``bebias cam``: the share of CAM mass on the actor per checkpoint, with its CI."""
+    """``bebias cam``: per checkpoint the share of CAM mass on the actor, its chance (the
+    mask's area), the layer's ceiling and the normalised score of the predicted and the
+    true class's map (``measure``, :mod:`bebias.models.cam_measure`), each with its CI.
+    A cam.json without ``measure`` (an earlier bebias) fills the share only."""
     res = src.data
     cks = res.get("checkpoints", [])
     labels = [str(c.get("label") or c.get("path")) for c in cks]
     share = res.get("actor_share", {})
-    cols = [("", Metric("actor_share", "CAM on actor"))]
-    cells = [{("", "actor_share"): _ci(share.get(lab))} for lab in labels]
+    measure = res.get("measure") or {}
+    cols = [("", Metric("actor_share", "CAM on actor")),
+            ("", Metric("chance", "chance (mask area)", higher_is_better=None)),
+            ("", Metric("ceiling", "layer ceiling", higher_is_better=None)),
+            ("", Metric("norm_pred", "normalised, predicted class", unit="0 = uniform, 1 = ceiling", scale=1.0,
+                        decimals=2)),
+            ("", Metric("norm_true", "normalised, true class", unit="0 = uniform, 1 = ceiling", scale=1.0,
+                        decimals=2))]
+    cells = []
+    for lab in labels:
+        m = measure.get(lab) or {}
+        pred, true = m.get("pred") or {}, m.get("true") or {}
+        cells.append({("", "actor_share"): _ci(share.get(lab)), ("", "chance"): _ci(pred.get("chance")),
+                      ("", "ceiling"): _ci(pred.get("ceiling")), ("", "norm_pred"): _ci(pred.get("normalised")),
+                      ("", "norm_true"): _ci(true.get("normalised"))})
     a = _arrays(cells, cols)
     rows = pd.DataFrame({"checkpoint": labels, "method": [str(c.get("method") or "–") for c in cks],
                          "backbone": [str(c.get("arch") or "–") for c in cks]})
-    chance, ceiling = CH.reference("actor_share", None, res)
+    # chance and ceiling per cell: the share's are the row's own (mask area, pooled mask;
+    # cam.json's overall levels where a row has no measure), the normalised score's 0 and 1
+    share_ref = CH.reference("actor_share", None, res)
+    ref = np.full((len(labels), len(cols), 2), np.nan)
+    for i, lab in enumerate(labels):
+        pred = ((measure.get(lab) or {}).get("pred") or {})
+        ch, ce = _f((pred.get("chance") or {}).get("value")), _f((pred.get("ceiling") or {}).get("value"))
+        ref[i, 0] = (ch, ce) if math.isfinite(ch) and math.isfinite(ce) else share_ref
+        ref[i, 3:] = (0.0, 1.0)
     return Table("cam", f"CAM on the actor ({src.path})", rows, cols, a["value"], a["ci_low"], a["ci_high"],
                  np.full_like(a["value"], np.nan), a["n"],
                  note=f"Share of Grad-CAM mass inside the foreground mask, layer {res.get('layer', '?')}, "
-                      "with its 95 % CI. Chance: the masks' mean area (what a uniform map scores); ceiling: the "
-                      "best a map can score (the result's oracle where it records one, else 100 %). Bold: the "
-                      "best, only when its CI clears chance and the runner-up.",
-                 chance=np.full_like(a["value"], chance), ceiling=np.full_like(a["value"], ceiling))
+                      "with its 95 % CI over test videos; chance = a uniform map's share (the mask's area), "
+                      "ceiling = the mask pooled to the layer's grid; normalised = (share - chance) / (ceiling - "
+                      "chance). Bold: the best, only when its CI clears chance and the runner-up.",
+                 chance=ref[..., 0], ceiling=ref[..., 1])

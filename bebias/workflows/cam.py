@@ -41,7 +41,7 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
     # names matched by name against the clips' classes; placeholders ("0", "1", ...) are no names
     if m.head is not None and (not is_named(classes) or len(classes) != int(m.meta.get("num_classes") or -1)):
         classes = None
-    cam = GradCam(m.backbone, m.head, layer, per_time, checkpoint=path)
+    cam = GradCam(m.backbone, m.head, layer, per_time, checkpoint=path, input_shape=(spec.frames, spec.size, spec.size))
     return CamModel(label, path, str(m.meta.get("arch")), cam, spec, list(classes) if classes else None), m
 
 

@@ -196,7 +196,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         opened = [open_cam_model(classifiers[n], n) for n in names]
         models = [cm for cm, _ in opened]
         clips, _, where = sample_clips(models[0].spec, opened[0][1], data=b.data, n=b.cam_videos)
-        explain(models, clips, cam_out, ci=lambda v: bootstrap_ci(v, n_boot=b.n_boot, seed=seed), formats=("gif",),
+        explain(models, clips, cam_out, ci=lambda stat, n: bootstrap_ci(stat, n, n_boot=b.n_boot, seed=seed), formats=("gif",),
                 extra={"source": where, "seed": seed})
         if progress:
             progress("Grad-CAM", 1, 1)
