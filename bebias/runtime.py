@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import re
 from typing import Any
 
 import cv2
@@ -17,15 +18,27 @@ from torch.utils.data import DataLoader
 from bebias.data.batches import BatchRequests, ClipBatches, SlabPool, unbatched
 from bebias.data.dataset import ClipDataset
 from bebias.errors import BebiasError
+from bebias.limits import MAX_WORKERS, OptionError, check_int
+
+
+def check_device(device: object) -> str:
+    """``device`` if it is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (what bebias runs on), else
+    :class:`~bebias.limits.OptionError`. Syntax only: :func:`pick_device` checks the GPU is there."""
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device):
+        raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    return device
 
 
 def pick_device(device: str = "auto") -> torch.device:
     """``auto`` -> CUDA if available, else CPU; an explicit ``cuda`` without a GPU is an error."""
-    if device == "auto":
+    if check_device(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BebiasError(f"--device {device} asked for, but no CUDA GPU is available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise BebiasError(f"--device {device} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                          "GPU(s), numbered from 0")
     return dev
 
 
@@ -233,9 +246,7 @@ def resolve_workers(workers: int | None, device: torch.device, world: int = 1) -
     workers per process, leaving a core for it.
     """
     if workers is not None:
-        if workers < 0:
-            raise BebiasError(f"--workers must be >= 0, got {workers}")
-        return workers
+        return check_int("--workers", workers, 0, MAX_WORKERS)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cores = max(cores // max(world, 1), 1)
     if device.type == "cuda":
@@ -257,6 +268,11 @@ class _Loader(DataLoader):
       workers fork, and inherited: calling ``cv2.setNumThreads`` inside a forked child
       whose parent had an active OpenCV pool deadlocks (found by tests/test_dataset.py).
     """
+
+    def check_worker_number_rationality(self) -> None:
+        """PyTorch warns when the workers outnumber the cores; bebias bounds ``--workers``
+        itself (:data:`~bebias.limits.MAX_WORKERS`), and more workers than cores is a
+        legitimate choice for decoding that waits on the disk: no warning in our output."""
 
     def __iter__(self):
         if self.num_workers == 0:
@@ -285,6 +301,7 @@ def make_loader(ds: ClipDataset, batch_size: int, *, shuffle: bool, seed: int, e
     Under DDP (``world > 1``) every rank draws the same global permutation and takes every
     ``world``-th item, so ranks see disjoint, equally sized shards.
     """
+    check_int("--workers", workers, 0, MAX_WORKERS)  # every caller's last line of defence against a fork bomb
     n = len(ds)
     if shuffle:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()

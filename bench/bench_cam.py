@@ -101,7 +101,7 @@ def main() -> None:
             log(f"{arch} {frames}x{size}: building a classifier checkpoint")
             ckpt = finetune(FinetuneConfig(data="synthetic:videos_per_class=2", arch=arch, frames=frames,
                                            stride=stride, size=size, batch_size=2, max_steps=1, workers=0,
-                                           precision="fp32", out=os.path.join(root, f"{arch}-ckpt"))).model_path
+                                           precision="fp32", out=os.path.join(root, f"{arch}-{frames}x{stride}x{size}-ckpt"))).model_path
             m = open_model(ckpt)
             net = m.classifier()
             spec = ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.meta["input"].items()})

@@ -107,7 +107,7 @@ def main() -> None:
             # a few training videos suffice: one step, and the weights do not change the cost
             ckpt = finetune(FinetuneConfig(data="synthetic:videos_per_class=2", arch=arch, frames=frames, stride=stride, size=size,
                                            batch_size=2, max_steps=1, workers=0, precision="fp32",
-                                           out=os.path.join(root, f"{arch}-ckpt"))).model_path
+                                           out=os.path.join(root, f"{arch}-{frames}x{stride}x{size}-ckpt"))).model_path
             suite = ProbeSuite(name="bench", variants=ALL_VARIANTS[1:], max_videos=a.videos)
             videos: list[int] = []
             probe_t, infer_r, metrics_t, clips = [], [], [], 0

@@ -102,7 +102,7 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_last_one(tmp_path):
     r = _bebias(*args, "--max-steps", "1")
     assert r.returncode == 0, r.stderr
     model = (out / "model.pth").read_bytes()
-    r = _bebias(*args, "--max-steps", "2", "--seed", "3", limit_bytes=64 * 1024)
+    r = _bebias(*args, "--max-steps", "2", "--seed", "3", "--overwrite", limit_bytes=64 * 1024)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr and "cannot write" in r.stderr
     assert (out / "model.pth").read_bytes() == model

@@ -59,9 +59,15 @@ def cam_cmd(
     """Grad-CAM overlays (PNG strips, GIF/MP4) of one or more checkpoints on the same clips,
     and the share of each CAM on the actor with a bootstrap CI: OUT/cam.json."""
     from bebias import runtime
+    from bebias.limits import check_int, check_seed
     from bebias.probing.metrics import bootstrap_ci
+    from bebias.probing.metrics.stats import check_n_boot
     from bebias.reporting.cam import explain
 
+    check_n_boot(n_boot)
+    check_int("--n", n)
+    check_int("--batch-size", batch_size)
+    check_seed("--seed", seed)
     paths = [ckpt, *(compare or [])]
     names = _labels(paths, labels)
     formats = [] if fmt.strip().lower() == "none" else [f.strip().lower() for f in fmt.split(",") if f.strip()]

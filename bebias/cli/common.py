@@ -76,14 +76,26 @@ def progress_bar() -> Progress:
 @contextlib.contextmanager
 def step_bar(label: str) -> Iterator[Callable[..., None]]:
     """A progress bar for training steps; yields ``show(row, name=label)``."""
-    with progress_bar() as prog:
-        task = prog.add_task(label, total=None)
+    with deferred_bar(label) as update:
+        yield lambda row, name=label: update(row["step"], row["total"], f"{name}  loss {row['loss']:.3f}  "
+                                                                         f"{row['clips_per_s']:.0f} clips/s")
 
-        def show(row: dict, name: str = label) -> None:
-            prog.update(task, completed=row["step"], total=row["total"],
-                        description=f"{name}  loss {row['loss']:.3f}  {row['clips_per_s']:.0f} clips/s")
 
-        yield show
+@contextlib.contextmanager
+def deferred_bar(label: str) -> Iterator[Callable[..., None]]:
+    """A progress bar that appears with its first ``update(completed, total, description=None)``,
+    so that a user error found before any progress stays one line on stderr."""
+    with contextlib.ExitStack() as stack:
+        bar: dict = {}
+
+        def update(completed: int, total: int | None, description: str | None = None) -> None:
+            if not bar:
+                prog = stack.enter_context(progress_bar())
+                bar.update(prog=prog, task=prog.add_task(label, total=None))
+            bar["prog"].update(bar["task"], completed=completed, total=total,
+                               **({"description": description} if description else {}))
+
+        yield update
 
 
 def report_run(res) -> None:

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bebias.cli.common import DataOpt, DatasetOpt, SplitOpt, WorkersOpt, console, data_app, progress_bar, step_bar
+from bebias.cli.common import (DataOpt, DatasetOpt, SplitOpt, WorkersOpt, console, data_app, deferred_bar, progress_bar,
+                               step_bar)
 from bebias.errors import BebiasError
 
 
@@ -37,10 +38,8 @@ def data_synth(
     cfg = SynthConfig(classes=classes, videos_per_class=videos_per_class,
                       test_videos_per_class=test_videos_per_class, frames=frames, size=size, bias=bias,
                       camera=camera, seed=seed, version=version)
-    with progress_bar() as prog:
-        task = prog.add_task("rendering", total=None)
-        write_benchmark(cfg, out, video_format=fmt, workers=workers,
-                        progress=lambda i, n: prog.update(task, completed=i, total=n))
+    with deferred_bar("rendering") as update:
+        write_benchmark(cfg, out, video_format=fmt, workers=workers, progress=update)
     console.print(f"wrote the benchmark to [bold]{out}[/]  (use it with --data {out})")
     _print_synth_summary(cfg)
 

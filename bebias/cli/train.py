@@ -26,6 +26,9 @@ PretrainedOpt = Annotated[Optional[bool], typer.Option("--pretrained", help="Sta
                                                       "weights (r3d_18, mc3_18, r2plus1d_18, s3d), read from torch's "
                                                       "local cache ($TORCH_HOME/hub/checkpoints); never "
                                                       "downloaded.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out (its last.pth is removed "
+                                                               "first, its model.pth replaced at the end); without "
+                                                               "it or --resume an --out holding a run is refused.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Check the config against --data (split files, "
                                                            "videos), build everything, time a few steps on this "
                                                            "device and print the projected wall time; trains "
@@ -119,6 +122,7 @@ def train_cmd(
     seed: SeedOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/train).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
+    overwrite: OverwriteOpt = False,
     dry_run: DryRunOpt = False,
 ) -> None:
     """Self-supervised pre-training: MoCo, MoCo + Background Erasing (default), MoCo + FAME.
@@ -142,7 +146,7 @@ def train_cmd(
     if dry_run:
         return _dry_run(cfg, config)
     with step_bar(cfg.method) as show:
-        res = pretrain(cfg, resume=resume, progress=show)
+        res = pretrain(cfg, resume=resume, overwrite=overwrite, progress=show)
     runtime.end_distributed()
     report_run(res)
     console.print(f"next: bebias finetune {res.model_path} --linear --split train-unbiased")
@@ -209,6 +213,7 @@ def finetune_cmd(
     seed: SeedOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default runs/finetune).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    overwrite: OverwriteOpt = False,
     dry_run: DryRunOpt = False,
 ) -> None:
     """Train a classifier: fine-tune CKPT, linear-probe it (--linear), or train from scratch."""
@@ -227,7 +232,7 @@ def finetune_cmd(
     if dry_run:
         return _dry_run(cfg, config)
     with step_bar("training") as show:
-        res = finetune(cfg, resume=resume, progress=show)
+        res = finetune(cfg, resume=resume, overwrite=overwrite, progress=show)
     report_run(res)
 
 
@@ -255,11 +260,14 @@ def eval_cmd(
     from bebias.cli.common import err_console
     from bebias.training.evaluate import evaluate_checkpoint
 
+    path = out or os.path.join(os.path.dirname(os.path.abspath(ckpt)), "eval.json")
+    if os.path.isdir(path):  # refused before the evaluation, not after it
+        raise BebiasError("is a directory; give --out a file path for the results JSON (e.g. "
+                          f"{os.path.join(path, 'eval.json')})", path)
     res = evaluate_checkpoint(ckpt, data=data, dataset=dataset, annotations=annotations, splits=split, fold=fold,
                               num_clips=clips,
                               knn=knn, gallery=gallery, batch_size=batch_size, device=device, workers=workers,
                               log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
-    path = out or os.path.join(os.path.dirname(os.path.abspath(ckpt)), "eval.json")
     from bebias.atomic import write_json
 
     write_json(path, res)

@@ -30,6 +30,7 @@ from bebias.data.synth_backgrounds import background_plate
 from bebias.data.synth_camera import CAMERA_MODELS, draw_camera, margin, view_of
 from bebias.data.synth_motion import mean_motion, varied_trajectory, wrap
 from bebias.errors import BebiasError
+from bebias.limits import MAX_VIDEOS_PER_CLASS, MAX_WORKERS, check_int, check_memory, check_seed
 
 #: motion classes, in label order; the first ``classes`` are used.
 MOTIONS: tuple[str, ...] = (
@@ -50,6 +51,8 @@ MAX_CLASSES = len(MOTIONS)
 REVERSED: tuple[int, ...] = tuple(MOTIONS.index(m) for m in (
     "left", "right", "down", "up", "rotate-ccw", "rotate-cw", "orbit", "zoom",
     "down-left", "up-right", "down-right", "up-left"))
+#: bytes one entry of a split's video list takes (VideoSpec and its share of the lists; 220 measured)
+VIDEO_SPEC_BYTES = 256
 
 _RADIUS = (0.18, 0.24)  # object radius as a fraction of the frame size (polygon vertices at 0.6-1.0 of it)
 
@@ -136,8 +139,6 @@ class SynthConfig:
         if self.size < 32 or self.size % 2:
             raise BebiasError(f"--size must be an even number >= 32 pixels (video codecs need even sizes), "
                               f"got {self.size}")
-        if self.videos_per_class < 1 or self.test_videos_per_class < 1 or self.conflict_videos_per_class < 1:
-            raise BebiasError("--videos-per-class, --test-videos-per-class and conflict_videos_per_class must be >= 1")
         if self.plates_per_family < 0 or self.actor_pool < 0:
             raise BebiasError("plates_per_family and actor_pool must be >= 0 (0: every video its own)")
         if self.camera_model not in CAMERA_MODELS:
@@ -151,6 +152,28 @@ class SynthConfig:
             ok = [k for k in range(2, MAX_CLASSES + 1) if all(REVERSED[c] < k for c in range(k))]
             raise BebiasError(f"reversal_twins needs every class's reversed motion among the classes: --classes "
                               f"in {', '.join(map(str, ok))}, got {self.classes}")
+        check_int("--videos-per-class", self.videos_per_class, 1, MAX_VIDEOS_PER_CLASS)
+        check_int("--test-videos-per-class", self.test_videos_per_class, 1, MAX_VIDEOS_PER_CLASS)
+        check_int("conflict_videos_per_class", self.conflict_videos_per_class, 1, MAX_VIDEOS_PER_CLASS)
+        check_seed("--seed", self.seed)
+        # the split's list of videos (~220 bytes each, measured) and one video's render buffers
+        largest = self.classes * max(self.videos_per_class, self.test_videos_per_class,
+                                     self.conflict_videos_per_class)
+        check_memory(largest * VIDEO_SPEC_BYTES, f"the list of {largest} videos of a split")
+        check_memory(self.render_bytes, f"rendering one video of --frames {self.frames} x --size {self.size}")
+
+    @property
+    def render_bytes(self) -> int:
+        """Bytes :func:`render_video` allocates at least: the background plate (side P = the
+        frame plus the camera's pan margin on each side; a photo plate is cut from a 1.5:1
+        float64 RGB image) and the uint8 frames with their bool masks."""
+        pad = int(math.ceil(self.size / 128.0 * (self.frames - 1))) + 2 if self.camera else 0
+        return int(1.5 * (self.size + 2 * pad) ** 2 * 3 * 8) + self.video_bytes
+
+    @property
+    def video_bytes(self) -> int:
+        """Bytes one rendered video keeps in memory: (T, S, S, 3) uint8 frames, (T, S, S) bool masks."""
+        return self.frames * self.size ** 2 * 4
 
     @property
     def class_names(self) -> list[str]:
@@ -468,11 +491,15 @@ class SynthBenchmark:
     def prerender(self, split: str, workers: int = 1) -> None:
         """Render every video of ``split`` now (in ``workers`` processes) into the cache, so
         that forked DataLoader workers share the frames instead of each rendering its own."""
+        check_int("workers", workers, 0, MAX_WORKERS)
         if self._cache is None:
             return
         if split == PRETRAIN:
             self.prerender("train", workers)
         todo = [s for s in self.specs(split) if (split, s.index) not in self._cache]
+        check_memory(len(todo) * self.cfg.video_bytes, f"rendering the {len(todo)} videos of split {split!r} "
+                     f"(--frames {self.cfg.frames} x --size {self.cfg.size}) in memory",
+                     "; write them to disk with `bebias data synth` and give --data that folder")
         if workers > 1 and len(todo) > 16 and split != PRETRAIN:
             from concurrent.futures import ProcessPoolExecutor
 

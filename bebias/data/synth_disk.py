@@ -30,6 +30,7 @@ from bebias.atomic import atomic_path, output_dir, write_json, write_text
 from bebias.data import video_io
 from bebias.data.synth import SynthConfig, VideoSpec, render_video, split_specs
 from bebias.errors import BebiasError
+from bebias.limits import MAX_WORKERS, check_int
 from bebias.parse import read_json
 
 META_FILE = "bebias-synth.json"
@@ -80,7 +81,9 @@ def synth_meta(cfg: SynthConfig, video_format: str) -> dict:
 
 def write_benchmark(cfg: SynthConfig, out: str, *, video_format: str = "mkv", workers: int = 1,
                     progress: Callable[[int, int], None] | None = None) -> dict:
-    """Render every split of the benchmark to ``out`` (resumable); return the metadata written."""
+    """Render every split of the benchmark to ``out`` (resumable); return the metadata written.
+    ``workers``: rendering processes (0 or 1: in this one)."""
+    check_int("--workers", workers, 0, MAX_WORKERS)
     if video_format not in VIDEO_FORMATS:
         raise BebiasError(f"unknown --format {video_format!r}; choose from {', '.join(VIDEO_FORMATS)}")
     meta = synth_meta(cfg, video_format)

@@ -18,11 +18,29 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from bebias.limits import OptionError, check_int, check_memory, clip_bytes
+
 #: Kinetics-400 statistics, as used by torchvision's video models.
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 ClipTransform = Callable[[np.ndarray], torch.Tensor]
+
+#: the most frames one clip may span, (frames - 1) x stride + 1: over 5 minutes at 30 fps,
+#: far beyond any clip model's input; a larger span is a typo (--stride 1000000000)
+MAX_CLIP_SPAN = 10_000
+
+
+def check_clip_span(frames: object, stride: object) -> int:
+    """``frames`` and ``stride`` integers >= 1 whose clip spans at most :data:`MAX_CLIP_SPAN`
+    frames; returns the span ``(frames - 1) * stride + 1``, else :class:`~bebias.limits.OptionError`."""
+    check_int("--frames", frames)
+    check_int("--stride", stride)
+    span = (frames - 1) * stride + 1  # type: ignore[operator]
+    if span > MAX_CLIP_SPAN:  # a short video loops its clip: the frames would repeat, not span
+        raise OptionError(f"a clip of --frames {frames} x --stride {stride} spans {span} frames, more "
+                          f"than {MAX_CLIP_SPAN} (over 5 minutes at 30 fps); lower --stride or --frames")
+    return span
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,24 @@ class ClipSpec:
     #: crop (e.g. torchvision's 128 -> 112); 0 = ``size`` itself
     resize: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse (:class:`~bebias.limits.OptionError`, also a ``ValueError``) a spec no clip can
+        have: counts below 1, a clip longer than :data:`MAX_CLIP_SPAN` frames, one clip larger
+        than this machine's memory, or not three finite means and three stds > 0."""
+        check_clip_span(self.frames, self.stride)
+        check_int("--size", self.size)
+        check_int("resize", self.resize, 0)
+        check_memory(clip_bytes(self.frames, max(self.size, self.resize)),
+                     f"one clip of --frames {self.frames} x --size {max(self.size, self.resize)}")
+        for name, v in (("mean", self.mean), ("std", self.std)):
+            if (not isinstance(v, (tuple, list)) or len(v) != 3
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+                raise OptionError(f"--{name} must be 3 numbers (R,G,B), got {v!r}")
+        # a zero (or NaN) std divides every pixel into inf/NaN: the model would score nothing
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)) or min(self.std) <= 0:
+            raise OptionError(f"--mean must be finite and --std > 0 (got mean {list(self.mean)}, "
+                              f"std {list(self.std)})")
+
     def to_dict(self) -> dict:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         if not self.resize:
@@ -54,14 +90,7 @@ class ClipSpec:
         if unknown:
             raise ValueError(f"unknown input-spec key(s) {', '.join(unknown)}; keys: {', '.join(sorted(known))}")
         kw = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v for k, v in d.items()}
-        spec = cls(**kw)
-        if (min(spec.frames, spec.stride, spec.size) < 1 or spec.resize < 0 or len(spec.mean) != 3
-                or len(spec.std) != 3):
-            raise ValueError("frames, stride, size >= 1, resize >= 0, and 3 means / 3 stds")
-        # a zero (or NaN) std divides every pixel into inf/NaN: the model would score nothing
-        if not all(math.isfinite(v) for v in (*spec.mean, *spec.std)) or min(spec.std) <= 0:
-            raise ValueError(f"mean must be finite and std > 0 (got mean {list(spec.mean)}, std {list(spec.std)})")
-        return spec
+        return cls(**kw)  # __post_init__ checks the values
 
 
 def to_video_tensor(frames: np.ndarray) -> tv_tensors.Video:

@@ -41,7 +41,9 @@ import numpy as np
 
 from bebias import __version__
 from bebias.atomic import output_dir, write_json, write_text
+from bebias.data.transforms import check_clip_span
 from bebias.errors import BebiasError
+from bebias.limits import check_int, check_memory, check_seed, clip_bytes
 from bebias.parse import read_json
 from bebias.probing.suite import ALL_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, select_videos
 from bebias.data.synth_disk import save_masks
@@ -253,10 +255,12 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
         raise BebiasError(f"unknown --kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
     if cfg.video_format not in FORMATS:
         raise BebiasError(f"unknown --format {cfg.video_format!r}; choose from {', '.join(FORMATS)}")
-    if cfg.seed < 0:
-        raise BebiasError(f"--seed must be >= 0, got {cfg.seed}")
-    if cfg.frames < 1 or cfg.stride < 1 or (cfg.size is not None and cfg.size < 1):
-        raise BebiasError(f"--frames, --stride and --size must be >= 1, got {cfg.frames}, {cfg.stride}, {cfg.size}")
+    check_seed("--seed", cfg.seed)
+    check_int("--fold", cfg.fold)
+    check_clip_span(cfg.frames, cfg.stride)
+    if cfg.size is not None:  # the written clip: at least frames x size x size RGB bytes
+        check_memory(clip_bytes(cfg.frames, check_int("--size", cfg.size), 1),
+                     f"a clip of --frames {cfg.frames} x --size {cfg.size}")
     suite = _suite(cfg)
 
     data_arg = cfg.data or "synthetic"

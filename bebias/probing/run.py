@@ -63,6 +63,7 @@ from bebias.checkpoint import file_sha256
 from bebias.data.open import Data, is_benchmark, open_data
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.errors import BebiasError
+from bebias.limits import MAX_WORKERS, check_int, check_seed
 from bebias.models.cam import GradCam, input_view
 from bebias.models.cam_measure import MEASURE as CAM_MEASURE
 from bebias.models.cam_measure import measure_batch
@@ -209,8 +210,9 @@ def _effective_suite(cfg: ProbeConfig) -> tuple[ProbeSuite, list[str]]:
     if cfg.max_videos is not None:
         suite = replace(suite, max_videos=int(cfg.max_videos))
     suite.validate(cfg.suite_path)
-    if cfg.seed < 0:
-        raise BebiasError(f"--seed must be >= 0, got {cfg.seed}")
+    check_seed("--seed", cfg.seed)
+    check_int("--fold", cfg.fold)
+    check_int("--workers", cfg.workers, 0, MAX_WORKERS)  # each one a forked process
     return suite, ["original"] + [v for v in ALL_VARIANTS[1:] if v in suite.variants]
 
 

@@ -15,8 +15,10 @@ from importlib import resources
 from typing import Any
 
 from bebias.errors import BebiasError
+from bebias.limits import OptionError
 from bebias.parse import read_toml
 from bebias.probing.masks import DEFAULT_METHOD, METHODS
+from bebias.probing.metrics.stats import check_n_boot
 from bebias.probing.testsets import VARIANTS
 
 #: every variant a probe can run, in the order rows are written ("original" is always run)
@@ -107,6 +109,10 @@ class ProbeSuite:
         for key in ("n_boot", "knn_k", "chunk", "batch_size"):
             if getattr(self, key) < 1:
                 raise bad(f"{key} must be >= 1, got {getattr(self, key)}")
+        try:  # 1e12 replicates: refused now, not after the probe
+            check_n_boot(self.n_boot, 1, "n_boot")
+        except OptionError as e:
+            raise bad(str(e)) from None
         if self.max_videos < 0:
             raise bad(f"max_videos must be >= 0 (0 = all), got {self.max_videos}")
         return self

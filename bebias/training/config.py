@@ -8,14 +8,19 @@ TOML/JSON file, or a checkpoint's ``config`` entry) and is compared on ``--resum
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import types
+import typing
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 import torch
 
+from bebias import runtime
 from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec
 from bebias.errors import BebiasError
+from bebias.limits import MAX_EPOCHS, MAX_WORKERS, check_float, check_int, check_memory, check_seed, clip_bytes
 from bebias.models.tv_transformers import check_fixed_input
 from bebias.parse import read_json, read_toml
 
@@ -56,6 +61,13 @@ class RunConfig:
     seed: int = 0
     out: str = "runs/run"
 
+    def __post_init__(self) -> None:
+        # every entry point (flags, a config file, the Python API) goes through here
+        self.validate()
+
+    #: clips decoded per sample of a batch (pre-training: two views, and an extra negative)
+    clips_per_sample = 1
+
     @property
     def clip_spec(self) -> ClipSpec:
         return ClipSpec(self.frames, self.stride, self.size, tuple(self.mean), tuple(self.std))
@@ -70,25 +82,44 @@ class RunConfig:
         unknown = set(d) - names
         if unknown:
             raise BebiasError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-        cfg.validate()
-        return cfg
+        return cls(**d)  # __post_init__ validates
 
     def validate(self) -> None:
+        """Refuse (one line, :class:`~bebias.errors.BebiasError`) a value of the wrong type or
+        out of range; also run again by ``pretrain``/``finetune`` (a config edited in place)."""
+        _check_types(self)
+        check_int("--fold", self.fold)
+        spec = self.clip_spec  # frames, stride, size, and one clip's memory (ClipSpec checks them)
+        check_int("--epochs", self.epochs, 1, MAX_EPOCHS)
+        if self.max_steps is not None:
+            check_int("--max-steps", self.max_steps, hint=", or omit it to run --epochs epochs")
+        check_int("--batch-size", self.batch_size)
+        check_memory(self.batch_size * self.clips_per_sample * clip_bytes(spec.frames, spec.size),
+                     f"a batch of --batch-size {self.batch_size} x {self.clips_per_sample} clip(s) of --frames "
+                     f"{spec.frames} x --size {spec.size}")
+        check_float("--lr", self.lr, positive=True)
+        check_float("--weight-decay", self.weight_decay, minimum=0.0)
+        check_float("--lr-gamma", self.lr_gamma, positive=True)
+        lo, hi = (check_float("--crop-scale", v, positive=True, maximum=1.0) for v in self.crop_scale)
+        if lo > hi:
+            raise BebiasError(f"--crop-scale must be (low, high) with low <= high, got {self.crop_scale}")
+        check_seed("--seed", self.seed)
+        check_int("--max-skips", self.max_skips, 0)
+        if self.workers is not None:
+            check_int("--workers", self.workers, 0, MAX_WORKERS)
+        runtime.check_device(self.device)
+        if not self.out:
+            raise BebiasError("--out must be a directory path, got ''")
         if self.optimizer not in ("adamw", "sgd"):
             raise BebiasError(f"--optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.precision not in ("fp32", "bf16"):
             raise BebiasError(f"--precision must be fp32 or bf16, got {self.precision!r}")
-        if self.max_skips < 0:
-            raise BebiasError(f"--max-skips must be >= 0, got {self.max_skips}")
         if self.lr_schedule not in ("cosine", "step"):
             raise BebiasError(f"--lr-schedule must be cosine or step, got {self.lr_schedule!r}")
         if not (isinstance(self.lr_steps, tuple) and all(isinstance(m, int) and m >= 0 for m in self.lr_steps)
                 and list(self.lr_steps) == sorted(self.lr_steps)):
             raise BebiasError(f"--lr-steps must be ascending epochs >= 0, got {self.lr_steps!r}")
-        if not self.lr_gamma > 0:
-            raise BebiasError(f"--lr-gamma must be > 0, got {self.lr_gamma}")
-        if not 0.0 <= self.warmup < 1.0:
+        if not 0.0 <= check_float("--warmup", self.warmup) < 1.0:
             raise BebiasError(f"--warmup must be in [0, 1), got {self.warmup}")
         check_fixed_input(self.arch, self.frames, self.size)  # MViT: 16 x 224 only
 
@@ -96,6 +127,59 @@ class RunConfig:
         if self.optimizer == "sgd":
             return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+
+def _type_ok(value: object, tp: object) -> bool:
+    """Whether ``value`` is of the (resolved) field type ``tp``: str, int, float (an int too),
+    bool, None, unions of these, and tuples (fixed length, or ``tuple[X, ...]``)."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_type_ok(v, a) for v, a in zip(value, args))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    return True
+
+
+def _type_name(tp: object) -> str:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join("omitted" if a is type(None) else _type_name(a) for a in args)
+    if typing.get_origin(tp) is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0]).removeprefix('an ').removeprefix('a ')}s"
+        return f"a list of {len(args)} {_type_name(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, object]:
+    return typing.get_type_hints(cls)
+
+
+def _check_types(cfg: RunConfig) -> None:
+    """Every field of ``cfg`` of its declared type (a TOML ``epochs = "ten"`` or ``lr = [1]``
+    is one line naming the key); lists given for tuple fields become tuples."""
+    for f in dataclasses.fields(cfg):
+        tp, value = _field_types(type(cfg))[f.name], getattr(cfg, f.name)
+        if not _type_ok(value, tp):
+            raise BebiasError(f"--{f.name.replace('_', '-')} (config key {f.name!r}) must be {_type_name(tp)}, "
+                              f"got {value!r}")
+        if isinstance(value, list):
+            setattr(cfg, f.name, tuple(value))
 
 
 def _read_config(path: str) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 from bebias import runtime
 from bebias.checkpoint import file_sha256
 from bebias.data.transforms import ClipSpec
+from bebias.limits import check_int, check_memory, clip_bytes
 from bebias.models.classes import match_classes
 from bebias.models.inference import embed, predict
 from bebias.models.open import load_classifier
@@ -69,6 +70,9 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     from bebias.data.synth import SynthBenchmark
     from bebias.errors import BebiasError
 
+    check_int("--clips", num_clips)
+    check_int("--batch-size", batch_size)
+    check_int("--fold", fold)
     dev = runtime.pick_device(device)
     workers = runtime.resolve_workers(workers, dev)
     model, meta = load_classifier(ckpt, dev)
@@ -79,7 +83,13 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     same = data == cfg.get("data")  # the checkpoint's own data: its dataset settings apply too
     dataset = dataset if dataset is not None else (cfg.get("dataset") if same else None)
     annotations = annotations if annotations is not None else (cfg.get("annotations") if same else None)
-    spec = ClipSpec.from_dict(meta["input"])
+    try:
+        spec = ClipSpec.from_dict(meta["input"])
+    except ValueError as e:  # a recorded spec beyond this machine (a clip larger than its memory)
+        raise BebiasError(f"bad input spec ({e})", ckpt) from None
+    # a batch holds at least one video's --clips clips (float32, on the device)
+    check_memory(num_clips * clip_bytes(spec.frames, spec.size),
+                 f"one video's --clips {num_clips} clips of {spec.frames} frames x {spec.size} px")
     # one in-memory benchmark shared by all splits (its render cache too)
     if bench is None and data.startswith("synthetic"):
         bench = SynthBenchmark(parse_synth_spec(data))
@@ -98,6 +108,10 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
         if msg and log and msg not in said:  # once (the splits of one data share its classes)
             said.append(msg)
             log(msg)
+        b = min(batch_size, max(len(d.videos), 1))
+        check_memory(b * num_clips * clip_bytes(spec.frames, spec.size),
+                     f"a batch of {b} videos (--batch-size {batch_size}) x --clips {num_clips} clips of "
+                     f"{spec.frames} frames x {spec.size} px")
         p = predict(model, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev, workers=workers,
                     checkpoint=ckpt)
         probs = match.apply(p.probs)

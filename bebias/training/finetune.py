@@ -24,6 +24,7 @@ from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data, open_data
 from bebias.data.transforms import normalize, train_transform
 from bebias.errors import BebiasError
+from bebias.limits import check_float
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.open import load_weights
@@ -48,6 +49,8 @@ class FinetuneConfig(RunConfig):
 
     def validate(self) -> None:
         super().validate()
+        if not 0.0 <= check_float("--dropout", self.dropout) < 1.0:
+            raise BebiasError(f"--dropout must lie in [0, 1), got {self.dropout}")
         if self.debias and self.debias not in distract.DEBIAS_METHODS:
             raise BebiasError(f"--debias must be one of {', '.join(distract.DEBIAS_METHODS)}, got {self.debias!r}")
         if self.debias in ("stillmix", "fame") and self.batch_size < 2:
@@ -118,16 +121,20 @@ def classifier_payload(model: VideoClassifier, cfg: FinetuneConfig, classes: lis
             "head": model.fc.state_dict(), **extra}
 
 
-def finetune(cfg: FinetuneConfig, *, resume: bool = False,
+def finetune(cfg: FinetuneConfig, *, resume: bool = False, overwrite: bool = False,
              progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
-    """Train a classifier as configured; see the module docstring for the outputs."""
+    """Train a classifier as configured; see the module docstring for the outputs.
+
+    ``resume``: continue the run in ``cfg.out``; ``overwrite``: replace it. With neither, an
+    ``out`` holding a run is refused (:func:`bebias.training.loop.check_out`)."""
+    cfg.validate()  # a config edited after it was made
     device = runtime.pick_device(cfg.device)
     workers = runtime.resolve_workers(cfg.workers, device)
     runtime.autocast(device, cfg.precision)  # validates --precision early
+    loop.check_out(cfg.out, resume, overwrite)
     data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
                              annotations=cfg.annotations, frame_template=cfg.frame_template)
-    if len(data.videos) == 0:
-        raise BebiasError(f"no videos in split {cfg.split!r}", cfg.data)
+    loop.check_batch_fits(len(data.videos), cfg.batch_size, 1, cfg.split, cfg.data)
     classes = data.videos.classes
     hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
     spec = cfg.clip_spec
@@ -138,7 +145,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False,
     if data.synth is not None:
         data.synth.prerender(cfg.split, workers=max(workers, 1))
     steps_per_epoch = len(ds) // cfg.batch_size or 1
-    total = cfg.max_steps or cfg.epochs * steps_per_epoch
+    total = loop.total_steps(cfg.max_steps, cfg.epochs, steps_per_epoch)
     output_dir(cfg.out)
     last_path = os.path.join(cfg.out, "last.pth")
 

@@ -22,6 +22,7 @@ warning naming the gradient; skipped steps are listed in ``failures.json``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -34,6 +35,7 @@ import torch.distributed as dist
 from bebias.atomic import write_json
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.errors import BebiasError
+from bebias.limits import MAX_EPOCHS
 from bebias import runtime
 
 #: A gradient whose largest |value| exceeds this multiple of the median over gradients is a fault, not
@@ -53,6 +55,48 @@ class LoopState:
     #: wall seconds spent in the step loop, summed over every resume; None when the run
     #: resumed from a state that did not record it (the total is then unknown)
     train_seconds: float | None = 0.0
+
+
+#: the files a run writes into its ``--out`` (pretrain, finetune)
+RUN_FILES = ("model.pth", "last.pth", "config.json", "metrics.jsonl", "failures.json")
+
+
+def check_out(out: str, resume: bool, overwrite: bool = False) -> None:
+    """Refuse to start a new run over the files of another (``out`` holding any of
+    :data:`RUN_FILES`) unless ``resume`` (continue it) or ``overwrite`` (replace it). With
+    ``overwrite`` the old run's resumable state (last.pth) is removed at once, so that no
+    later ``--resume`` can continue it into the new run; its model.pth stays until the new
+    run's replaces it (atomically, at the end), so a new run that fails loses no model."""
+    if resume and overwrite:
+        raise BebiasError("--resume continues the run in --out, --overwrite replaces it: give one of them")
+    if resume or not os.path.isdir(out):
+        return
+    found = [f for f in RUN_FILES if os.path.lexists(os.path.join(out, f))]
+    if found and not overwrite:
+        raise BebiasError(f"holds a run ({', '.join(found)}); continue it with --resume, replace it with "
+                          "--overwrite, or choose another --out", out)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(out, "last.pth"))
+
+
+def total_steps(max_steps: int | None, epochs: int, steps_per_epoch: int) -> int:
+    """The run's length: ``max_steps``, else ``epochs`` epochs; refused (one line) beyond
+    :data:`MAX_EPOCHS` epochs of ``steps_per_epoch`` steps."""
+    if max_steps is None:
+        return epochs * steps_per_epoch
+    if max_steps > MAX_EPOCHS * steps_per_epoch:
+        raise BebiasError(f"--max-steps {max_steps} is more than {MAX_EPOCHS} epochs of this split "
+                          f"({steps_per_epoch} step(s) each)")
+    return max_steps
+
+
+def check_batch_fits(videos: int, batch_size: int, world: int, split: str, data: str) -> None:
+    """One batch per process must fit in the split: the loader drops the last incomplete
+    batch, so a split smaller than one batch would give epochs of no step at all."""
+    if videos < batch_size * world:
+        where = f" x {world} processes" if world > 1 else ""
+        raise BebiasError(f"split {split!r} has {videos} videos, fewer than one batch (--batch-size "
+                          f"{batch_size}{where})", data)
 
 
 class BadStep(Exception):
@@ -162,6 +206,7 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
             done = state.step - state.epoch * steps_per_epoch  # batches of this epoch finished before a resume
             loader = runtime.make_loader(ds, batch_size, shuffle=True, seed=seed, epoch=state.epoch, workers=workers,
                                          drop_last=True, start_batch=done, rank=rank, world=world)
+            step_before = state.step
             for batch in loader:
                 if state.step >= total_steps:
                     break
@@ -198,6 +243,10 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
                 if progress and rank == 0:
                     progress({**row, "total": total_steps})
             else:
+                if done == 0 and state.step == step_before:  # a whole epoch without a step: so would the next
+                    save_all()  # failures.json lists the unreadable videos
+                    raise BebiasError(f"epoch {state.epoch} ran no step ({len(ds)} clips, batches of "
+                                      f"{batch_size} x {world}): no batch had a readable clip")
                 state.epoch += 1
                 save_all()
     except KeyboardInterrupt:

@@ -39,6 +39,7 @@ from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data, open_data
 from bebias.data.transforms import AUGMENTS, normalize, train_transform
 from bebias.errors import BebiasError
+from bebias.limits import check_float, check_int, check_memory
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
 from bebias.recipes import pretrain_label, uses_intra_negative
@@ -98,13 +99,22 @@ class PretrainConfig(RunConfig):
         """One extra negative clip per sample (intra- or other-video): the dataset decodes it."""
         return self.use_intra_negative or self.other_negative
 
+    @property
+    def clips_per_sample(self) -> int:  # type: ignore[override]
+        return 2 + self.extra_negative
+
     def validate(self) -> None:
         super().validate()
+        check_int("--dim", self.dim)
+        check_int("--queue-size", self.queue_size)
+        check_memory(4 * self.queue_size * self.dim, f"a MoCo queue of --queue-size {self.queue_size} x {self.dim}")
+        check_float("--momentum", self.momentum, minimum=0.0, maximum=1.0)
+        check_float("--temperature", self.temperature, positive=True)
         if self.method not in METHODS:
             raise BebiasError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.be_source not in ("same", "other"):
             raise BebiasError(f"--be-source must be 'same' or 'other', got {self.be_source!r}")
-        if not 0.0 <= self.be_lambda_max <= 1.0:
+        if not 0.0 <= check_float("--be-lambda-max", self.be_lambda_max) <= 1.0:
             raise BebiasError(f"--be-lambda-max must be in [0, 1], got {self.be_lambda_max}")
         if self.other_negative and self.use_intra_negative:
             raise BebiasError("one extra negative per sample: --intra-negative or --other-negative, not both")
@@ -141,17 +151,20 @@ def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator)
     return distract.background_erasing(x, cfg.be_lambda_max, per_clip=cfg.be_per_clip, generator=generator)[0]
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[dict], None] | None = None,
-             data: Data | None = None) -> RunResult:
-    """Pre-train as configured (single process, or one rank of a torchrun job)."""
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
+             progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
+    """Pre-train as configured (single process, or one rank of a torchrun job).
+
+    ``resume``: continue the run in ``cfg.out``; ``overwrite``: replace it. With neither, an
+    ``out`` holding a run is refused (:func:`bebias.training.loop.check_out`)."""
+    cfg.validate()  # a config edited after it was made
     rank, world, device = runtime.distributed(runtime.pick_device(cfg.device))
     workers = runtime.resolve_workers(cfg.workers, device, world)
     runtime.autocast(device, cfg.precision)  # validates --precision early
+    loop.check_out(cfg.out, resume, overwrite)
     data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
                              annotations=cfg.annotations, frame_template=cfg.frame_template)
-    if len(data.videos) < cfg.batch_size * world:
-        raise BebiasError(f"split {cfg.split!r} has {len(data.videos)} videos, fewer than one batch "
-                          f"({cfg.batch_size} x {world} processes)", cfg.data)
+    loop.check_batch_fits(len(data.videos), cfg.batch_size, world, cfg.split, cfg.data)
     hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
     spec = cfg.clip_spec
     # uint8 clips; normalised in step_fn, batched on the device
@@ -168,7 +181,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: Callable[[d
                      min_gap=cfg.intra_min_gap, query_decoder=query_decoder)
     if data.synth is not None:
         data.synth.prerender(cfg.split, workers=max(workers, 1))
-    total = cfg.max_steps or cfg.epochs * max(len(ds) // (cfg.batch_size * world), 1)
+    total = loop.total_steps(cfg.max_steps, cfg.epochs, max(len(ds) // (cfg.batch_size * world), 1))
     last_path = os.path.join(cfg.out, "last.pth")
     output_dir(cfg.out)
 

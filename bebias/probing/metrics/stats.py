@@ -8,6 +8,8 @@ from typing import Any, TypedDict, Union
 
 import numpy as np
 
+from bebias.limits import check_int, check_memory
+
 NAN = float("nan")
 #: a statistic of a resample: an int array of video indices (with repeats) -> a number
 Statistic = Callable[[np.ndarray], float]
@@ -72,6 +74,15 @@ def _top1(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 # bootstrap
 # --------------------------------------------------------------------------------------
 
+def check_n_boot(n_boot: object, n: int = 1, name: str = "--n-boot") -> int:
+    """``n_boot`` replicates over ``n`` videos, if an integer >= 1 whose (n_boot, n) int64
+    index array (and the replicates' float64 means) fit in memory; else
+    :class:`~bebias.limits.OptionError` (also a ``ValueError``)."""
+    check_int(name, n_boot)
+    check_memory(16 * n_boot * max(n, 1), f"{name} {n_boot} bootstrap replicates of {max(n, 1)} video(s)")
+    return n_boot  # type: ignore[return-value]
+
+
 def bootstrap_ci(values_or_fn: np.ndarray | Sequence[float] | Statistic, n: int | None = None, *,
                  n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
     """Percentile bootstrap interval over videos.
@@ -111,8 +122,7 @@ def bootstrap_ci(values_or_fn: np.ndarray | Sequence[float] | Statistic, n: int 
             raise ValueError(f"n = {n} but {v.shape[0]} values were given")
         n = v.shape[0]
         fn = None
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    check_n_boot(n_boot, n)
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     if n <= 0:
