@@ -4,6 +4,7 @@ through the probe's own assembly (compute_metrics), plus a hand computation."""
 
 import numpy as np
 import pytest
+import torch
 
 import reliance_sim as S
 from bebias.probing.assemble import compute_metrics
@@ -142,3 +143,46 @@ def test_cli_summary_shows_the_parts_their_nulls_and_no_signal():
     assert "no signal" not in line and "motion follow 1.000 (null 0.125)" in line
     undefined = {**motion, "value": None, "ci_low": None, "ci_high": None}
     assert "undefined" in reliance_summary(undefined)
+
+
+class _PixelHash(torch.nn.Module):
+    """Effectively random decisions: logits = W2 · sin(gain · W1 · pixels). Any change of the
+    pixels (an actor moved onto another plate, the actor removed) scrambles the decision, so
+    neither cue is followed: (B, 3, T, H, W) -> (B, K)."""
+
+    def __init__(self, n_in: int, k: int, gain: float = 1e3) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w1 = torch.nn.Parameter(torch.randn(n_in, 64, generator=g) / n_in ** 0.5)
+        self.w2 = torch.nn.Parameter(torch.randn(64, k, generator=g))
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.gain * (x.flatten(1) @ self.w1)) @ self.w2
+
+
+def test_a_model_with_random_decisions_probed_through_the_cli_is_not_background_reliant(tmp_path):
+    """Issue 19's check: a pixel-hash model exported with torch.export, probed from the command
+    line on the benchmark's conflict split, is reported as no signal (or within 0.1 of 0)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    k, shape = 4, (3, 4, 32, 32)
+    net = _PixelHash(int(np.prod(shape)), k).eval()
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    ep = torch.export.export(net, (torch.randn(2, *shape),), dynamic_shapes=({0: batch},))
+    path = tmp_path / "hash.pt2"
+    torch.export.save(ep, str(path))
+    out = tmp_path / "probe"
+    r = subprocess.run([sys.executable, "-m", "bebias", "probe", str(path), "--swap-backgrounds", "--background-only",
+                        "--data", "synthetic:classes=4,videos_per_class=2,test_videos_per_class=24,frames=12",
+                        "--split", "conflict", "--max-videos", "96", "--frames", "4", "--size", "32",
+                        "--out", str(out)], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    rel = json.loads((out / "metrics.json").read_text())["background_reliance"]
+    assert rel is not None and rel["components"]["background_follow"]["n"] >= 64
+    assert rel["no_signal"] or rel["value"] <= 0.1, rel
+    assert "background reliance" in r.stdout and ("no signal" in r.stdout or f"{rel['value']:.3f}" in r.stdout)

@@ -99,6 +99,7 @@ _ATEN_PURE = """
     softmax _softmax log_softmax _log_softmax
     mean sum amax amin max min argmax argmin var std var_mean logsumexp linalg_vector_norm
     add sub rsub mul div neg pow sqrt rsqrt exp log abs reciprocal square sign floor ceil round erf
+    sin cos log1p expm1
     where maximum minimum eq ne lt le gt ge logical_not logical_and logical_or
     cat stack pad constant_pad_nd repeat index_select gather flip roll clone
     upsample_nearest2d upsample_nearest3d upsample_bilinear2d upsample_trilinear3d upsample_linear1d
