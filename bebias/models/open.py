@@ -232,6 +232,15 @@ def open_model(path: str | os.PathLike, arch: str | None = None,
     ``model``: ``module:function`` building the network whose state_dict the file holds
     (:mod:`bebias.models.user_model`; instead of ``arch``)."""
     p = os.fspath(path)
+    if is_hf_dir(p):  # a Hugging Face directory: its config.json names the architecture
+        if arch or model:
+            given = f"--arch {arch!r}" if arch else f"--model {model!r}"
+            raise BebiasError(f"{given} is for state_dicts; a Hugging Face model directory names its "
+                              "architecture in config.json", p)
+        net, meta = open_hf(p)
+        m = OpenedModel(p, "classifier", net.backbone, net.fc, meta, net=net)
+        m.backbone, m.head = m.backbone.to(device).eval(), m.head.to(device).eval()
+        return m
     raw = None if model or archive_layout(p) else load_file(p, **_size_caps(arch))
     if model:
         m = _open_user_model(p, model, arch)
