@@ -100,3 +100,33 @@ def test_two_probes_into_one_folder_are_refused(tmp_path, two):
     (a, b), _ = two
     with pytest.raises(BebiasError, match="same output folder"):
         run_probes([ProbeConfig(c, data=DATA, suite=SUITE, suite_path=SUITE_PATH, out=str(tmp_path / "x")) for c in (a, b)])
+
+
+def _close(a, b, tol=1e-6):
+    """Equal JSON up to float rounding (other batch compositions under torchrun)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return abs(a - b) <= tol
+    return a == b
+
+
+def test_torchrun_one_pass_equals_separate_probes(tmp_path, two):
+    import shutil
+
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.path.exists(torchrun):
+        pytest.skip("torchrun not installed")
+    (a, b), refs = two
+    env = {**os.environ, "BEBIAS_DIST_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "many"
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bebias", "probe", a, b, "--data",
+                        DATA, "--suite", SUITE_PATH, "--device", "cpu", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("leaderboard:") == 1  # one table, from rank 0
+    for n, ref in zip(folder_names([a, b]), refs):
+        assert (out / n / "partial.rank1-of-2.npz").exists()
+        assert _close(json.loads(read(out / n / "metrics.json")), ref.metrics)

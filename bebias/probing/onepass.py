@@ -12,9 +12,11 @@ chunks than the others skips the chunks it has.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,6 +58,11 @@ class Member:
     pending: list[torch.Tensor] = field(default_factory=list)
     originals: list[tuple[torch.Tensor, np.ndarray | None, int]] = field(default_factory=list)
     last_save: float = 0.0
+
+    @cached_property
+    def spec_key(self) -> str:
+        """Its input spec: members with the same one get the same (3, T, S, S) tensor."""
+        return json.dumps(self.s.spec.to_dict(), sort_keys=True)
 
 
 def _forward(m: Member, device: torch.device) -> None:
@@ -119,13 +126,16 @@ def probe_videos(members: list[Member], share: list[int], device: torch.device, 
             for i in chunks[c]:
                 log_v, log_s = new_video_log()  # this video's record, copied to every member
                 for frames, meta in video_variants(i, src, lead.selected, lead.variants, suite, seed, log_v, log_s):
+                    inputs: dict[str, torch.Tensor] = {}  # models of one input spec share its transform
                     for m in todo:
                         m.rows.video.append(i)
                         m.rows.variant.append(P.CODE[meta["variant"]])
                         m.rows.bg.append(meta["bg"])
                         m.rows.source.append(MASK_SOURCES.index(meta["source"]))
                         m.rows.donor.append(meta["donor"])
-                        m.pending.append(m.tf(frames))  # this model's resize and normalisation
+                        if m.spec_key not in inputs:  # this model's resize and normalisation
+                            inputs[m.spec_key] = m.tf(frames)
+                        m.pending.append(inputs[m.spec_key])
                         if m.s.cam is not None and meta["variant"] == "original":
                             v = src.video(i)  # cached: the decode the variants came from
                             m.originals.append((m.pending[-1], v.mask if v.usable else None, int(src.labels[i])))
