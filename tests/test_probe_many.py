@@ -130,3 +130,13 @@ def test_torchrun_one_pass_equals_separate_probes(tmp_path, two):
     for n, ref in zip(folder_names([a, b]), refs):
         assert (out / n / "partial.rank1-of-2.npz").exists()
         assert _close(json.loads(read(out / n / "metrics.json")), ref.metrics)
+
+
+def test_a_missing_checkpoint_among_several_is_one_line_exit_2(tmp_path, two):
+    (a, _), _ = two
+    missing = str(tmp_path / "nope.pth")
+    r = subprocess.run([sys.executable, "-m", "bebias", "probe", a, missing, "--data", DATA, "--suite", SUITE_PATH,
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "nope.pth" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "leaderboard.json").exists()

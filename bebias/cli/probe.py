@@ -22,7 +22,7 @@ def probe_cmd(
                                                    "encoder (bebias train: probed by kNN on its features); several: "
                                                    "probed in one pass (each video decoded, varied and masked once), "
                                                    "one folder each under --out and a leaderboard.",
-                                              metavar="CKPT...")],
+                                              metavar="CKPT")],
     swap_backgrounds: Annotated[bool, typer.Option("--swap-backgrounds", help="Moving foreground on another "
                                                    "video's background, and one frame of it (SCUBA/SCUFO).")] = False,
     static_frame: Annotated[bool, typer.Option("--static-frame", help="One frame repeated: no motion.")] = False,

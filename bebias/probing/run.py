@@ -409,7 +409,12 @@ def run_probes(cfgs: list[ProbeConfig], *, progress: Callable[[int, int], None] 
     rank, world, device = runtime.distributed(runtime.pick_device(cfgs[0].device))
     for c in cfgs:
         runtime.autocast(device, c.precision)  # validates the precision
-    setups = [_setup(c, device, log if rank == 0 else None) for c in cfgs]
+    def named(c: ProbeConfig) -> Callable[[str], None] | None:  # several models: say which one a line is about
+        if rank != 0 or log is None:
+            return None
+        return log if len(cfgs) == 1 else (lambda line: log(f"{c.checkpoint}: {line}"))
+
+    setups = [_setup(c, device, named(c)) for c in cfgs]
     groups: dict[str, list[int]] = {}
     for k, (c, s) in enumerate(zip(cfgs, setups)):
         groups.setdefault(_pass_key(c, s), []).append(k)
