@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python bench/bench_loader.py --out reports/bench/loader.json
 	$(BIN)/python bench/bench_train.py --other-steps 2 --out reports/bench/train.json
 	$(BIN)/python bench/bench_probe.py --out reports/bench/probe.json
+	$(BIN)/python bench/bench_multi_probe.py --single --out reports/bench/multi_probe.json
 	$(BIN)/python bench/bench_cam.py --out reports/bench/cam.json
 	$(BIN)/python bench/readme_table.py
 

@@ -1,6 +1,6 @@
 """Write the README's benchmark table from the JSON the benchmarks wrote (``make bench``).
 
-Reads ``reports/bench/{loader,train,probe,cam}.json`` and replaces the lines between
+Reads ``reports/bench/{loader,train,probe,multi_probe,cam}.json`` and replaces the lines between
 ``<!-- bench-table:start -->`` and ``<!-- bench-table:end -->`` in README.md, so the table
 cannot drift from the measurements. A missing JSON file leaves its rows out and says so.
 Usage: ``python bench/readme_table.py [--readme README.md] [--bench reports/bench]``.
@@ -77,6 +77,14 @@ def rows(folder: str) -> list[str]:
             out.append(f"| probe, every variant ({r['variants']} clips per video) ÷ pure inference on the same clips, "
                        f"{r['arch']} at {r['frames']}×{r['size']}² (`bench/bench_probe.py`) | **{r['ratio']:.2f}** "
                        f"({r['probe_clips_per_s']} vs {r['inference_clips_per_s']} clips/s) | ≥ {r['target']} "
+                       f"{_ok(r['ratio'], r['target'])} |")
+    if (d := _load(folder, "multi_probe")) is not None:
+        for r in d["results"]:
+            single = f" · one model alone {r['ratio_single']:.2f}" if "ratio_single" in r else ""
+            out.append(f"| {r['models']} checkpoints probed in one pass (`bebias probe A B ...`, every variant) ÷ the "
+                       f"sum of their pure-inference times on the same clips, {r['arch']} at "
+                       f"{r['frames']}×{r['size']}² (`bench/bench_multi_probe.py`; {_load_note(d)}) | "
+                       f"**{r['ratio']:.2f}** ({r['pass_s']} vs {r['inference_s']} s){single} | ≥ {r['target']} "
                        f"{_ok(r['ratio'], r['target'])} |")
     if (d := _load(folder, "cam")) is not None:
         for r in d["results"]:

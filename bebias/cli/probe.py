@@ -18,8 +18,11 @@ from bebias.reporting import chance
 
 @app.command("probe")
 def probe_cmd(
-    ckpt: Annotated[str, typer.Argument(help="A classifier checkpoint (bebias finetune) or a pre-trained encoder "
-                                             "(bebias train: probed by kNN on its features).")],
+    ckpts: Annotated[list[str], typer.Argument(help="A classifier checkpoint (bebias finetune) or a pre-trained "
+                                                   "encoder (bebias train: probed by kNN on its features); several: "
+                                                   "probed in one pass (each video decoded, varied and masked once), "
+                                                   "one folder each under --out and a leaderboard.",
+                                              metavar="CKPT")],
     swap_backgrounds: Annotated[bool, typer.Option("--swap-backgrounds", help="Moving foreground on another "
                                                    "video's background, and one frame of it (SCUBA/SCUFO).")] = False,
     static_frame: Annotated[bool, typer.Option("--static-frame", help="One frame repeated: no motion.")] = False,
@@ -47,7 +50,8 @@ def probe_cmd(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32 | bf16")] = "fp32",
     workers: Annotated[int, typer.Option(help="DataLoader workers for the kNN gallery.")] = 0,
-    out: Annotated[str, typer.Option(help="Output directory (resumable).")] = "runs/probe",
+    out: Annotated[str, typer.Option(help="Output directory (resumable); with several checkpoints "
+                                          "<out>/<checkpoint stem> each, and <out>/leaderboard.md.")] = "runs/probe",
     arch: Annotated[Optional[str], typer.Option(help="Architecture of a state_dict from another codebase "
                                                      "(module./encoder_q./backbone./model. prefixes, MoCo and "
                                                      "Lightning layouts handled). Not needed for bebias "
@@ -70,7 +74,8 @@ def probe_cmd(
     model: ModelOpt = None,
 ) -> None:
     """Counterfactual test sets (background swaps, static frames, actor removed, shuffles, ...)
-    and how much the model's decisions rest on the background: predictions.csv, metrics.json."""
+    and how much the model's decisions rest on the background: predictions.csv, metrics.json.
+    Several checkpoints: one pass, one folder each and a leaderboard ranked by background reliance."""
     from bebias.probing.run import ProbeConfig, run_probe
     from bebias.probing.suite import FLAG_VARIANTS, ProbeSuite, load_suite
     from bebias import runtime
@@ -82,7 +87,7 @@ def probe_cmd(
     s, path = load_suite(suite) if suite else (ProbeSuite(), None)
     spec = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
             "std": _triple_opt("--std", std)}
-    cfg = ProbeConfig(checkpoint=ckpt, data=data, dataset=dataset, annotations=annotations, masks=masks, split=split,
+    cfg = ProbeConfig(checkpoint=ckpts[0], data=data, dataset=dataset, annotations=annotations, masks=masks, split=split,
                       fold=fold,
                       suite=s, suite_path=path,
                       variants=chosen, max_videos=max_videos, seed=seed, out=out, device=device, precision=precision,
@@ -100,11 +105,44 @@ def probe_cmd(
                 bar.update(prog=prog, task=prog.add_task("probing", total=n))
             bar["prog"].update(bar["task"], completed=i, total=n)
 
-        res = run_probe(cfg, progress=show if os.environ.get("RANK", "0") == "0" else None,
-                        log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
+        kw = dict(progress=show if os.environ.get("RANK", "0") == "0" else None,
+                  log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
+        if len(ckpts) == 1:
+            res = run_probe(cfg, **kw)
+        else:
+            from bebias.workflows.probe_many import probe_many
+
+            many = probe_many(cfg, ckpts, **kw)
     runtime.end_distributed()
     if os.environ.get("RANK", "0") == "0":  # torchrun: one table, from the rank that gathered
-        _print_probe(res)
+        if len(ckpts) == 1:
+            _print_probe(res)
+        else:
+            _print_leaderboard(many)
+
+
+def _print_leaderboard(many) -> None:
+    """The ranked checkpoints of a multi-checkpoint probe, and where their results are."""
+    def f(x) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    table = Table(title=f"{len(many.results)} checkpoints, one pass (ranked by background reliance, chance 0)")
+    for col in ("rank", "checkpoint", "background reliance [95 % CI]", "n", "top-1"):
+        table.add_column(col, justify="left" if col == "checkpoint" else "right")
+    for r in many.leaderboard:
+        ci = f" [{f(r['reliance_ci'][0])}, {f(r['reliance_ci'][1])}]" if r["reliance_ci"] else ""
+        rel = ("undefined" if r["reliance"] is None else f(r["reliance"]) + ci) + (" no signal" if r["no_signal"] else "")
+        table.add_row(str(r["rank"] or "-"), r["name"], rel, str(r["reliance_n"] or "-"),
+                      "-" if r["top1"] is None else f"{100 * r['top1']:.1f} %")
+    console.print(table)
+    chance_top1 = next((r["top1_chance"] for r in many.leaderboard if r["top1_chance"] is not None), None)
+    if chance_top1 is not None:
+        console.print(f"top-1 chance {100 * chance_top1:.1f} %")
+    for res, name in zip(many.results, many.names):
+        note = f" (resumed {res.resumed} video(s))" if res.resumed else ""
+        note += " [yellow](ignored a partial.npz of a different probe)[/]" if res.discarded_partial else ""
+        console.print(f"{name}: {res.metrics_path}{note}", highlight=False)
+    console.print(f"leaderboard: {many.md_path}, {many.json_path}")
 
 
 @app.command("testset")

@@ -38,6 +38,12 @@ contiguous share of the videos (resumable on its own ``partial.rank<r>-of-<N>.np
 gathers the rows in the single-process order and writes the outputs, which are identical to
 a single-process run's.
 
+Several checkpoints (:func:`run_probes`, ``bebias probe A B ...``): probes of the same data,
+split, suite, seed and clip geometry (frames x stride) share one pass
+(:mod:`bebias.probing.onepass`): steps 1-3 run once per video, step 4 for every model with
+its own resize and normalisation; each checkpoint's outputs (and resume file) are those of
+its probe alone.
+
 Background labels (``bg_label``): on the embedded benchmark the class whose usual scene the
 background is (family index == class index): the video's own family for variants that
 keep its background, the donor's family for swaps and cue conflicts. Elsewhere a manifest's
@@ -49,7 +55,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -60,28 +65,29 @@ import torch
 from bebias import __version__, runtime
 from bebias.atomic import output_dir, write_json, write_text
 from bebias.checkpoint import file_sha256
+from bebias.data.decoders import decode_short
 from bebias.data.open import Data, is_benchmark, open_data
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.errors import BebiasError
 from bebias.limits import MAX_WORKERS, check_int, check_seed
-from bebias.models.cam import GradCam, input_view
+from bebias.models.cam import GradCam
 from bebias.models.cam_measure import MEASURE as CAM_MEASURE
-from bebias.models.cam_measure import measure_batch
 from bebias.models.classes import match_classes
-from bebias.models.inference import check_finite, embed
+from bebias.models.inference import embed
 from bebias.models.open import OpenedModel, open_model
 from bebias.probing import metrics as M
 from bebias.probing import partial as P
 from bebias.probing.assemble import cam_block, compute_metrics, jsonable, predictions_csv, swaps_block, videos_block
 # the data side (clips, masks, plates, variants of one video) is shared with `bebias testset`
-from bebias.probing.source import MASK_SOURCES, NEEDS_MASK, ProbeSource, variant_seed, video_variants
+from bebias.probing.onepass import Member, probe_videos
+from bebias.probing.source import NEEDS_MASK, ProbeSource, variant_seed
 from bebias.probing.suite import (ALL_VARIANTS, FLAG_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, load_suite,
                                   select_videos)
 from bebias.results import ProbeMetrics
 
 __all__ = [
     "ALL_VARIANTS", "FLAG_VARIANTS", "MASK_MODES", "SWAP_SOURCES", "NEEDS_MASK", "ProbeSuite", "ProbeConfig",
-    "ProbeResult", "load_suite", "select_videos", "variant_seed", "run_probe", "compute_metrics",
+    "ProbeResult", "load_suite", "select_videos", "variant_seed", "run_probe", "run_probes", "compute_metrics",
 ]
 
 PREDICTIONS = "predictions.csv"
@@ -316,85 +322,8 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
                   select_videos(src.labels, suite.max_videos), provenance, fingerprint, cam)
 
 
-# --------------------------------------------------------------------------------------
-# phase 2: the variants of every video through the model, in resumable chunks
-# --------------------------------------------------------------------------------------
-
-def _probe_videos(cfg: ProbeConfig, s: _Setup, share: list[int], partial_path: str, rows: P.Rows, vids: dict,
-                  state: dict, device: torch.device, progress: Callable[[int, int], None] | None) -> None:
-    suite, backbone, head = s.suite, s.model.backbone, s.head
-    mine = len(share)
-    chunks = [share[c:c + suite.chunk] for c in range(0, mine, suite.chunk)]
-    tf = eval_transform(s.spec)
-
-    def forward(batch: list[torch.Tensor]) -> None:
-        x = torch.stack(batch).to(device)
-        with torch.no_grad(), runtime.autocast(device, cfg.precision):
-            f = backbone(x)
-            logits = head(f).float() if head is not None else None
-        # a NaN/inf has no argmax: refused before it is scored (or saved in partial.npz)
-        check_finite(f.float() if logits is None else logits, cfg.checkpoint, seen=len(rows.feats),
-                     what="features" if logits is None else "outputs")
-        p = torch.softmax(logits, dim=1) if logits is not None else None
-        rows.feats.extend(f.float().cpu().numpy())
-        if p is not None:
-            rows.out.extend(p.cpu().numpy())
-
-    def cam_shares(batch: list[tuple[torch.Tensor, np.ndarray | None, int]]) -> None:
-        """Grad-CAM of original clips (input (3, T, S, S), native mask or None, label) -> vids' cam lists."""
-        for b in range(0, len(batch), suite.batch_size):
-            part = batch[b:b + suite.batch_size]
-            views = [input_view(mask, s.spec.size) if mask is not None else None for _, mask, _ in part]
-            _, _, terms = measure_batch(s.cam, torch.stack([x for x, _, _ in part]).to(device), views,
-                                        [y for _, _, y in part])
-            for t in terms:
-                vids["cam_share"].append(t.share)
-                vids["cam_chance"].append(t.chance)
-                vids["cam_share_true"].append(t.share_true)
-                vids["cam_ceiling"].append(t.ceiling)
-
-    last_save = time.monotonic()
-    if progress:
-        progress(min(state["chunks_done"] * suite.chunk, mine), mine)
-    try:
-        for c in range(state["chunks_done"], len(chunks)):
-            pending: list[torch.Tensor] = []
-            originals: list[tuple[torch.Tensor, np.ndarray | None, int]] = []  # for --cam
-            for i in chunks[c]:
-                for frames, meta in video_variants(i, s.src, s.selected, s.variants, suite, cfg.seed, vids, state):
-                    rows.video.append(i)
-                    rows.variant.append(P.CODE[meta["variant"]])
-                    rows.bg.append(meta["bg"])
-                    rows.source.append(MASK_SOURCES.index(meta["source"]))
-                    rows.donor.append(meta["donor"])
-                    pending.append(tf(frames))
-                    if s.cam is not None and meta["variant"] == "original":
-                        v = s.src.video(i)  # cached: the decode the variants came from
-                        originals.append((pending[-1], v.mask if v.usable else None, int(s.src.labels[i])))
-                    if len(pending) == suite.batch_size:
-                        forward(pending)
-                        pending = []
-            if pending:
-                forward(pending)
-            if originals:
-                cam_shares(originals)
-            state["chunks_done"] = c + 1
-            P.commit(rows, vids, state)
-            if cfg.save_every <= 0 or time.monotonic() - last_save >= cfg.save_every or c + 1 == len(chunks):
-                P.save_partial(partial_path, s.fingerprint, rows, vids, state)
-                last_save = time.monotonic()
-            if progress:
-                progress(min((c + 1) * suite.chunk, mine), mine)
-    except BaseException as e:
-        # keep the finished chunks (drop the rows of the one in progress), then stop
-        P.truncate(rows, vids, state)
-        P.save_partial(partial_path, s.fingerprint, rows, vids, state)
-        if isinstance(e, KeyboardInterrupt):
-            done = min(state["chunks_done"] * suite.chunk, mine)
-            raise BebiasError(f"interrupted after {done}/{mine} videos; run the same command again to "
-                              "resume", cfg.out) from None
-        raise
-
+# phase 2 (the variants of every video through the models, in resumable chunks) is
+# bebias.probing.onepass.probe_videos
 
 # --------------------------------------------------------------------------------------
 # phase 3: class probabilities of every row (the head, or kNN against a gallery)
@@ -433,11 +362,21 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
     """Run the probe described by ``cfg``; see the module docstring. Resumes from
     ``cfg.out/partial.npz`` when it holds results of the same probe. ``log`` receives
     informational lines (e.g. which input preset applies)."""
-    # under torchrun every rank probes a contiguous share of the videos; rank 0 gathers them
-    rank, world, device = runtime.distributed(runtime.pick_device(cfg.device))
-    runtime.autocast(device, cfg.precision)  # validates the precision
-    s = _setup(cfg, device, log if rank == 0 else None)
+    return run_probes([cfg], progress=progress, log=log, where=cfg.out)[0]
 
+
+def _pass_key(cfg: ProbeConfig, s: _Setup) -> str:
+    """What the data side of a probe depends on: probes with the same key share one decode,
+    mask and variant per video (:mod:`bebias.probing.onepass`); the model's size, mean and
+    std are not in it (each model resizes the same decoded frames itself)."""
+    return json.dumps({"data": s.data_arg, "dataset": s.dataset, "annotations": s.annotations, "split": s.split,
+                       "fold": cfg.fold, "masks": cfg.masks, "seed": cfg.seed, "suite": s.suite.to_dict(),
+                       "variants": s.variants, "need_mask": s.src.need_mask, "frames": s.spec.frames,
+                       "stride": s.spec.stride, "decode_short": decode_short(s.spec)}, sort_keys=True)
+
+
+def _member(cfg: ProbeConfig, s: _Setup, rank: int, world: int, log: Callable[[str], None] | None) -> Member:
+    """One model's output folder and resume state."""
     output_dir(cfg.out)
     partial_path = os.path.join(cfg.out, P.PARTIAL if world == 1 else f"partial.rank{rank}-of-{world}.npz")
     corrupt = None
@@ -449,10 +388,50 @@ def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None =
             log(f"{partial_path}: unreadable resume state ({e.reason}); moved it to {corrupt} and probing from "
                 "scratch")
         (rows, vids, state), discarded = P.empty(), False
-    resumed = len(vids["index"])
-    share = s.selected[len(s.selected) * rank // world:len(s.selected) * (rank + 1) // world]  # this rank's
-    _probe_videos(cfg, s, share, partial_path, rows, vids, state, device, progress)
+    return Member(cfg, s, partial_path, rows, vids, state, eval_transform(s.spec), len(vids["index"]), discarded,
+                  corrupt)
 
+
+def run_probes(cfgs: list[ProbeConfig], *, progress: Callable[[int, int], None] | None = None,
+               log: Callable[[str], None] | None = None, where: str | None = None) -> list[ProbeResult]:
+    """Probe several checkpoints in one pass (``bebias probe A B ...``): every ``cfgs[k]``
+    writes what :func:`run_probe` of it alone writes, in its own ``out``. Probes whose data
+    side is the same (:func:`_pass_key`: data, split, suite, seed and the clip geometry
+    frames x stride) decode, mask and vary each video once for all of their models; the
+    others get a pass of their own. ``device`` and ``precision`` are those of ``cfgs[0]``
+    for the runtime. ``where``: named by an interrupt (default ``cfgs[0].out``)."""
+    if not cfgs:
+        raise BebiasError("no checkpoint to probe")
+    outs = [os.path.realpath(c.out) for c in cfgs]
+    if len(set(outs)) != len(outs):
+        raise BebiasError("two probes of one pass write to the same output folder", cfgs[0].out)
+    # under torchrun every rank probes a contiguous share of the videos; rank 0 gathers them
+    rank, world, device = runtime.distributed(runtime.pick_device(cfgs[0].device))
+    for c in cfgs:
+        runtime.autocast(device, c.precision)  # validates the precision
+    def named(c: ProbeConfig) -> Callable[[str], None] | None:  # several models: say which one a line is about
+        if rank != 0 or log is None:
+            return None
+        return log if len(cfgs) == 1 else (lambda line: log(f"{c.checkpoint}: {line}"))
+
+    setups = [_setup(c, device, named(c)) for c in cfgs]
+    groups: dict[str, list[int]] = {}
+    for k, (c, s) in enumerate(zip(cfgs, setups)):
+        groups.setdefault(_pass_key(c, s), []).append(k)
+    members = [_member(c, s, rank, world, log if rank == 0 else None) for c, s in zip(cfgs, setups)]
+    for ks in groups.values():
+        lead = setups[ks[0]]
+        for k in ks[1:]:  # one decode per video: the lead's source (same data, split, geometry and masks)
+            setups[k].src, setups[k].data = lead.src, lead.data
+        share = lead.selected[len(lead.selected) * rank // world:len(lead.selected) * (rank + 1) // world]
+        probe_videos([members[k] for k in ks], share, device, where or cfgs[0].out, progress)
+    return [_finish(m, rank, world, device) for m in members]  # the same member order on every rank
+
+
+def _finish(mb: Member, rank: int, world: int, device: torch.device) -> ProbeResult:
+    """Phases 3 and 4 of one member: gather (torchrun), classify, metrics and outputs."""
+    cfg, s, rows, vids, state = mb.cfg, mb.s, mb.rows, mb.vids, mb.state
+    resumed, discarded, corrupt, partial_path = mb.resumed, mb.discarded, mb.corrupt, mb.partial_path
     if world > 1:
         import torch.distributed as dist
 
