@@ -97,7 +97,7 @@ def test_frames_equal_what_run_probe_feeds_the_model(swap_set, tmp_path, monkeyp
     """End to end: the uint8 frames run_probe hands its eval transform (captured) = the files."""
     import torch
 
-    from bebias.probing import run
+    from bebias.probing import onepass, run
 
     class Tiny(torch.nn.Module):
         def __init__(self) -> None:
@@ -110,7 +110,7 @@ def test_frames_equal_what_run_probe_feeds_the_model(swap_set, tmp_path, monkeyp
     model = tmp_path / "tiny.pt"
     torch.jit.save(torch.jit.script(Tiny()), str(model))
     seen: dict[int, np.ndarray] = {}
-    inner = run.video_variants
+    inner = onepass.video_variants  # the one pass that feeds every model (bebias.probing.onepass)
 
     def spy(i, *args, **kw):
         for frames, meta in inner(i, *args, **kw):
@@ -118,7 +118,7 @@ def test_frames_equal_what_run_probe_feeds_the_model(swap_set, tmp_path, monkeyp
                 seen[i] = frames.copy()
             yield frames, meta
 
-    monkeypatch.setattr(run, "video_variants", spy)
+    monkeypatch.setattr(onepass, "video_variants", spy)
     run.run_probe(run.ProbeConfig(checkpoint=str(model), data=DATA, variants=("swap-background",), seed=SEED,
                                   suite=ProbeSuite(n_boot=10), out=str(tmp_path / "probe"), device="cpu",
                                   input={"frames": FRAMES, "size": 32}, trust_code=True))
