@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/bebias demo --out runs/demo
 
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # the browser test of `bebias report`'s HTML drives the system's headless Chromium (Debian's
 # package): installed here when it is missing and apt-get can be used (as root); otherwise
