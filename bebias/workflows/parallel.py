@@ -143,11 +143,16 @@ def run_jobs(jobs: Sequence[Job], n_procs: int, *, progress: Progress | None = N
     error stops what has not started and is raised here once running jobs end (each
     training saved its state and resumes on the next call)."""
     order = sorted(jobs, key=lambda j: -j.cost)
+    finished = [j for j in order if all(os.path.exists(os.path.join(s.config.out, "model.pth")) for s in j.stages)]
+    results = {j.name: run_job(j, progress, log) for j in finished}  # reused here: no process to start
+    order = [j for j in order if j not in finished]
     if n_procs <= 1 or len(order) <= 1:
-        return {j.name: run_job(j, progress, log) for j in order}
+        return results | {j.name: run_job(j, progress, log) for j in order}
+    n_procs = min(n_procs, len(order))
+    if log:
+        log(f"training {len(order)} jobs, {n_procs} at a time, one thread each")
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
-    results: dict[str, list[str]] = {}
 
     def drain(block: bool) -> None:
         while True:
@@ -161,7 +166,7 @@ def run_jobs(jobs: Sequence[Job], n_procs: int, *, progress: Progress | None = N
             elif msg[0] == "log" and log:
                 log(msg[1])
 
-    with ProcessPoolExecutor(min(n_procs, len(order)), mp_context=ctx, initializer=_worker_init,
+    with ProcessPoolExecutor(n_procs, mp_context=ctx, initializer=_worker_init,
                              initargs=(q,)) as pool:
         futures = {pool.submit(_worker_run, j): j.name for j in order}
         pending = set(futures)
