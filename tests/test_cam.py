@@ -315,14 +315,16 @@ def test_colours_overlay_and_strip_layout():
 
 def test_explain_refuses_checkpoints_that_take_different_clips(tmp_path):
     from bebias.data.transforms import ClipSpec
-    from bebias.reporting.cam import CamClip, CamModel, explain
+    from bebias.models.cam_explain import CamModel
+    from bebias.models.cam_result import CamClip
+    from bebias.workflows.cam import explain
 
     net = _net()
     a = CamModel("a", "a.pth", "small3d", GradCam(net.backbone, net.fc), ClipSpec(frames=4, size=32))
     b = CamModel("b", "b.pth", "small3d", GradCam(net.backbone, net.fc), ClipSpec(frames=8, size=32))
     clip = CamClip("v", np.zeros((4, 32, 32, 3), np.uint8), None)
     with pytest.raises(BebiasError, match="different clips"):
-        explain([a, b], [clip], str(tmp_path), ci=lambda stat, n: (0.0, 1.0))
+        explain([a, b], [clip], str(tmp_path), n_boot=10)
 
 
 # --------------------------------------------------------------------------------------
