@@ -47,7 +47,7 @@ class CamModel:
     classes: list[str] | None = None
 
     def checkpoint(self) -> CamCheckpoint:
-        """How the outputs name it (no grid yet)."""
+        """How the outputs name it."""
         return CamCheckpoint(self.label, self.path, self.arch, self.cam.method, self.cam.layer_name,
                              bool(self.cam.per_time))
 
@@ -167,15 +167,12 @@ class CamTally:
         """Per model the four terms of the predicted (and, where any clip has one, the true)
         class's maps with their intervals (``ci(stat, n)``, :data:`~bebias.models.cam_measure.Interval`),
         and the masks' mean foreground fraction."""
-        measure, checkpoints = {}, []
+        measure = {}
         for m in self.models:
             t = self.terms[m.label]
             true_ok = any(math.isfinite(v) for v in t["share_true"])
             measure[m.label] = {"layer": m.cam.layer_name, "grid": self.grids.get(m.label),
                                 "pred": summarise(t["share"], t["chance"], t["ceiling"], ci),
                                 "true": summarise(t["share_true"], t["chance"], t["ceiling"], ci) if true_ok else None}
-            cp = m.checkpoint()
-            cp.grid = self.grids.get(m.label)
-            checkpoints.append(cp)
         chance = float(np.mean(self.fractions)) if self.fractions else None
-        return CamSummary(checkpoints, self.target, measure, chance, len(self.fractions))
+        return CamSummary([m.checkpoint() for m in self.models], self.target, measure, chance, len(self.fractions))

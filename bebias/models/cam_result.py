@@ -93,8 +93,7 @@ class ClipCams:
 @dataclass
 class CamCheckpoint:
     """One explained checkpoint as the outputs name it: ``label`` (unique), ``path``,
-    ``arch``, ``method`` (:attr:`bebias.models.cam.GradCam.method`), ``layer``, ``per_time``,
-    and ``grid``: the layer's (T', H', W') map size, None before any clip."""
+    ``arch``, ``method`` (:attr:`bebias.models.cam.GradCam.method`), ``layer`` and ``per_time``."""
 
     label: str
     path: str
@@ -102,7 +101,6 @@ class CamCheckpoint:
     method: str
     layer: str
     per_time: bool
-    grid: list[int] | None = None
 
 
 @dataclass

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bebias.errors import BebiasError
 
+if TYPE_CHECKING:  # imported where used: torch only when a CAM is computed
+    from bebias.models.cam_explain import CamModel
+    from bebias.models.cam_result import CamClip
 
-def explain(models, clips, out: str, *, n_boot: int = 1000, seed: int = 0, target: str = "pred",
+
+def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *, n_boot: int = 1000, seed: int = 0, target: str = "pred",
             formats: Sequence[str] = ("gif",), batch_size: int = 8, fps: float = 4.0, device="cpu",
             extra: dict | None = None) -> dict:
     """Grad-CAM of every model (:class:`~bebias.models.cam_explain.CamModel`, the first the
