@@ -4,7 +4,8 @@ The implementations share one tiny interface (``num_frames`` and ``read``), so t
 the pipeline does not care whether frames come from files or are rendered in memory. What
 the data records beside the frames comes through the same interface: ``masks`` (ground-truth
 foreground) and ``plate`` (the clean background), None where the data has none
-(``has_masks`` says which without reading), so a consumer never asks what kind of data it has.
+(``has_masks`` says which without reading; a decoder without these optional members records
+nothing), so a consumer never asks what kind of data it has.
 """
 
 from __future__ import annotations

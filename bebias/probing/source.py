@@ -120,8 +120,10 @@ class ProbeSource:
 
     def gt_masks(self, i: int, idx: np.ndarray) -> np.ndarray | None:
         """(len(idx), H, W) bool ground-truth masks of video i's frames idx, as the data
-        records them (:meth:`bebias.data.decoders.Decoder.masks`); None without ground truth."""
-        return self.data.decoder.masks(self.records[i], idx)
+        records them (:meth:`bebias.data.decoders.Decoder.masks`, an optional method); None
+        without ground truth."""
+        masks = getattr(self.data.decoder, "masks", None)
+        return masks(self.records[i], idx) if masks is not None else None
 
     def video(self, i: int) -> ProbeVideo:
         """Decode the centre clip once (cached) and get its mask. Raises BebiasError if unreadable."""
@@ -170,7 +172,8 @@ class ProbeSource:
         """The clean background of video i at (h, w), (h, w, 3) uint8: the data's recorded
         plate (:meth:`bebias.data.decoders.Decoder.plate`: the benchmark's), else the
         temporal median of its clip outside its (usable) mask."""
-        bg = self.data.decoder.plate(self.records[i])
+        plate = getattr(self.data.decoder, "plate", None)
+        bg = plate(self.records[i]) if plate is not None else None
         if bg is None:
             from bebias.probing.masks import background_plate
 
