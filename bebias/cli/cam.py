@@ -11,7 +11,7 @@ import typer
 from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, ModelOpt, app, cam_lines, console, err_console
 from bebias.cli.probe import _triple_opt
 from bebias.errors import BebiasError
-from bebias.workflows.cam import open_cam_model, sample_clips
+from bebias.workflows.cam import explain, open_cam_model, sample_clips
 
 
 @app.command("cam")
@@ -60,9 +60,7 @@ def cam_cmd(
     and the share of each CAM on the actor with a bootstrap CI: OUT/cam.json."""
     from bebias import runtime
     from bebias.limits import check_int, check_seed
-    from bebias.probing.metrics import bootstrap_ci
     from bebias.probing.metrics.stats import check_n_boot
-    from bebias.reporting.cam import explain
 
     check_n_boot(n_boot)
     check_int("--n", n)
@@ -86,11 +84,8 @@ def cam_cmd(
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
 
-    def ci(stat, n_videos):
-        return bootstrap_ci(stat, n_videos, n_boot=n_boot, seed=seed)
-
-    res = explain(models, clips, out, ci=ci, target=target, formats=formats, batch_size=batch_size, device=dev,
-                  extra={"source": where, "unreadable": unreadable, "seed": seed, "n_boot": n_boot})
+    res = explain(models, clips, out, n_boot=n_boot, seed=seed, target=target, formats=formats, batch_size=batch_size,
+                  device=dev, extra={"source": where, "unreadable": unreadable, "seed": seed, "n_boot": n_boot})
     _print(res, out)
 
 

@@ -44,17 +44,15 @@ from bebias.distract import DEBIAS_METHODS
 from bebias.errors import BebiasError
 from bebias.limits import MAX_WORKERS, check_int
 from bebias.parse import read_json
-from bebias.probing.metrics import bootstrap_ci
 from bebias.probing.run import ProbeConfig, run_probe
 from bebias.probing.suite import load_suite
 from bebias.reporting import chance as CH
 from bebias.reporting.build import build_report
-from bebias.reporting.cam import explain
 from bebias.results import Estimate
 from bebias.training.evaluate import evaluate_checkpoint
 from bebias.training.finetune import FinetuneConfig
 from bebias.training.pretrain import PretrainConfig
-from bebias.workflows.cam import open_cam_model, sample_clips
+from bebias.workflows.cam import explain, open_cam_model, sample_clips
 from bebias.workflows.gate import POSITIVE_CONTROL as CONTROL
 from bebias.workflows.gate import conclusions, positive_control_gate
 from bebias.workflows.parallel import Job, Stage, run_jobs, share_benchmark
@@ -270,7 +268,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         opened = [open_cam_model(classifiers[n], n) for n in names]
         models = [cm for cm, _ in opened]
         clips, _, where = sample_clips(models[0].spec, opened[0][1], data=b.data, n=b.cam_videos)
-        explain(models, clips, cam_out, ci=lambda stat, n: bootstrap_ci(stat, n, n_boot=b.n_boot, seed=seed), formats=("gif",),
+        explain(models, clips, cam_out, n_boot=b.n_boot, seed=seed, formats=("gif",),
                 extra={"source": where, "seed": seed})
         if progress:
             progress("Grad-CAM", 1, 1)
