@@ -103,6 +103,7 @@ from bebias.data.open import open_data
 from bebias.models.backbones import build_backbone
 from bebias.models.device import autocast, pick_device
 from bebias.models.moco import MoCo
+from bebias.seeds import torch_seed
 from bebias.training.pretrain import PretrainConfig, make_query, pretrain
 from bebias.training.rng import seed_everything
 
@@ -210,7 +211,7 @@ class Bare:
 
     def step(self) -> None:
         cfg = self.cfg
-        g = torch.Generator().manual_seed(cfg.seed * 7919 + self.step_no)  # as pretrain's step
+        g = torch.Generator().manual_seed(torch_seed(cfg.seed, "query", self.step_no, 0))  # as pretrain's step
         self.step_no += 1
         x_q = make_query(self.views[:, 0], cfg, g)
         with autocast(self.device, cfg.precision):

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from bebias.data.batches import BatchRequests, ClipBatches, SlabPool, unbatched
 from bebias.data.dataset import ClipDataset
 from bebias.limits import MAX_WORKERS, check_int
+from bebias.seeds import torch_seed
 
 
 def free_cores() -> int:
@@ -103,7 +104,7 @@ def make_loader(ds: ClipDataset, batch_size: int, *, shuffle: bool, seed: int, e
     check_int("--workers", workers, 0, MAX_WORKERS)  # every caller's last line of defence against a fork bomb
     n = len(ds)
     if shuffle:
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(torch_seed(seed, "order", epoch))).tolist()
     else:
         order = list(range(n))
     if drop_last:

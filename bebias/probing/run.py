@@ -10,7 +10,7 @@ Pipeline, per video (in chunks of ``suite.chunk`` videos):
    ``mask_source``; a mask that fails :func:`~bebias.probing.masks.mask_is_usable` keeps the
    video out of the mask-based variants (counted, never silently);
 3. every variant of the suite from that one decode (:func:`bebias.probing.testsets.make_variant`,
-   seeded by ``SeedSequence([seed, video index, crc32(variant)])``); a background swap takes
+   seeded by ``bebias.seeds.derive(seed, "variant", video index, variant)``); a background swap takes
    the background plate of another probed video whose background belongs to a DIFFERENT
    class than the video's motion and, where scene classes are known (the benchmark's
    families, a manifest's ``bg_label`` column), to another scene class than its own (chosen

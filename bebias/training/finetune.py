@@ -25,6 +25,7 @@ from bebias.limits import check_float
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.open import load_weights
+from bebias.seeds import torch_seed
 from bebias.training import loop, run_common
 from bebias.training.config import RunConfig
 from bebias.training.run_common import RunResult
@@ -109,7 +110,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False, overwrite: bool = Fal
     def step_fn(batch: dict, step: int) -> float:
         x, y = normalize(batch["clip"].to(device, non_blocking=True), spec), batch["label"].to(device)
         if cfg.debias:  # one generator per step: a resumed run draws exactly what it would have
-            g = torch.Generator().manual_seed(cfg.seed * 7919 + step)
+            g = torch.Generator().manual_seed(torch_seed(cfg.seed, "debias", step))
             x, _ = distract.debias_batch(x, cfg.debias, g)
         run.set_lr(opt, step)
         guard.save()

@@ -40,6 +40,7 @@ from bebias.limits import check_float, check_int, check_memory
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
 from bebias.recipes import pretrain_label, uses_intra_negative
+from bebias.seeds import torch_seed
 from bebias.training import loop, run_common
 from bebias.training.config import RunConfig
 from bebias.training.run_common import RunResult
@@ -188,7 +189,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
 
     def step_fn(batch: dict, step: int) -> float:
         views = normalize(batch["clip"].to(device, non_blocking=True), spec)  # uint8 -> float (B, 2, 3, T, H, W)
-        g = torch.Generator().manual_seed(cfg.seed * 7919 + step * world + rank)  # BE draws: resume-exact
+        g = torch.Generator().manual_seed(torch_seed(cfg.seed, "query", step, rank))  # BE draws: resume-exact
         x_q = make_query(views[:, 0], cfg, g)
         x_neg = normalize(batch["negative"].to(device), spec) if cfg.extra_negative else None
         if cfg.other_negative:  # sample i's negative: the extra clip of another video of the batch
