@@ -8,7 +8,7 @@ in one run and on the same clips:
 - loader: ``ClipDataset`` with ``transform=None`` (centre clip, ``FileDecoder``: header
           frame count, clip sampling, decoding straight into the batch's recycled
           shared-memory slab, uint8 (T,H,W,3) tensors) through the trainers' ``DataLoader``
-          (``runtime.make_loader``) with ONE worker process, batch 8: the data layer's cost
+          (``bebias.data.loader.make_loader``) with ONE worker process, batch 8: the data layer's cost
           over raw decoding, hand-off to the main process included;
 - loader, 0 workers: the same in the main process (the data layer's own cost, no hand-off);
 - loader+eval: the same with the evaluation transform as evaluation runs it (resize and
@@ -45,7 +45,7 @@ from bebias.data.sampling import center_clip
 from bebias.data.synth import SynthConfig, render_video, split_specs
 from bebias.data.transforms import ClipSpec, eval_transform, normalize_frames
 from bebias.data.video_io import write_video
-from bebias.runtime import make_loader
+from bebias.data.loader import make_loader
 
 
 def make_videos(root: str, n: int, frames: int, size: int, width: int | None = None) -> list[str]:

@@ -6,7 +6,7 @@ region, so the thread that shares a core with the other process holds the whole 
 bebias keeps torch's default count (the digits depend on it, so the default must not follow
 the load) and documents ``BEBIAS_THREADS=N`` / ``BEBIAS_THREADS=auto`` (the cores actually
 free: affinity cores minus the 1-minute load average, at least 1;
-``bebias.runtime.default_threads``) for busy machines.
+``bebias.models.device.default_threads``) for busy machines.
 
 For each of threads in ``--threads`` (default 1, 2) and competitor off / on, this process
 sets ``torch.set_num_threads``, builds the default model (``small3d`` classifier,
@@ -87,7 +87,8 @@ def _spinner() -> subprocess.Popen:
 
 
 def measure(threads: list[int], seconds: float, batch: int) -> dict:
-    from bebias import runtime
+    from bebias.data.loader import free_cores
+    from bebias.models.device import default_threads
 
     rows = []
     for competitor in (False, True):
@@ -113,7 +114,7 @@ def measure(threads: list[int], seconds: float, batch: int) -> dict:
     return {"rows": rows, "slowdown_2_vs_1_threads": slowdown, "seconds_per_cell": seconds, "batch": batch,
             "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0))
                         if hasattr(os, "sched_getaffinity") else None, "platform": platform.machine(),
-                        "free_cores_now": runtime.free_cores(), "default_threads_now": runtime.default_threads(),
+                        "free_cores_now": free_cores(), "default_threads_now": default_threads(),
                         "torch": torch.__version__}}
 
 

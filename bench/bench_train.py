@@ -2,7 +2,7 @@
 
 Everything runs in ONE process on the default pre-training configuration
 (``PretrainConfig()``: small3d, 8 frames stride 2, 32 px, batch 32, method ``be`` with the
-intra-video negative, bf16, DataLoader workers as ``runtime.resolve_workers`` picks them for
+intra-video negative, bf16, DataLoader workers as ``bebias.data.loader.resolve_workers`` picks them for
 this machine: 0 on a CPU whose cores torch's threads occupy), on the ``train`` split of ``--data``
 (default: the embedded benchmark, rendered into memory before anything is timed).
 ``--batch-size``, ``--precision``, ``--workers`` and ``--data`` override those defaults.
@@ -98,11 +98,14 @@ import time
 import torch
 
 import bebias
+from bebias.data.loader import resolve_workers
 from bebias.data.open import open_data
 from bebias.models.backbones import build_backbone
+from bebias.models.device import autocast, pick_device
 from bebias.models.moco import MoCo
-from bebias import runtime
+from bebias.seeds import torch_seed
 from bebias.training.pretrain import PretrainConfig, make_query, pretrain
+from bebias.training.rng import seed_everything
 
 
 def log(msg: str) -> None:
@@ -182,7 +185,7 @@ def end_to_end(cfg: PretrainConfig, data, warmup: int, steps: int) -> dict:
 
 def build(cfg: PretrainConfig, device: torch.device) -> tuple[MoCo, torch.optim.Optimizer]:
     """The model and optimizer exactly as ``pretrain`` builds them (single process)."""
-    runtime.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     moco = MoCo(build_backbone(cfg.arch, pretrained=cfg.pretrained), dim=cfg.dim, queue_size=cfg.queue_size,
                 momentum=cfg.momentum, temperature=cfg.temperature, mlp=cfg.mlp, symmetric=cfg.symmetric,
                 shuffle_bn=cfg.shuffle_bn).to(device)
@@ -208,10 +211,10 @@ class Bare:
 
     def step(self) -> None:
         cfg = self.cfg
-        g = torch.Generator().manual_seed(cfg.seed * 7919 + self.step_no)  # as pretrain's step
+        g = torch.Generator().manual_seed(torch_seed(cfg.seed, "query", self.step_no, 0))  # as pretrain's step
         self.step_no += 1
         x_q = make_query(self.views[:, 0], cfg, g)
-        with runtime.autocast(self.device, cfg.precision):
+        with autocast(self.device, cfg.precision):
             out = self.moco(x_q, self.views[:, 1], self.neg)
         loss = out["loss"].float()
         self.opt.zero_grad(set_to_none=True)
@@ -312,7 +315,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=("bf16", "fp32"), default=d.precision)
     ap.add_argument("--workers", type=int, default=d.workers,
                     help="DataLoader workers of the end-to-end run (default: bebias's own choice for this machine, "
-                         "runtime.resolve_workers; the other of 0/1 is measured too, for comparison)")
+                         "bebias.data.loader.resolve_workers; the other of 0/1 is measured too, for comparison)")
     ap.add_argument("--data", default=d.data, help="--data of the run (its train split); default: the benchmark")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads for the whole benchmark (default: torch's default)")
@@ -331,7 +334,7 @@ def main() -> None:
     t_start = time.perf_counter()
     load0 = os.getloadavg()
     cfg = dataclasses.replace(d, batch_size=a.batch_size, precision=a.precision, workers=a.workers, data=a.data)
-    device = runtime.pick_device(cfg.device)
+    device = pick_device(cfg.device)
     block = max(1, round(a.steps / a.repeats))
 
     log(f"rendering the {cfg.split!r} split of {cfg.data!r} into memory")
@@ -346,7 +349,7 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     log(f"end-to-end pretrain(): {a.warmup} warm-up + {a.steps} timed steps, batch {cfg.batch_size}")
-    workers = runtime.resolve_workers(cfg.workers, device)
+    workers = resolve_workers(cfg.workers, device)
     cfg = dataclasses.replace(cfg, workers=workers)
     e2e = end_to_end(cfg, data, a.warmup, a.steps)
     rss_peak = maxrss_mib()

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bebias import runtime  # noqa: E402
+from bebias.models.device import set_threads  # noqa: E402
 from bebias.checkpoint import file_sha256  # noqa: E402
 from bebias.training.evaluate import evaluate_checkpoint  # noqa: E402
 from bebias.training.finetune import finetune  # noqa: E402
@@ -30,7 +30,7 @@ from bebias.workflows.reference import shipped_path, weights_sha256  # noqa: E40
 
 
 def main() -> None:
-    threads = runtime.set_threads()
+    threads = set_threads()
     t0, c0 = time.perf_counter(), time.process_time()
     res = finetune(REF.config, resume=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

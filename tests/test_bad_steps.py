@@ -212,19 +212,19 @@ class _FaultyInBf16(torch.nn.Module):
 
 def test_bf16_preflight_refuses_a_backbone_whose_bf16_gradients_are_wrong():
     from bebias.models.backbones import build_backbone
-    from bebias import runtime
+    from bebias.training.precision import check_bf16
 
     with pytest.raises(BebiasError, match=r"bf16 autocast computes a wrong gradient for conv\.weight"):
-        runtime.check_bf16(_FaultyInBf16(), (2, 3, 4, 8, 8), torch.device("cpu"))
+        check_bf16(_FaultyInBf16(), (2, 3, 4, 8, 8), torch.device("cpu"))
     # A model without Conv3d is healthy in bf16 on every CPU: the check passes it.
     healthy = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 8 * 8, 16))
-    runtime.check_bf16(healthy, (2, 3, 4, 8, 8), torch.device("cpu"))
+    check_bf16(healthy, (2, 3, 4, 8, 8), torch.device("cpu"))
     # small3d is healthy on some CPUs and hits the fault on others (CI's did: layer3.conv2, inf);
     # either way the verdict is the refusal or nothing, and the model itself is untouched.
     net = build_backbone("small3d")
     before = {k: v.clone() for k, v in net.state_dict().items()}
     try:
-        runtime.check_bf16(net, (2, 3, 4, 16, 16), torch.device("cpu"))
+        check_bf16(net, (2, 3, 4, 16, 16), torch.device("cpu"))
     except BebiasError as e:
         assert "use --precision fp32" in str(e)
     _same(net.state_dict(), before)  # a copy is checked

@@ -9,9 +9,9 @@ import torch
 
 from bebias.data.batches import Batch, SlabPool
 from bebias.data.dataset import ClipDataset
+from bebias.data.loader import make_loader
 from bebias.data.open import open_data
 from bebias.data.transforms import ClipSpec, train_transform
-from bebias.runtime import make_loader
 
 SPEC = ClipSpec(frames=8, stride=1, size=32)
 

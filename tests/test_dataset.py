@@ -117,7 +117,7 @@ def test_real_h264_clip_through_the_loader(tmp_path):
 def test_worker_batches_equal_in_process_batches():
     """Through the trainers' loader, one worker process returns the same batches as none
     (the Batch crosses the process boundary with label/index by value, clips via shared memory)."""
-    from bebias.runtime import make_loader
+    from bebias.data.loader import make_loader
 
     d = open_data("synthetic:classes=4,videos_per_class=4,test_videos_per_class=2,frames=12,size=32")
     ds = ClipDataset(d.videos, d.decoder, SPEC, train_transform(SPEC, hflip=False, normalize=False), views=2,
@@ -147,7 +147,7 @@ def test_raw_clips_in_a_worker_are_decoded_into_the_batch_buffer(tmp_path):
     import pytest
 
     from bebias.errors import BebiasError
-    from bebias.runtime import make_loader
+    from bebias.data.loader import make_loader
 
     recs = _raw_files(tmp_path, [(20, 32)] * 7)
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
@@ -194,7 +194,7 @@ def test_training_replaces_unreadable_videos_deterministically_and_keeps_batch_s
     """A training dataset fills an unreadable video's row with another video (a function of
     (seed, epoch, failed index, attempt) only): every batch keeps B rows, with the
     replacement's label; the swaps are listed; the same with a worker process and on resume."""
-    from bebias.runtime import make_loader
+    from bebias.data.loader import make_loader
 
     recs, bad = _with_unreadable(tmp_path, 11, (1, 6, 9))
     videos = LabeledVideos(recs, ["a", "b"])
@@ -244,7 +244,7 @@ def test_training_replaces_unreadable_videos_deterministically_and_keeps_batch_s
 def test_raw_training_clips_of_replacements_go_into_the_batch_rows(tmp_path):
     """transform=None (clips decoded straight into the batch's rows, in a worker: into a
     shared slab): a replacement is decoded into the unreadable video's row."""
-    from bebias.runtime import make_loader
+    from bebias.data.loader import make_loader
 
     recs, bad = _with_unreadable(tmp_path, 8, (0, 4))  # the first video of a batch unreadable too
     ds = ClipDataset(LabeledVideos(recs, ["a", "b"]), FileDecoder(), SPEC, None, seed=2)
@@ -267,7 +267,7 @@ def test_too_many_unreadable_videos_stop_with_one_line(tmp_path):
 
     from bebias.data.dataset import REPLACE_ATTEMPTS, TooManyUnreadable
     from bebias.errors import BebiasError
-    from bebias.runtime import make_loader
+    from bebias.data.loader import make_loader
 
     recs = [VideoRecord(str(tmp_path / f"gone{k}.mp4"), k % 2) for k in range(REPLACE_ATTEMPTS + 4)]
     ds = ClipDataset(LabeledVideos(recs, ["a", "b"]), FileDecoder(), SPEC, None, seed=0)

@@ -68,7 +68,7 @@ def test_resume_with_another_number_of_workers_equals_uninterrupted(tmp_path):
         assert torch.equal(va, vb), k
 
 def test_default_workers_leave_the_cores_to_torch_on_cpu(monkeypatch):
-    from bebias.runtime import resolve_workers
+    from bebias.data.loader import resolve_workers
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_workers(3, cpu) == 3

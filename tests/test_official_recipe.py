@@ -15,7 +15,7 @@ from bebias import distract
 from bebias.errors import BebiasError
 from bebias.training import pretrain as pretrain_mod
 from bebias.training.config import config_from_file
-from bebias.training.finetune import lr_at
+from bebias.training.run_common import lr_at
 from bebias.training.pretrain import PretrainConfig, pretrain
 
 TINY = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=2,frames=12,size=32"

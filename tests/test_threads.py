@@ -8,8 +8,9 @@ import sys
 import pytest
 import torch
 
-from bebias import runtime
+from bebias.data.loader import free_cores
 from bebias.errors import BebiasError
+from bebias.models.device import default_threads, set_threads
 
 
 @pytest.fixture
@@ -27,22 +28,22 @@ def machine(monkeypatch):
 @pytest.mark.parametrize("load, free", [(0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (7.0, 1)])
 def test_free_cores_subtracts_the_load(machine, monkeypatch, load, free):
     machine(load)
-    assert runtime.free_cores() == free
-    assert runtime.default_threads() == torch.get_num_threads()  # the load never changes the default
+    assert free_cores() == free
+    assert default_threads() == torch.get_num_threads()  # the load never changes the default
     monkeypatch.setenv("BEBIAS_THREADS", "auto")
-    assert runtime.default_threads() == free
+    assert default_threads() == free
 
 
 def test_bebias_threads_and_omp_num_threads_win(machine, monkeypatch):
     machine(2.0)
     monkeypatch.setenv("BEBIAS_THREADS", "2")
-    assert runtime.default_threads() == 2
+    assert default_threads() == 2
     monkeypatch.setenv("BEBIAS_THREADS", "zero")
     with pytest.raises(BebiasError, match="BEBIAS_THREADS"):
-        runtime.default_threads()
+        default_threads()
     monkeypatch.delenv("BEBIAS_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert runtime.default_threads() == torch.get_num_threads()
+    assert default_threads() == torch.get_num_threads()
 
 
 def test_set_threads_sets_torch(machine, monkeypatch):
@@ -50,7 +51,7 @@ def test_set_threads_sets_torch(machine, monkeypatch):
     try:
         machine(1.0)
         os.environ["BEBIAS_THREADS"] = "auto"
-        assert runtime.set_threads() == 1 and torch.get_num_threads() == 1
+        assert set_threads() == 1 and torch.get_num_threads() == 1
     finally:
         os.environ.pop("BEBIAS_THREADS", None)
         torch.set_num_threads(before)

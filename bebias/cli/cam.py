@@ -58,7 +58,7 @@ def cam_cmd(
 ) -> None:
     """Grad-CAM overlays (PNG strips, GIF/MP4) of one or more checkpoints on the same clips,
     and the share of each CAM on the actor with a bootstrap CI: OUT/cam.json."""
-    from bebias import runtime
+    from bebias.models.device import pick_device
     from bebias.limits import check_int, check_seed
     from bebias.probing.metrics.stats import check_n_boot
 
@@ -71,7 +71,7 @@ def cam_cmd(
     formats = [] if fmt.strip().lower() == "none" else [f.strip().lower() for f in fmt.split(",") if f.strip()]
     if videos and (data or dataset or split or annotations or masks):
         raise BebiasError("give VIDEO paths or --data, not both")
-    dev = runtime.pick_device(device)
+    dev = pick_device(device)
     given = {"frames": frames, "stride": stride, "size": size, "mean": _triple_opt("--mean", mean),
              "std": _triple_opt("--std", std)}
     opened = [open_cam_model(p, name, arch, layer, per_time, {k: v for k, v in given.items() if v is not None},

@@ -135,9 +135,9 @@ def _version(value: bool) -> None:
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False) -> None:
     """bebias: background-bias toolkit for video models."""
-    from bebias import runtime
+    from bebias.models.device import set_threads
 
-    runtime.set_threads()  # torch's threads: the cores free now, or BEBIAS_THREADS
+    set_threads()  # torch's threads: the cores free now, or BEBIAS_THREADS
 
 
 #: errors of a path the user gave (a file where a folder should be, no permission)

@@ -78,7 +78,7 @@ def probe_cmd(
     Several checkpoints: one pass, one folder each and a leaderboard ranked by background reliance."""
     from bebias.probing.run import ProbeConfig, run_probe
     from bebias.probing.suite import FLAG_VARIANTS, ProbeSuite, load_suite
-    from bebias import runtime
+    from bebias.models.device import end_distributed
 
     flags = dict(swap_backgrounds=swap_backgrounds, static_frame=static_frame, background_only=background_only,
                  foreground_only=foreground_only, shuffle=shuffle, reverse=reverse,
@@ -113,7 +113,7 @@ def probe_cmd(
             from bebias.workflows.probe_many import probe_many
 
             many = probe_many(cfg, ckpts, **kw)
-    runtime.end_distributed()
+    end_distributed()
     if os.environ.get("RANK", "0") == "0":  # torchrun: one table, from the rank that gathered
         if len(ckpts) == 1:
             _print_probe(res)

@@ -130,7 +130,7 @@ def train_cmd(
     With no arguments: MoCo+BE on the embedded benchmark, CPU-sized (minutes).
     Multi-process: torchrun --nproc_per_node N -m bebias train ...
     """
-    from bebias import runtime
+    from bebias.models.device import end_distributed
     from bebias.training.pretrain import PretrainConfig, pretrain
 
     flags = dict(data=data, dataset=dataset, annotations=annotations, split=split, arch=arch, pretrained=pretrained,
@@ -147,7 +147,7 @@ def train_cmd(
         return _dry_run(cfg, config)
     with step_bar(cfg.method) as show:
         res = pretrain(cfg, resume=resume, overwrite=overwrite, progress=show)
-    runtime.end_distributed()
+    end_distributed()
     report_run(res)
     console.print(f"next: bebias finetune {res.model_path} --linear --split train-unbiased")
 

@@ -8,5 +8,6 @@
 - :mod:`bebias.data.transforms` clip transforms on (T,C,H,W) tensors (torchvision v2)
 - :mod:`bebias.data.dataset`    the torch Dataset gluing the stages, skipping bad samples
 - :mod:`bebias.data.batches`    collation; batches from worker processes in recycled shared memory
+- :mod:`bebias.data.loader`     the DataLoader (order a function of seed and epoch), worker count
 - :mod:`bebias.data.synth`      the embedded biased-motion benchmark
 """

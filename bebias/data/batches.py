@@ -8,7 +8,7 @@ rewrite memory already mapped), its file descriptor passed over a socket and the
 mapped again by the main process -- together about a tenth of the time it takes to decode
 the clips (bench/bench_loader.py).
 
-So the trainers' loader (:func:`bebias.runtime.make_loader`) serves batches
+So the trainers' loader (:func:`bebias.data.loader.make_loader`) serves batches
 through :class:`ClipBatches`, which writes each batch into a *slab* of a
 :class:`SlabPool` instead: anonymous shared mappings made before the workers fork (so
 every process has them, at the same pages) and recycled. A batch in a slab crosses as a

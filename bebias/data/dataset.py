@@ -25,12 +25,12 @@ from bebias.data import sampling
 from bebias.data.decoders import Decoder, decode_short
 from bebias.data.records import LabeledVideos
 from bebias.data.transforms import ClipSpec, ClipTransform
+from bebias import seeds
 from bebias.errors import BebiasError
 
 REPLACE_ATTEMPTS = 16
 """Other videos tried, in turn, for an unreadable one before the run stops (with half the
 videos unreadable, 2^-16 per unreadable video met; "nearly all" stops within 16 decodes)."""
-_REPLACE_KEY = 0x5B5  # in the replacement draws' seeds: apart from every item's own (seed, epoch, index)
 
 
 class TooManyUnreadable(BebiasError):
@@ -107,7 +107,7 @@ class ClipDataset(Dataset):
         :data:`REPLACE_ATTEMPTS` distinct others (fewer in a smaller split), a function of
         ``(seed, epoch, index)`` only -- attempt ``a`` tries ``replacements(index)[a]``."""
         n = len(self)
-        rng = np.random.default_rng([self.seed, self.epoch, index, _REPLACE_KEY])
+        rng = seeds.rng(self.seed, "replacements", self.epoch, index)
         others = rng.choice(n - 1, size=min(REPLACE_ATTEMPTS, n - 1), replace=False)
         return [int(j) + int(j >= index) for j in others]  # every index but ``index``
 
@@ -171,9 +171,9 @@ class ClipDataset(Dataset):
         """``draw``: (failed index, attempt) when this video stands in for an unreadable one."""
         rec = self.videos.records[index]
         if draw is None:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-        else:  # (failed index, attempt); attempt + 1: a trailing 0 would seed like the shorter key
-            rng = np.random.default_rng([self.seed, self.epoch, draw[0], _REPLACE_KEY, draw[1] + 1])
+            rng = seeds.rng(self.seed, "item", self.epoch, index)
+        else:  # (failed index, attempt): apart from every item's own draws
+            rng = seeds.rng(self.seed, "stand-in", self.epoch, *draw)
         # the transforms draw from torch's global CPU generator: seed it for this item and
         # restore it after (what torch.random.fork_rng + manual_seed do, minus their ~0.6 ms
         # of per-call overhead -- a quarter of a small item's cost)

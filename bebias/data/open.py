@@ -172,7 +172,7 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
         return Data(videos, decoder, data, hflip_safe=bool(meta.get("hflip_safe", True)), meta=meta)
     videos = drop_duplicates(load_source(data, dataset=dataset, split=split, fold=fold, annotations=annotations),
                              data)
-    if videos.duplicates:  # one line, as the other notes of the lower floors (bebias.runtime)
+    if videos.duplicates:  # one line, as bebias's other notes (the bf16 one of bebias.training.precision)
         print(f"note: {videos.name or data}: {videos.duplicates} duplicate row(s) dropped (a video listed more "
               "than once, same label, would count more than once)", file=sys.stderr, flush=True)
     if masks is not None:

@@ -31,6 +31,7 @@ from bebias.data.synth_camera import CAMERA_MODELS, draw_camera, margin, view_of
 from bebias.data.synth_motion import mean_motion, varied_trajectory, wrap
 from bebias.errors import BebiasError
 from bebias.limits import MAX_VIDEOS_PER_CLASS, MAX_WORKERS, check_int, check_memory, check_seed
+from bebias.seeds import plain  # the benchmark's frozen seed scheme: its pixels are pinned
 
 #: motion classes, in label order; the first ``classes`` are used.
 MOTIONS: tuple[str, ...] = (
@@ -284,7 +285,7 @@ def split_specs(cfg: SynthConfig, split: str) -> list[VideoSpec]:
     K = cfg.classes
     n = cfg.split_size(split) // K
     rho = cfg.split_bias(split)
-    rng = np.random.default_rng([cfg.seed, SPLITS.index(split), 0xC0FFEE])
+    rng = np.random.default_rng(plain(cfg.seed, SPLITS.index(split), 0xC0FFEE))
     pairs: list[tuple[int, int]] = []
     for c in range(K):
         n_match = int(round(rho * n))
@@ -308,7 +309,7 @@ def assign_pools(cfg: SynthConfig, specs: list[VideoSpec]) -> list[VideoSpec]:
     is therefore used by at least two of its videos; a family with at least as many groups
     as the pool has actors shows every actor; the shuffle makes actors independent of class.
     Its own generator: v1's draws are untouched."""
-    rng = np.random.default_rng([cfg.seed, SPLITS.index(specs[0].split), 0x9001])
+    rng = np.random.default_rng(plain(cfg.seed, SPLITS.index(specs[0].split), 0x9001))
     groups: list[tuple[int, list[int]]] = []  # (family, video indices)
     for f in range(cfg.classes):
         members = [s.index for s in specs if s.family == f]
@@ -342,7 +343,7 @@ def assign_pools(cfg: SynthConfig, specs: list[VideoSpec]) -> list[VideoSpec]:
 @functools.lru_cache(maxsize=256)
 def _pool_plate(seed: int, family: int, plate: int, P: int, unit: float) -> np.ndarray:
     """Plate ``plate`` of ``family``'s pool: (P, P, 3) float64, read-only (shared by videos)."""
-    out = background_plate(np.random.default_rng([seed, 0xB1A7E, family, plate]), FAMILIES[family], P, unit)
+    out = background_plate(np.random.default_rng(plain(seed, 0xB1A7E, family, plate)), FAMILIES[family], P, unit)
     out.setflags(write=False)
     return out
 
@@ -369,7 +370,7 @@ def _layout(cfg: SynthConfig, spec: VideoSpec) -> _Layout:
     video, drawn from its own generator in v1's order (plate, camera, actor, motion)."""
     T, S = cfg.frames, cfg.size
     unit = S / 64.0
-    rng = np.random.default_rng([cfg.seed, SPLITS.index(spec.split), spec.index, 1])
+    rng = np.random.default_rng(plain(cfg.seed, SPLITS.index(spec.split), spec.index, 1))
     M = margin(cfg.camera_model, T, unit, cfg.camera)
     P = S + 2 * M
     if spec.plate >= 0:
@@ -377,7 +378,7 @@ def _layout(cfg: SynthConfig, spec: VideoSpec) -> _Layout:
     else:
         plate = background_plate(rng, FAMILIES[spec.family], P, unit)
     views, speed = draw_camera(rng, cfg.camera_model, T, unit, M) if cfg.camera else ([(0.0, 0.0, 1.0)] * T, 0.0)
-    arng = np.random.default_rng([cfg.seed, 0xAC7, spec.actor]) if spec.actor >= 0 else rng
+    arng = np.random.default_rng(plain(cfg.seed, 0xAC7, spec.actor)) if spec.actor >= 0 else rng
     R = S * (_RADIUS[0] + (_RADIUS[1] - _RADIUS[0]) * arng.random())
     obj = make_object(arng, R, unit)
     scale = S / cfg.view_size  # frame px per input px
@@ -437,7 +438,7 @@ def render_video(cfg: SynthConfig, spec: VideoSpec) -> SynthVideo:
 def oracle_partner(cfg: SynthConfig, specs: list[VideoSpec], index: int) -> VideoSpec:
     """The video whose plate and camera the actor-swap oracle puts video ``index``'s actor on:
     fixed per (seed, split, index), another video of another scene family where the split has one."""
-    rng = np.random.default_rng([cfg.seed, cfg.splits.index(specs[index].split), index, 0x0AC1E])
+    rng = np.random.default_rng(plain(cfg.seed, cfg.splits.index(specs[index].split), index, 0x0AC1E))
     n = len(specs)
     start = int(rng.integers(n))
     for k in range(n):

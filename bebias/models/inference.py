@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bebias import runtime
+from bebias.data.loader import make_loader
+from bebias.models.device import autocast
 from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data
 from bebias.data.transforms import ClipSpec, eval_transform, normalize_frames
@@ -55,7 +56,7 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
     # the float work where the model runs)
     ds = ClipDataset(data.videos, data.decoder, spec, eval_transform(spec, normalize=False), mode="test",
                      num_clips=num_clips)
-    loader = runtime.make_loader(ds, batch_size, shuffle=False, seed=0, epoch=0, workers=workers, drop_last=False)
+    loader = make_loader(ds, batch_size, shuffle=False, seed=0, epoch=0, workers=workers, drop_last=False)
     outs, labels, indices, failures, seen = [], [], [], FailureLog(), 0
     for batch in loader:
         failures.add(batch["failed"])
@@ -63,7 +64,7 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
             continue
         x = normalize_frames(batch["clip"].to(device), spec)  # uint8 (B, N, T, H, W, 3) -> float (B, N, 3, T, H, W)
         B, N = x.shape[:2]
-        with runtime.autocast(device, precision):
+        with autocast(device, precision):
             y = fn(x.flatten(0, 1)).float()
         # the raw outputs (before the softmax: an inf logit would turn into NaN there)
         check_finite(y, checkpoint, seen=seen, what="outputs" if softmax else "features")

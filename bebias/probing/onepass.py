@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bebias import runtime
+from bebias.models.device import autocast
 from bebias.errors import BebiasError
 from bebias.models.cam_measure import measure_batch
 from bebias.models.cam import input_view
@@ -69,7 +69,7 @@ def _forward(m: Member, device: torch.device) -> None:
     """The member's pending (3, T, S, S) clips through its model -> its rows (probs or features)."""
     x = torch.stack(m.pending).to(device)
     m.pending = []
-    with torch.no_grad(), runtime.autocast(device, m.cfg.precision):
+    with torch.no_grad(), autocast(device, m.cfg.precision):
         f = m.s.model.backbone(x)
         logits = m.s.head(f).float() if m.s.head is not None else None
     # a NaN/inf has no argmax: refused before it is scored (or saved in partial.npz)

@@ -10,7 +10,7 @@ Pipeline, per video (in chunks of ``suite.chunk`` videos):
    ``mask_source``; a mask that fails :func:`~bebias.probing.masks.mask_is_usable` keeps the
    video out of the mask-based variants (counted, never silently);
 3. every variant of the suite from that one decode (:func:`bebias.probing.testsets.make_variant`,
-   seeded by ``SeedSequence([seed, video index, crc32(variant)])``); a background swap takes
+   seeded by ``bebias.seeds.derive(seed, "variant", video index, variant)``); a background swap takes
    the background plate of another probed video whose background belongs to a DIFFERENT
    class than the video's motion and, where scene classes are known (the benchmark's
    families, a manifest's ``bg_label`` column), to another scene class than its own (chosen
@@ -62,7 +62,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bebias import __version__, runtime
+from bebias import __version__
+from bebias.models.device import autocast, distributed, pick_device
 from bebias.atomic import output_dir, write_json, write_text
 from bebias.checkpoint import file_sha256
 from bebias.data.decoders import decode_short
@@ -399,16 +400,16 @@ def run_probes(cfgs: list[ProbeConfig], *, progress: Callable[[int, int], None] 
     side is the same (:func:`_pass_key`: data, split, suite, seed and the clip geometry
     frames x stride) decode, mask and vary each video once for all of their models; the
     others get a pass of their own. ``device`` and ``precision`` are those of ``cfgs[0]``
-    for the runtime. ``where``: named by an interrupt (default ``cfgs[0].out``)."""
+    for the device and precision. ``where``: named by an interrupt (default ``cfgs[0].out``)."""
     if not cfgs:
         raise BebiasError("no checkpoint to probe")
     outs = [os.path.realpath(c.out) for c in cfgs]
     if len(set(outs)) != len(outs):
         raise BebiasError("two probes of one pass write to the same output folder", cfgs[0].out)
     # under torchrun every rank probes a contiguous share of the videos; rank 0 gathers them
-    rank, world, device = runtime.distributed(runtime.pick_device(cfgs[0].device))
+    rank, world, device = distributed(pick_device(cfgs[0].device))
     for c in cfgs:
-        runtime.autocast(device, c.precision)  # validates the precision
+        autocast(device, c.precision)  # validates the precision
     def named(c: ProbeConfig) -> Callable[[str], None] | None:  # several models: say which one a line is about
         if rank != 0 or log is None:
             return None

@@ -14,7 +14,6 @@ Arrays: clips ``(T, H, W, 3)`` uint8 RGB, masks ``(T, H, W)`` bool, plates ``(H,
 
 from __future__ import annotations
 
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bebias import seeds
 from bebias.errors import BebiasError
 from bebias.probing.masks import mask_iou, mask_is_usable, mask_quality, motion_masks
 from bebias.probing.suite import ProbeSuite
@@ -43,9 +43,8 @@ MASK_SOURCES: tuple[str, ...] = ("", "ground-truth", "motion:diff", "motion:mog2
 
 
 def variant_seed(seed: int, index: int, key: str) -> list[int]:
-    """The seed of one (video, variant): ``SeedSequence([seed, index, crc32(key)])`` -> 4 words."""
-    return [int(w) for w in np.random.SeedSequence([int(seed), int(index), zlib.crc32(key.encode())])
-            .generate_state(4)]
+    """The seed of one (video, variant): 4 words of ``bebias.seeds.derive(seed, "variant", index, key)``."""
+    return seeds.words(seed, "variant", index, key)
 
 
 def resize_to(img: np.ndarray, h: int, w: int, nearest: bool = False) -> np.ndarray:

@@ -1,2 +1,4 @@
-"""Training: supervised fine-tuning / linear probes (``finetune``), evaluation
-(``evaluate``), and the shared runtime (devices, precision, seeding, resumable state)."""
+"""Training: self-supervised pre-training (``pretrain``), supervised fine-tuning / linear
+probes (``finetune``), what both share (``run_common``: set-up, LR schedule, resume, save;
+``loop``: the step loop; ``rng``: seeding and RNG states; ``precision``: the bf16 check),
+and evaluation (``evaluate``)."""

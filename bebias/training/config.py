@@ -17,10 +17,10 @@ from typing import TypeVar
 
 import torch
 
-from bebias import runtime
 from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec
 from bebias.errors import BebiasError
 from bebias.limits import MAX_EPOCHS, MAX_WORKERS, check_float, check_int, check_memory, check_seed, clip_bytes
+from bebias.models.device import check_device
 from bebias.models.tv_transformers import check_fixed_input
 from bebias.parse import read_json, read_toml
 
@@ -57,7 +57,7 @@ class RunConfig:
     precision: str = "fp32"
     max_skips: int = 0  # bad steps (non-finite / outlier gradient) skipped before the run stops
     device: str = "auto"
-    workers: int | None = None  # DataLoader processes; None: runtime.resolve_workers decides
+    workers: int | None = None  # DataLoader processes; None: bebias.data.loader.resolve_workers decides
     seed: int = 0
     out: str = "runs/run"
 
@@ -107,7 +107,7 @@ class RunConfig:
         check_int("--max-skips", self.max_skips, 0)
         if self.workers is not None:
             check_int("--workers", self.workers, 0, MAX_WORKERS)
-        runtime.check_device(self.device)
+        check_device(self.device)
         if not self.out:
             raise BebiasError("--out must be a directory path, got ''")
         if self.optimizer not in ("adamw", "sgd"):

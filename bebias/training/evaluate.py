@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bebias import runtime
+from bebias.data.loader import resolve_workers
+from bebias.models.device import pick_device
 from bebias.checkpoint import file_sha256
 from bebias.data.transforms import ClipSpec
 from bebias.limits import check_int, check_memory, clip_bytes
@@ -73,8 +74,8 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     check_int("--clips", num_clips)
     check_int("--batch-size", batch_size)
     check_int("--fold", fold)
-    dev = runtime.pick_device(device)
-    workers = runtime.resolve_workers(workers, dev)
+    dev = pick_device(device)
+    workers = resolve_workers(workers, dev)
     model, meta = load_classifier(ckpt, dev)
     if meta.get("input_preset") and log:  # announced as bebias probe and bebias cam do
         log(f"input spec: the {meta['input_preset']}")

@@ -23,20 +23,23 @@ warning naming the gradient; skipped steps are listed in ``failures.json``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from bebias.atomic import write_json
 from bebias.data.dataset import ClipDataset, FailureLog
+from bebias.data.loader import make_loader
 from bebias.errors import BebiasError
 from bebias.limits import MAX_EPOCHS
-from bebias import runtime
+from bebias.training.rng import rng_state, set_rng_state
 
 #: A gradient whose largest |value| exceeds this multiple of the median over gradients is a fault, not
 #: learning: legitimate per-tensor magnitudes of a network differ by a few orders of
@@ -97,6 +100,28 @@ def check_batch_fits(videos: int, batch_size: int, world: int, split: str, data:
         where = f" x {world} processes" if world > 1 else ""
         raise BebiasError(f"split {split!r} has {videos} videos, fewer than one batch (--batch-size "
                           f"{batch_size}{where})", data)
+
+
+class MetricsLog:
+    """Append-only JSONL metrics (one object per line) in the run directory.
+
+    On resume, lines past the resumed step are dropped so the file matches the run.
+    """
+
+    def __init__(self, path: str, resume_step: int | None = None) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if resume_step is None:
+            open(path, "w").close()
+        elif os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                keep = [ln for ln in f if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
+            with open(path, "w", encoding="utf-8") as f:
+                f.writelines(keep)
+
+    def write(self, **row: Any) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 class BadStep(Exception):
@@ -180,7 +205,7 @@ def guarded_update(opt: torch.optim.Optimizer, guard: StepGuard, loss: torch.Ten
 
 
 def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, workers: int, state: LoopState,
-        step_fn: Callable[[dict, int], float], save: Callable[[], None], log: runtime.MetricsLog | None,
+        step_fn: Callable[[dict, int], float], save: Callable[[], None], log: MetricsLog | None,
         progress: Callable[[dict], None] | None = None, rank: int = 0, world: int = 1,
         log_every: int = 10, max_skips: int = 0, out: str | None = None) -> LoopState:
     """Run ``step_fn`` over shuffled batches until ``state.step == total_steps``.
@@ -204,8 +229,8 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
         while state.step < total_steps:
             ds.set_epoch(state.epoch)
             done = state.step - state.epoch * steps_per_epoch  # batches of this epoch finished before a resume
-            loader = runtime.make_loader(ds, batch_size, shuffle=True, seed=seed, epoch=state.epoch, workers=workers,
-                                         drop_last=True, start_batch=done, rank=rank, world=world)
+            loader = make_loader(ds, batch_size, shuffle=True, seed=seed, epoch=state.epoch, workers=workers,
+                                 drop_last=True, start_batch=done, rank=rank, world=world)
             step_before = state.step
             for batch in loader:
                 if state.step >= total_steps:
@@ -292,14 +317,14 @@ def resume_checkpoint(last_path: str, config: dict, defaults: dict | None = None
 def snapshot(state: LoopState, opt: torch.optim.Optimizer) -> dict:
     """The loop's part of a resumable checkpoint: optimizer, counters, RNG states."""
     return {"optimizer": opt.state_dict(), "step": state.step, "epoch": state.epoch,
-            "skipped_steps": state.skipped_steps, "loss": state.last_loss, "rng": runtime.rng_state(),
+            "skipped_steps": state.skipped_steps, "loss": state.last_loss, "rng": rng_state(),
             "failures": failures_record(state), "train_seconds": state.train_seconds}
 
 
 def restore(st: dict, opt: torch.optim.Optimizer) -> LoopState:
     """Inverse of :func:`snapshot` (the model weights are the caller's)."""
     opt.load_state_dict(st["optimizer"])
-    runtime.set_rng_state(st["rng"])
+    set_rng_state(st["rng"])
     rec = st.get("failures") or {}
     failures = FailureLog(dict(rec.get("unreadable", {})), int(rec.get("replaced", 0)))
     seconds = st.get("train_seconds", 0.0 if st["step"] == 0 else None)  # absent: saved by an older bebias

@@ -26,26 +26,24 @@ checkpoint), ``metrics.jsonl``, ``config.json``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from bebias import distract, runtime
-from bebias.atomic import output_dir, write_json
-from bebias.checkpoint import save_checkpoint
+from bebias import distract
 from bebias.data.dataset import ClipDataset
-from bebias.data.open import Data, open_data
+from bebias.data.open import Data
 from bebias.data.transforms import AUGMENTS, normalize, train_transform
 from bebias.errors import BebiasError
 from bebias.limits import check_float, check_int, check_memory
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
 from bebias.recipes import pretrain_label, uses_intra_negative
-from bebias.training import loop
+from bebias.seeds import torch_seed
+from bebias.training import loop, run_common
 from bebias.training.config import RunConfig
-from bebias.training.finetune import RunResult, lr_at
+from bebias.training.run_common import RunResult
 
 METHODS = ("moco", "be", "fame")
 #: benchmark v2's calibration oracles (docs/benchmark-v2-protocol.md), MoCo whose query is
@@ -157,79 +155,48 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
 
     ``resume``: continue the run in ``cfg.out``; ``overwrite``: replace it. With neither, an
     ``out`` holding a run is refused (:func:`bebias.training.loop.check_out`)."""
-    cfg.validate()  # a config edited after it was made
-    rank, world, device = runtime.distributed(runtime.pick_device(cfg.device))
-    workers = runtime.resolve_workers(cfg.workers, device, world)
-    runtime.autocast(device, cfg.precision)  # validates --precision early
-    loop.check_out(cfg.out, resume, overwrite)
-    data = data or open_data(cfg.data, split=cfg.split, dataset=cfg.dataset, fold=cfg.fold,
-                             annotations=cfg.annotations, frame_template=cfg.frame_template)
-    loop.check_batch_fits(len(data.videos), cfg.batch_size, world, cfg.split, cfg.data)
-    hflip = data.hflip_safe if cfg.hflip is None else cfg.hflip
-    spec = cfg.clip_spec
+    run = run_common.start(cfg, resume=resume, overwrite=overwrite, data=data, multiprocess=True)
+    rank, world, device, spec = run.rank, run.world, run.device, run.spec
     # uint8 clips; normalised in step_fn, batched on the device
-    tf = train_transform(spec, scale=tuple(cfg.crop_scale), hflip=hflip, normalize=False, augment=cfg.augment)
+    tf = train_transform(spec, scale=tuple(cfg.crop_scale), hflip=run.hflip, normalize=False, augment=cfg.augment)
     query_decoder = None
     if cfg.oracle == "actor-swap":
-        if data.synth is None:
+        if run.data.synth is None:
             raise BebiasError("--oracle actor-swap renders the ground-truth actor on another scene: it needs the "
                               "embedded benchmark in memory (--data synthetic[:options])", cfg.data)
         from bebias.data.decoders import ActorSwapDecoder
 
-        query_decoder = ActorSwapDecoder(data.synth)
-    ds = ClipDataset(data.videos, data.decoder, spec, tf, views=2, intra_negative=cfg.extra_negative, seed=cfg.seed,
-                     min_gap=cfg.intra_min_gap, query_decoder=query_decoder)
-    if data.synth is not None:
-        data.synth.prerender(cfg.split, workers=max(workers, 1))
-    total = loop.total_steps(cfg.max_steps, cfg.epochs, max(len(ds) // (cfg.batch_size * world), 1))
-    last_path = os.path.join(cfg.out, "last.pth")
-    output_dir(cfg.out)
-
-    runtime.seed_everything(cfg.seed)
+        query_decoder = ActorSwapDecoder(run.data.synth)
+    ds = ClipDataset(run.data.videos, run.data.decoder, spec, tf, views=2, intra_negative=cfg.extra_negative,
+                     seed=cfg.seed, min_gap=cfg.intra_min_gap, query_decoder=query_decoder)
+    run.prepare(ds)
     moco = MoCo(build_backbone(cfg.arch, pretrained=cfg.pretrained), dim=cfg.dim, queue_size=cfg.queue_size,
                 momentum=cfg.momentum, temperature=cfg.temperature, mlp=cfg.mlp, symmetric=cfg.symmetric,
                 shuffle_bn=cfg.shuffle_bn).to(device)
-    if cfg.precision == "bf16":
-        runtime.check_bf16(moco.backbone_q, (2, 3, spec.frames, spec.size, spec.size), device)
+    run.check_bf16(moco.backbone_q)
     model = moco
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(moco, device_ids=[device.index] if device.type == "cuda"
                                                           else None)
     named = [(n, p) for n, p in moco.named_parameters() if p.requires_grad]
-    params = [p for _, p in named]
-    opt = cfg.make_optimizer(params)
+    opt = cfg.make_optimizer([p for _, p in named])
     guard = loop.StepGuard(moco, moco.key_params())  # key encoder, queue, BN statistics: undone on a bad step
-    state = loop.LoopState()
-    st = loop.resume_checkpoint(last_path, cfg.to_dict(), type(cfg)().to_dict()) if resume else None
-    if st is not None:
-        moco.load_state_dict(st["moco"])
-        state = loop.restore(st, opt)
-    if rank == 0:
-        write_json(os.path.join(cfg.out, "config.json"), cfg.to_dict())
-    log = runtime.MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=state.step if resume else None) \
-        if rank == 0 else None
 
     def payload(**extra) -> dict:
         return {"kind": "pretrain", "arch": cfg.arch, "method": cfg.method, "config": cfg.to_dict(),
-                "input": spec.to_dict(), "classes": list(data.videos.classes),
+                "input": spec.to_dict(), "classes": list(run.data.videos.classes),
                 "backbone": moco.backbone_q.state_dict(), "moco": moco.state_dict(), **extra}
-
-    def save() -> None:
-        if rank == 0:
-            save_checkpoint(last_path, payload(**loop.snapshot(state, opt)))
 
     def step_fn(batch: dict, step: int) -> float:
         views = normalize(batch["clip"].to(device, non_blocking=True), spec)  # uint8 -> float (B, 2, 3, T, H, W)
-        g = torch.Generator().manual_seed(cfg.seed * 7919 + step * world + rank)  # BE draws: resume-exact
+        g = torch.Generator().manual_seed(torch_seed(cfg.seed, "query", step, rank))  # BE draws: resume-exact
         x_q = make_query(views[:, 0], cfg, g)
         x_neg = normalize(batch["negative"].to(device), spec) if cfg.extra_negative else None
         if cfg.other_negative:  # sample i's negative: the extra clip of another video of the batch
             x_neg = distract.other_video_negative(x_neg, batch["index"])
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, total, cfg.lr, cfg.warmup, cfg.lr_schedule, cfg.lr_steps, cfg.lr_gamma,
-                                cfg.epochs)
+        run.set_lr(opt, step)
         guard.save()
-        with runtime.autocast(device, cfg.precision):
+        with run.autocast():
             out = model(x_q, views[:, 1], x_neg)
         loss = out["loss"].float()
         opt.zero_grad(set_to_none=True)
@@ -237,11 +204,5 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
         return loop.guarded_update(opt, guard, loss, named, keys=out["keys"])
 
     moco.train()
-    loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=workers, state=state,
-             step_fn=step_fn, save=save, log=log, progress=progress, rank=rank, world=world,
-             max_skips=cfg.max_skips, out=cfg.out)
-    model_path = os.path.join(cfg.out, "model.pth")
-    if rank == 0:
-        save_checkpoint(model_path, payload(step=state.step))
-    return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures,
-                     state.train_seconds)
+    return run.train(ds, opt, step_fn, payload=payload, load=lambda st: moco.load_state_dict(st["moco"]),
+                     progress=progress)

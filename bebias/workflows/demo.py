@@ -35,9 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bebias import runtime
 from bebias.atomic import output_dir, write_json
 from bebias.checkpoint import file_sha256
+from bebias.data.loader import free_cores
 from bebias.data.open import parse_synth_spec
 from bebias.data.synth import SynthBenchmark
 from bebias.distract import DEBIAS_METHODS
@@ -187,7 +187,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     """Run every stage (module docstring) into ``out``; finished stages are reused.
 
     ``jobs_n``: trainings at a time, one thread each (default: the cores free now, see
-    :func:`bebias.runtime.free_cores`); ``from_scratch``: train the positive control by the
+    :func:`bebias.data.loader.free_cores`); ``from_scratch``: train the positive control by the
     reference recipe instead of loading the shipped checkpoint (no effect with ``fast``,
     which trains every model at toy size)."""
     if debias not in DEBIAS_METHODS:
@@ -211,7 +211,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     # -- 1-3: every training, independent ones side by side (one core each) -------------
     jobs, classifiers, loaded = _training_jobs(b, names, debias, common, run_dir, fast=fast,
                                                from_scratch=from_scratch, log=say)
-    n_procs = max(1, min(jobs_n if jobs_n is not None else runtime.free_cores(), len(jobs)))
+    n_procs = max(1, min(jobs_n if jobs_n is not None else free_cores(), len(jobs)))
     if n_procs <= 1:
         share_benchmark(b.data, bench)  # in this process: the benchmark rendered once for all
     done = run_jobs(jobs, n_procs, progress=progress, log=say)

@@ -2,7 +2,7 @@
 
 Every training here runs on ONE torch thread, whether the jobs run in parallel or one
 after another, so the weights do not depend on how many ran at once (the thread count
-changes how reductions split, hence the last digits; ``bebias.runtime.default_threads``).
+changes how reductions split, hence the last digits; ``bebias.models.device.default_threads``).
 On 2 cores, two 1-thread trainings side by side do about twice the work of one; a
 2-thread training gains less than that on idle cores and is ~2.5x slower than one thread
 whenever another process takes a core (bench/bench_threads.py). Jobs in parallel run in
