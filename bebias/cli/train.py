@@ -225,9 +225,9 @@ def finetune_cmd(
                  max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
     merged = _merge(config, flags)
     if ckpt and "arch" not in merged:  # the checkpoint knows its architecture
-        from bebias.checkpoint import load_checkpoint
+        from bebias.checkpoint import read_meta
 
-        merged["arch"] = load_checkpoint(ckpt)["arch"]
+        merged["arch"] = read_meta(ckpt).arch
     cfg = FinetuneConfig.from_dict(merged)
     if dry_run:
         return _dry_run(cfg, config)

@@ -249,7 +249,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
     (layout in the module docstring); resumes an interrupted run. User errors are
     :class:`BebiasError`; unreadable videos and videos without a usable mask (for a variant
     that needs one) or without a donor are skipped, counted and listed, never fatal."""
-    from bebias.data.open import is_benchmark, open_data
+    from bebias.data.open import default_split, open_data
 
     if cfg.kind not in KINDS:
         raise BebiasError(f"unknown --kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
@@ -264,7 +264,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
     suite = _suite(cfg)
 
     data_arg = cfg.data or "synthetic"
-    split = cfg.split or ("conflict" if is_benchmark(data_arg, cfg.dataset) else "test")
+    split = cfg.split or default_split(data_arg, cfg.dataset)
     data = open_data(data_arg, split=split, dataset=cfg.dataset, fold=cfg.fold, annotations=cfg.annotations,
                      masks=cfg.masks)
     if len(data.videos) == 0:

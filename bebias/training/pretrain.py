@@ -34,7 +34,7 @@ import torch
 
 from bebias import distract, runtime
 from bebias.atomic import output_dir, write_json
-from bebias.checkpoint import save_checkpoint
+from bebias.checkpoint import CheckpointMeta, save_checkpoint
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data, open_data
 from bebias.data.transforms import AUGMENTS, normalize, train_transform
@@ -210,9 +210,9 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
         if rank == 0 else None
 
     def payload(**extra) -> dict:
-        return {"kind": "pretrain", "arch": cfg.arch, "method": cfg.method, "config": cfg.to_dict(),
-                "input": spec.to_dict(), "classes": list(data.videos.classes),
-                "backbone": moco.backbone_q.state_dict(), "moco": moco.state_dict(), **extra}
+        meta = CheckpointMeta("pretrain", cfg.arch, cfg.method, config=cfg.to_dict(), input=spec.to_dict(),
+                              classes=tuple(data.videos.classes))
+        return {**meta.to_dict(), "backbone": moco.backbone_q.state_dict(), "moco": moco.state_dict(), **extra}
 
     def save() -> None:
         if rank == 0:
