@@ -112,3 +112,21 @@ def test_default_split_rule(tmp_path):
     assert default_split("synthetic") == "conflict" and default_split("synthetic:train=4") == "conflict"
     assert default_split("synthetic", evaluate=True) == "iid,conflict"
     assert default_split(str(tmp_path)) == "test" and default_split(str(tmp_path), evaluate=True) == "test"
+
+
+def test_the_run_config_nests_its_clip_and_keeps_resize():
+    from dataclasses import replace
+
+    from bebias.training.finetune import FinetuneConfig, classifier_meta
+
+    cfg = FinetuneConfig.from_dict({"frames": 4, "stride": 1, "size": 32, "resize": 40, "mean": [0.5] * 3})
+    assert cfg.clip == ClipSpec(4, 1, 32, (0.5,) * 3, cfg.clip.std, resize=40)
+    assert classifier_meta(cfg, ["a"]).input == {**cfg.clip.to_dict(), "resize": 40}  # recorded, not dropped
+    d = cfg.to_dict()  # flat, in the old place, as TOML files and flags name them
+    assert list(d)[6:14] == ["arch", "pretrained", "frames", "stride", "size", "mean", "std", "resize"]
+    assert FinetuneConfig.from_dict(d) == cfg and "resize" not in FinetuneConfig().to_dict()
+    assert FinetuneConfig(frames=4, size=32).clip == ClipSpec(4, 2, 32) and replace(cfg, seed=1).clip is cfg.clip
+    with pytest.raises(BebiasError, match=r"--size \(config key 'size'\) must be an integer"):
+        FinetuneConfig(size="big")
+    with pytest.raises(BebiasError, match="unknown config keys: clip"):
+        FinetuneConfig.from_dict({"clip": {"frames": 4}})
