@@ -6,6 +6,12 @@ code is refused and nothing in it executes. It records what is needed to use it 
 guessing: the architecture, the method, the full effective config, the input spec
 (frames, stride, size, mean/std), class names where known, and the bebias version.
 Writes are atomic (temporary file + rename).
+
+:class:`CheckpointMeta` is that metadata, typed: pre-training and fine-tuning write it
+(:meth:`CheckpointMeta.to_dict`, merged with the weights), and every reader
+(:func:`bebias.models.open.open_model`, the report's provenance, the CLI) reads it back
+through :meth:`CheckpointMeta.from_dict` (or :func:`read_meta`), which checks every field once
+and names the file and the field in a one-line error.
 """
 
 from __future__ import annotations
@@ -13,18 +19,26 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import math
 import pickle
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
 from bebias import __version__
 from bebias.atomic import atomic_path
+from bebias.data.transforms import ClipSpec
 from bebias.errors import BebiasError
 
 FORMAT = "bebias-checkpoint"
 FORMAT_VERSION = 1
+#: what a checkpoint may be: a classifier (``bebias finetune``) or a pre-trained encoder (``bebias train``)
+KINDS = ("classifier", "pretrain")
+#: checkpoint entries that are weights or training state, not metadata
+STATE_KEYS = ("backbone", "head", "moco", "optimizer", "rng")
 
 _MiB = 1 << 20
 #: the most one record (one tensor's storage) of a checkpoint may declare, uncompressed: twice the
@@ -129,3 +143,134 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# the metadata: one typed record, written by pre-training and fine-tuning, read by every reader
+# --------------------------------------------------------------------------------------
+
+def _bad(name: str, value: Any, want: str, path: str | None) -> BebiasError:
+    shown = repr(value)
+    return BebiasError(f"malformed checkpoint metadata: {name} is {shown[:60] + ('...' if len(shown) > 60 else '')}, "
+                       f"expected {want}", path)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_input_spec(spec: Any, path: str | None, name: str = "input") -> None:
+    """A recorded input spec (all keys optional): ints >= 1 for frames / stride / size, an int
+    >= 0 for resize, three finite numbers for mean and three positive ones for std; else a
+    one-line :class:`BebiasError` naming ``path`` and the field (``name.key``)."""
+    if not isinstance(spec, dict):
+        raise _bad(name, spec, "a table of frames, stride, size, mean, std", path)
+    known = {f.name for f in fields(ClipSpec)}
+    for k, v in spec.items():
+        if k not in known:
+            raise _bad(f"{name} key", k, f"one of {', '.join(sorted(known))}", path)
+        if k in ("frames", "stride", "size", "resize") and not (_is_int(v) and 0 <= v <= 1 << 20 and (v or k == "resize")):
+            raise _bad(f"{name}.{k}", v, "a positive integer" if k != "resize" else "an integer >= 0", path)
+        if k in ("mean", "std") and not (isinstance(v, (list, tuple)) and len(v) == 3 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and (x > 0 or k == "mean")
+                for x in v)):
+            raise _bad(f"{name}.{k}", v, "three finite numbers" + (" > 0" if k == "std" else ""), path)
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint records besides its weights, or what :func:`bebias.models.open.open_model`
+    knows of a file that records less (a foreign state_dict, an archive, a Hugging Face model).
+
+    Attributes:
+        kind: ``"classifier"`` or ``"pretrain"`` (:data:`KINDS`).
+        arch: the architecture (a :data:`bebias.models.backbones.ARCHS` name for a bebias file;
+            ``torchscript`` / ``torch.export``, a Hugging Face family or ``module:function`` otherwise).
+        method: ``moco`` ... for an encoder, ``linear`` / ``supervised`` for a classifier,
+            ``foreign`` / ``huggingface`` for other files; None where unrecorded.
+        config: the training run's full effective config (``RunConfig.to_dict``), or None.
+        input: the recorded input spec in :meth:`ClipSpec.to_dict` form; every key optional
+            (a foreign file may record only some), None where nothing is recorded.
+        classes: class names, one per output for a classifier, or None.
+        num_classes: outputs of a classifier's head (None for an encoder, or until an opaque
+            model's first forward pass tells).
+        foreign: how a file of another codebase was read (layout, key maps), or None.
+        input_preset: where ``input`` came from when the file records none (an architecture's
+            weights, a processor config): the line ``bebias probe`` announces.
+        model: ``module:function`` of ``--model``, or None.
+        extra: the file's other non-weight entries (format stamps, step, epoch, train_seconds ...).
+    """
+
+    kind: str
+    arch: str
+    method: str | None = None
+    config: Mapping[str, Any] | None = None
+    input: Mapping[str, Any] | None = None
+    classes: tuple[str, ...] | None = None
+    num_classes: int | None = None
+    foreign: Mapping[str, Any] | None = None
+    input_preset: str | None = None
+    model: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metadata as a checkpoint's entries (plain data; None fields left out), in the
+        order the writers have always used: ``kind, arch, method, config, input, classes,
+        num_classes`` then the rest."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "extra" or v is None:
+                continue
+            out[f.name] = list(v) if f.name == "classes" else dict(v) if isinstance(v, Mapping) else v
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str | os.PathLike | None = None) -> "CheckpointMeta":
+        """The metadata of a bebias checkpoint's payload ``d``, every field checked: a hand-edited
+        file can hold anything ``torch.load(weights_only=True)`` accepts. Weights and training
+        state are ignored, but for a classifier's head rows, checked against ``num_classes``. A bad
+        field is one :class:`BebiasError` naming ``path`` and the field. Files written by every
+        bebias version so far read back."""
+        p = os.fspath(path) if path is not None else None
+        if not isinstance(d, dict):
+            raise BebiasError(f"malformed checkpoint: a {type(d).__name__}, not a table of entries", p)
+        kind, arch = d.get("kind"), d.get("arch")
+        if kind not in KINDS:
+            raise BebiasError(f"is a {kind!r} checkpoint; expected a classifier (bebias finetune) or a "
+                              "pre-trained encoder (bebias train)", p)
+        if not isinstance(arch, str) or not arch:
+            raise _bad("arch", arch, "a name", p)
+        for key in ("config", "foreign"):
+            if d.get(key) is not None and not isinstance(d[key], dict):
+                raise _bad(key, d[key], "a table", p)
+        for key in ("method", "input_preset", "model"):
+            if d.get(key) is not None and not isinstance(d[key], str):
+                raise _bad(key, d[key], "a name" if key != "input_preset" else "a description", p)
+        if "input" not in d:
+            raise BebiasError("malformed checkpoint metadata: no input spec ('input')", p)
+        check_input_spec(d["input"], p)
+        n = d.get("num_classes")
+        if kind == "classifier" and not (_is_int(n) and n >= 1):
+            raise _bad("num_classes", n, "a positive integer", p)
+        head = d.get("head")
+        rows = head.get("weight") if isinstance(head, dict) else None  # the weights, where the payload has them
+        if kind == "classifier" and isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[0] != n:
+            raise _bad("num_classes", n, f"{rows.shape[0]}, the rows of its head", p)
+        if kind == "pretrain" and n is not None and not (_is_int(n) and n >= 1):
+            raise _bad("num_classes", n, "a positive integer or nothing", p)
+        classes = d.get("classes")
+        if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
+                                        and (kind != "classifier" or len(classes) == n)):
+            raise _bad("classes", classes, "a list of class names, one per output" if kind == "classifier"
+                       else "a list of class names", p)
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(kind, arch, d.get("method"), d.get("config"), dict(d["input"]),
+                   tuple(classes) if classes is not None else None, n, d.get("foreign"), d.get("input_preset"),
+                   d.get("model"), {k: v for k, v in d.items() if k not in known and k not in STATE_KEYS})
+
+
+def read_meta(path: str | os.PathLike) -> CheckpointMeta:
+    """The checked metadata of the bebias checkpoint at ``path`` (:func:`load_checkpoint`,
+    then :meth:`CheckpointMeta.from_dict`)."""
+    return CheckpointMeta.from_dict(load_checkpoint(path), path)

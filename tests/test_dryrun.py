@@ -95,7 +95,7 @@ def test_paper_configs_are_valid_and_carry_their_reference(path):
     assert all(isinstance(v, float) for k, v in ref["reported"].items() if "paper" not in k)
     assert cfg.arch == "i3d" and cfg.precision == "fp32" and cfg.lr_schedule == "step"
     if cls is FinetuneConfig:
-        assert (cfg.frames, cfg.size, cfg.epochs, cfg.lr_gamma) == (64, 224, 45, 0.3)
+        assert (cfg.clip.frames, cfg.clip.size, cfg.epochs, cfg.lr_gamma) == (64, 224, 45, 0.3)
     else:
         assert (cfg.queue_size, cfg.epochs, cfg.batch_size) == (65536, 50, 8)
     assert os.path.basename(path).split("-")[0] in ("k400", "ft")

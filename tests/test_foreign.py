@@ -39,7 +39,7 @@ def test_dataparallel_r3d_with_fc_head(tmp_path):
     assert torch.equal(model.backbone.state_dict()["layer4.1.conv2.0.weight"], bb.state_dict()["layer4.1.conv2.0.weight"])
     # load_classifier's callers take it too
     m2, meta2 = load_classifier(str(path), arch="r3d_18")
-    assert m2.fc.out_features == 7 and meta2["arch"] == "r3d_18"
+    assert m2.fc.out_features == 7 and meta2.arch == "r3d_18"
 
 
 def test_moco_keeps_the_query_encoder_only():
@@ -365,7 +365,7 @@ def test_pt2_harmless_archive_loads_once_with_the_same_output(tmp_path, pt2_base
     assert archive_layout(path) == "torch.export" and calls == []  # a look at the zip, no load
     m = open_model(str(path))
     net, head = m.backbone, m.head
-    assert len(calls) == 1 and m.kind == "classifier" and m.meta["classes"] == ["a", "b", "c"]
+    assert len(calls) == 1 and m.kind == "classifier" and m.meta.classes == ("a", "b", "c")
     assert m.archive == "torch.export"
     x = torch.randn(3, 3, 4, 32, 32)
     with torch.no_grad():

@@ -68,8 +68,8 @@ def _save(tmp_path, sd, name="mm.pth", meta=True):
 def test_mmaction2_swin_loads_with_its_head(tmp_path, swin):
     _, sd, ref = swin
     m = open_model(_save(tmp_path, sd), "swin3d_t")
-    assert m.kind == "classifier" and m.meta["num_classes"] == 3 and m.meta["foreign"]["toolkit"] == "mmaction2"
-    assert "Swin3D_T_Weights" in m.meta["input_preset"]  # the same Kinetics recipe as torchvision's port
+    assert m.kind == "classifier" and m.meta.num_classes == 3 and m.meta.foreign["toolkit"] == "mmaction2"
+    assert "Swin3D_T_Weights" in m.meta.input_preset  # the same Kinetics recipe as torchvision's port
     with torch.no_grad():
         assert torch.allclose(m.classifier()(X), ref, atol=1e-5)
 
@@ -82,7 +82,7 @@ def test_mmaction2_older_layout_norm_and_no_window_index(tmp_path, swin):
            for k, v in sd.items() if not k.endswith("relative_position_index")}
     old["data_preprocessor.mean"] = torch.tensor([123.675, 116.28, 103.53])
     m = open_model(_save(tmp_path, old), "swin3d_t")
-    assert m.meta["foreign"]["toolkit_filled"] == 12 and m.meta["foreign"]["toolkit_dropped"] == ["data_preprocessor.mean"]
+    assert m.meta.foreign["toolkit_filled"] == 12 and m.meta.foreign["toolkit_dropped"] == ["data_preprocessor.mean"]
     with torch.no_grad():
         assert torch.allclose(m.classifier()(X), ref, atol=1e-5)
 
@@ -117,7 +117,7 @@ def test_mmaction2_other_arch_and_deeper_network_are_refused(tmp_path, swin):
 def test_mmaction2_head_without_meta_is_recognised(tmp_path, swin):
     _, sd, ref = swin
     m = open_model(str(_save(tmp_path, {"state_dict": sd}, "nometa.pth", meta=False)), "swin3d_t")
-    assert m.meta["foreign"]["toolkit"] == "mmaction2"
+    assert m.meta.foreign["toolkit"] == "mmaction2"
     with torch.no_grad():
         assert torch.allclose(m.classifier()(X), ref, atol=1e-5)
 
@@ -139,7 +139,7 @@ def test_albar_style_model_state_dict_loads(tmp_path, albar):
     path = tmp_path / "albar.pth"
     torch.save({"epoch": 7, "model_state_dict": sd, "optimizer_state_dict": {}}, path)
     m = open_model(str(path), "swin3d_t")
-    assert m.meta["foreign"]["toolkit"] == "albar" and m.meta["num_classes"] == 3
+    assert m.meta.foreign["toolkit"] == "albar" and m.meta.num_classes == 3
     with torch.no_grad():
         assert torch.allclose(m.classifier()(X), ref, atol=1e-5)
 
@@ -199,7 +199,7 @@ def user_ckpt(tmp_path):
 def test_user_model_is_filled_strictly(user_ckpt):
     tmp, net = user_ckpt
     m = open_model(str(tmp / "user.pth"), model=f"{tmp / 'nets.py'}:build")
-    assert m.meta["foreign"] == {"layout": "user-model", "model": f"{tmp / 'nets.py'}:build",
+    assert m.meta.foreign == {"layout": "user-model", "model": f"{tmp / 'nets.py'}:build",
                                  "container": ["state_dict"], "prefix": "module."}
     with torch.no_grad():
         assert torch.equal(m.head(m.backbone(X)), net(X))

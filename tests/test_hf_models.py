@@ -56,10 +56,10 @@ def test_the_adapter_gives_transformers_own_logits(dirs, family):
     from transformers import AutoModelForVideoClassification
 
     m = open_model(dirs[family])
-    assert m.kind == "classifier" and m.meta["arch"] == ARCH[family] and m.meta["num_classes"] == 3
-    assert m.meta["classes"] is None  # LABEL_0, LABEL_1, ...: transformers' placeholders are no names
-    assert m.meta["foreign"]["layout"] == "huggingface" and m.meta["foreign"]["weights"] == "model.safetensors"
-    assert m.meta["input"]["frames"] == FRAMES and m.meta["input"]["size"] == SIZE
+    assert m.kind == "classifier" and m.meta.arch == ARCH[family] and m.meta.num_classes == 3
+    assert m.meta.classes is None  # LABEL_0, LABEL_1, ...: transformers' placeholders are no names
+    assert m.meta.foreign["layout"] == "huggingface" and m.meta.foreign["weights"] == "model.safetensors"
+    assert m.meta.input["frames"] == FRAMES and m.meta.input["size"] == SIZE
     x = _clip()
     ref = AutoModelForVideoClassification.from_pretrained(dirs[family], local_files_only=True).eval()
     key = "pixel_values_videos" if family == "vjepa2" else "pixel_values"
@@ -79,7 +79,7 @@ def test_the_input_spec_is_the_processors_own_preprocessing(dirs, family):
     from bebias.data.transforms import ClipSpec, eval_transform
 
     m = open_model(dirs[family])
-    spec = ClipSpec.from_dict(m.meta["input"])
+    spec = ClipSpec.from_dict(m.meta.input)
     frames = np.random.default_rng(0).integers(0, 256, (FRAMES, spec.resize, spec.resize + 12, 3), dtype=np.uint8)
     proc = tiny_processor(family)
     out = proc([list(frames)], return_tensors="pt")  # positional: videos (or images, for an image processor)
@@ -90,8 +90,8 @@ def test_the_input_spec_is_the_processors_own_preprocessing(dirs, family):
 
 def test_the_spec_is_announced_in_one_line(dirs):
     m = open_model(dirs["vivit"])
-    assert m.meta["input_preset"] == (
-        f"Hugging Face VivitForVideoClassification ({m.meta['foreign']['processor']}; its rescaling p / 127.5 - 1 "
+    assert m.meta.input_preset == (
+        f"Hugging Face VivitForVideoClassification ({m.meta.foreign['processor']}; its rescaling p / 127.5 - 1 "
         "folded into mean/std): 4 frames at stride 1, short side 36 -> 32 px centre crop, mean (0.75, 0.75, 0.75), "
         "std (0.25, 0.25, 0.25)")
 
@@ -105,7 +105,7 @@ def test_the_models_fixed_clip_shape_is_enforced(dirs):
 
 def test_class_names_come_from_id2label(tmp_path):
     d = tiny_hf_dir(tmp_path / "named", "videomae", labels=["up", "left", "right"])
-    assert open_model(d).meta["classes"] == ["up", "left", "right"]
+    assert open_model(d).meta.classes == ("up", "left", "right")
 
 
 # --------------------------------------------------------------------------------------
@@ -320,7 +320,7 @@ def test_a_pickle_with_code_is_refused_unexecuted(tmp_path, capfd):
     assert "PWNED" not in capfd.readouterr().out
     # the same weights without the payload load (torch.load with weights_only=True)
     torch.save(sd, os.path.join(d, "pytorch_model.bin"))
-    assert open_model(d).meta["foreign"]["weights"] == "pytorch_model.bin"
+    assert open_model(d).meta.foreign["weights"] == "pytorch_model.bin"
 
 
 def test_a_directory_has_a_content_hash(dirs, tmp_path):

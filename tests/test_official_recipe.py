@@ -125,8 +125,8 @@ def test_official_config_loads_with_their_values():
     assert cfg.use_intra_negative and not cfg.other_negative
     assert (cfg.arch, cfg.dim, cfg.queue_size, cfg.momentum, cfg.temperature, cfg.mlp, cfg.shuffle_bn) == \
         ("i3d", 128, 3569, 0.999, 0.07, False, False)
-    assert (cfg.frames, cfg.stride, cfg.size, cfg.augment, cfg.hflip) == (16, 4, 224, "official", False)
-    assert cfg.mean == (0.485, 0.456, 0.406) and cfg.std == (0.229, 0.224, 0.225)  # ImageNet
+    assert (cfg.clip.frames, cfg.clip.stride, cfg.clip.size, cfg.augment, cfg.hflip) == (16, 4, 224, "official", False)
+    assert cfg.clip.mean == (0.485, 0.456, 0.406) and cfg.clip.std == (0.229, 0.224, 0.225)  # ImageNet
     assert (cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.precision) == ("sgd", 0.003, 1e-4, "fp32")
     assert (cfg.lr_schedule, cfg.lr_steps, cfg.lr_gamma, cfg.warmup) == ("step", (120, 160), 0.1, 0.0)
     assert (cfg.batch_size, cfg.epochs) == (4, 200)

@@ -34,12 +34,12 @@ def test_a_torchvision_state_dict_gets_its_preset(tmp_path):
     path = tmp_path / "r3d.pth"
     torch.save(net.state_dict(), path)
     m = open_model(path, "r3d_18")
-    assert m.kind == "classifier" and m.meta["input"]["size"] == 112 and m.meta["input"]["resize"] == 128
-    assert "R3D_18_Weights.KINETICS400_V1" in m.meta["input_preset"]
+    assert m.kind == "classifier" and m.meta.input["size"] == 112 and m.meta.input["resize"] == 128
+    assert "R3D_18_Weights.KINETICS400_V1" in m.meta.input_preset
     # a file that records its own spec keeps it
     torch.save({"state_dict": net.state_dict(), "input": {"frames": 8, "size": 64}}, path)
     m = open_model(path, "r3d_18")
-    assert m.meta["input"] == {"frames": 8, "size": 64} and "input_preset" not in m.meta
+    assert m.meta.input == {"frames": 8, "size": 64} and m.meta.input_preset is None
 
 
 def test_clip_spec_resize_round_trip_and_old_dicts_unchanged():

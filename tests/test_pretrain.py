@@ -87,7 +87,7 @@ def test_official_recipe_config_parses():
 
     cfg = PretrainConfig.from_dict(config_from_file(os.path.join(os.path.dirname(__file__), "..", "configs",
                                                                  "be-official.toml")))
-    assert (cfg.method, cfg.arch, cfg.queue_size, cfg.momentum, cfg.lr, cfg.frames, cfg.stride, cfg.size) == \
+    assert (cfg.method, cfg.arch, cfg.queue_size, cfg.momentum, cfg.lr, cfg.clip.frames, cfg.clip.stride, cfg.clip.size) == \
         ("be", "i3d", 3569, 0.999, 0.003, 16, 4, 224)
     assert cfg.use_intra_negative
 

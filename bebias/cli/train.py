@@ -43,7 +43,7 @@ def _dry_run(cfg, config: Optional[str]) -> None:
     console.print(f"data: {r['videos']} videos in split {r['split']!r} of {cfg.data}"
                   + (f" ({cfg.dataset}, fold {cfg.fold})" if cfg.dataset else "") + " -- OK")
     console.print(f"{cfg.arch}, batch {cfg.batch_size} x {r['world_size']} process(es), "
-                  f"{cfg.frames} frames x {cfg.size} px, {cfg.precision}: {r['seconds_per_step']:.2f} s per step "
+                  f"{cfg.clip.frames} frames x {cfg.clip.size} px, {cfg.precision}: {r['seconds_per_step']:.2f} s per step "
                   f"(median of {r['timed_steps'] - 1} timed steps after the first)")
     console.print(f"[bold]projected: {r['total_steps']:,} steps ({r['epochs']} epochs x {r['steps_per_epoch']:,}) "
                   f"= {human_duration(r['projected_seconds'])} on this device[/]")
@@ -225,9 +225,9 @@ def finetune_cmd(
                  max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
     merged = _merge(config, flags)
     if ckpt and "arch" not in merged:  # the checkpoint knows its architecture
-        from bebias.checkpoint import load_checkpoint
+        from bebias.checkpoint import read_meta
 
-        merged["arch"] = load_checkpoint(ckpt)["arch"]
+        merged["arch"] = read_meta(ckpt).arch
     cfg = FinetuneConfig.from_dict(merged)
     if dry_run:
         return _dry_run(cfg, config)

@@ -129,6 +129,14 @@ def is_benchmark(data: str, dataset: str | None = None) -> bool:
     return dataset is None and os.path.isdir(data) and synth_disk.is_synth_dir(data)
 
 
+def default_split(data: str, dataset: str | None = None, *, evaluate: bool = False) -> str:
+    """The split a command reads when none is given, the one rule for all of them: on the
+    embedded benchmark ``conflict`` (``bebias eval``: ``iid,conflict``, both), elsewhere ``test``."""
+    if is_benchmark(data, dataset):
+        return "iid,conflict" if evaluate else "conflict"
+    return "test"
+
+
 def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | None = None, fold: int = 1,
               annotations: str | None = None, frame_template: str | None = None,
               bench: SynthBenchmark | None = None, masks: str | None = None) -> Data:

@@ -22,15 +22,16 @@ naming the file.
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from bebias.checkpoint import FORMAT, load_file
+from bebias.checkpoint import FORMAT, CheckpointMeta, check_input_spec, load_file
+from bebias.data.open import default_split
 from bebias.data.transforms import ClipSpec
 from bebias.errors import BebiasError
 from bebias.models.backbones import ARCHS, build_backbone
@@ -39,40 +40,65 @@ from bebias.models.foreign import archive_layout, load_foreign
 from bebias.models.hf import is_hf_dir, open_hf
 from bebias.models.presets import preset_for
 
-#: checkpoint entries that are weights or training state, not metadata
-_STATE_KEYS = ("backbone", "head", "moco", "optimizer", "rng")
-
-
 @dataclass
 class OpenedModel:
     """A checkpoint opened for inference.
 
     ``backbone``: clip (B, 3, T, H, W), normalised -> pooled features (B, C); for an
     archive, the whole model (-> logits). ``head``: features -> logits (B, K), or ``None``
-    for a pre-trained encoder. ``meta``: what the file records besides weights (``kind``,
-    ``arch``, ``method``, ``input``, ``classes``, ``num_classes``, ``config``, ``foreign``);
-    for a foreign state_dict that records no input spec, ``input`` is its architecture's
-    preset (:mod:`bebias.models.presets`) and ``input_preset`` says which.
+    for a pre-trained encoder. ``meta``: what the file records besides weights
+    (:class:`~bebias.checkpoint.CheckpointMeta`); for a foreign state_dict that records no
+    input spec, ``meta.input`` is its architecture's preset (:mod:`bebias.models.presets`)
+    and ``meta.input_preset`` says which.
     ``archive``: ``"torchscript"`` / ``"torch.export"`` for an opaque whole-model archive.
+
+    The one path from a checkpoint to inference: :meth:`input_spec` (the recorded spec with
+    the user's overrides), :meth:`resolve_data` (the data, its settings and the split).
     """
 
     path: str
     kind: str  # "classifier" | "pretrain"
     backbone: nn.Module
     head: nn.Module | None
-    meta: dict[str, Any]
+    meta: CheckpointMeta
     archive: str | None = None
     net: VideoClassifier | None = None  # backbone + head as one module, for a classifier
 
-    def resolve_data(self, data: str | None, dataset: str | None = None, annotations: str | None = None
-                     ) -> tuple[str, str | None, str | None]:
-        """``(data, dataset, annotations)``: what the user gave, else the checkpoint's own
-        training data; its dataset settings apply only when the data is its own."""
-        cfg = self.meta.get("config") or {}
+    def input_spec(self, overrides: Mapping[str, Any] | None = None) -> ClipSpec:
+        """The recorded input spec with ``overrides`` (``--frames --stride --size --mean --std``;
+        None values are not given) applied. A file that records no spec needs at least
+        ``frames`` and ``size`` given; a bad combination is one :class:`BebiasError` naming the file."""
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if self.meta.input is None and not {"frames", "size"} <= set(given):
+            raise BebiasError("checkpoint records no input spec ('input': frames, stride, size, mean, std); give "
+                              "--frames and --size (and --stride, --mean, --std: default 1 and Kinetics')", self.path)
+        spec_d = {**(self.meta.input or {}), **given}
+        try:
+            return ClipSpec.from_dict(spec_d)
+        except (TypeError, ValueError) as e:  # also a recorded spec beyond this machine's memory
+            raise BebiasError(f"bad input spec {spec_d} ({e})", self.path) from None
+
+    def announce_spec(self, overrides: Mapping[str, Any] | None = None, label: str | None = None) -> str | None:
+        """The line that says where the input spec came from when the file records none
+        (``input spec: the <preset>; overridden: ...``), or None when it records its own."""
+        if not self.meta.input_preset:
+            return None
+        given = sorted(k for k, v in (overrides or {}).items() if v is not None)
+        return ((f"{label}: " if label else "") + f"input spec: the {self.meta.input_preset}"
+                + (f"; overridden: {', '.join(given)}" if given else "")
+                + " (override with --frames, --stride, --size, --mean, --std)")
+
+    def resolve_data(self, data: str | None, dataset: str | None = None, annotations: str | None = None,
+                     split: str | None = None, *, evaluate: bool = False) -> tuple[str, str | None, str | None, str]:
+        """``(data, dataset, annotations, split)``: what the user gave, else the checkpoint's own
+        training data (its dataset settings apply only when the data is its own), and the split
+        given, else :func:`~bebias.data.open.default_split` (``evaluate``: ``bebias eval``'s)."""
+        cfg = self.meta.config or {}
         data_arg = data or cfg.get("data") or "synthetic"
         own = data_arg == cfg.get("data")
-        return (data_arg, dataset if dataset is not None else (cfg.get("dataset") if own else None),
-                annotations if annotations is not None else (cfg.get("annotations") if own else None))
+        dataset = dataset if dataset is not None else (cfg.get("dataset") if own else None)
+        annotations = annotations if annotations is not None else (cfg.get("annotations") if own else None)
+        return data_arg, dataset, annotations, split or default_split(data_arg, dataset, evaluate=evaluate)
 
     def classifier(self) -> VideoClassifier:
         """The model as a :class:`VideoClassifier` (backbone + head, eval mode)."""
@@ -80,11 +106,11 @@ class OpenedModel:
             raise BebiasError(f"a {self.archive} archive is a whole model, not a backbone + head; probe it with "
                               "`bebias probe` (no --arch)", self.path)
         if self.head is None:
-            what = ("a pre-trained encoder" if self.meta.get("method") != "foreign"
-                    else f"{self.meta.get('arch')} weights with no classification head (fc/head/classifier)")
+            what = ("a pre-trained encoder" if self.meta.method != "foreign"
+                    else f"{self.meta.arch} weights with no classification head (fc/head/classifier)")
             raise BebiasError(f"is {what}, not a classifier; fine-tune it first (bebias finetune CKPT)", self.path)
         if self.net is None:
-            raise BebiasError(f"--model {self.meta.get('model')} is a whole model, not a backbone + head; probe it "
+            raise BebiasError(f"--model {self.meta.model} is a whole model, not a backbone + head; probe it "
                               "with `bebias probe` or explain it with `bebias cam`", self.path)
         return self.net.eval()
 
@@ -107,80 +133,45 @@ def load_weights(module: nn.Module, state: Any, what: str, path: str) -> None:
     module.load_state_dict(state, strict=True)
 
 
-def _bad(field: str, value: Any, want: str, path: str) -> BebiasError:
-    shown = repr(value)
-    return BebiasError(f"malformed checkpoint metadata: {field} is {shown[:60] + ('...' if len(shown) > 60 else '')}, "
-                       f"expected {want}", path)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def check_input_spec(spec: Any, path: str, field: str = "input") -> None:
-    """A recorded input spec (all keys optional): ints >= 1 for frames / stride / size, an int
-    >= 0 for resize, three finite numbers for mean and three positive ones for std."""
-    if not isinstance(spec, dict):
-        raise _bad(field, spec, "a table of frames, stride, size, mean, std", path)
-    known = {f.name for f in fields(ClipSpec)}
-    for k, v in spec.items():
-        if k not in known:
-            raise _bad(f"{field} key", k, f"one of {', '.join(sorted(known))}", path)
-        if k in ("frames", "stride", "size", "resize") and not (_is_int(v) and 0 <= v <= 1 << 20 and (v or k == "resize")):
-            raise _bad(f"{field}.{k}", v, "a positive integer" if k != "resize" else "an integer >= 0", path)
-        if k in ("mean", "std") and not (isinstance(v, (list, tuple)) and len(v) == 3 and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and (x > 0 or k == "mean")
-                for x in v)):
-            raise _bad(f"{field}.{k}", v, "three finite numbers" + (" > 0" if k == "std" else ""), path)
-
-
-def _check_bebias_meta(ck: dict, path: str) -> None:
-    """The metadata of a bebias checkpoint, before anything is built from it (a hand-edited file
-    can hold anything torch.load(weights_only=True) accepts)."""
-    kind, arch = ck.get("kind"), ck.get("arch")
-    if kind not in ("classifier", "pretrain"):
-        raise BebiasError(f"is a {kind!r} checkpoint; expected a classifier (bebias finetune) or a "
-                          "pre-trained encoder (bebias train)", path)
-    if not isinstance(arch, str) or arch not in ARCHS:
-        raise _bad("arch", arch, f"one of {', '.join(ARCHS)}", path)
-    for key in ("config", "foreign"):
-        if ck.get(key) is not None and not isinstance(ck[key], dict):
-            raise _bad(key, ck[key], "a table", path)
-    if ck.get("method") is not None and not isinstance(ck["method"], str):
-        raise _bad("method", ck["method"], "a name", path)
-    if "input" not in ck:
-        raise BebiasError("malformed checkpoint metadata: no input spec ('input')", path)
-    check_input_spec(ck["input"], path)
-    if kind == "classifier":
-        n = ck.get("num_classes")
-        head = ck.get("head")
-        rows = head.get("weight") if isinstance(head, dict) else None
-        if not _is_int(n) or n < 1:
-            raise _bad("num_classes", n, "a positive integer", path)
-        if isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[0] != n:
-            raise _bad("num_classes", n, f"{rows.shape[0]}, the rows of its head", path)
-        if not isinstance(rows, torch.Tensor):
-            raise BebiasError("checkpoint has no 'head' weights", path)
-    classes = ck.get("classes")
-    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
-                                    and (kind != "classifier" or len(classes) == ck["num_classes"])):
-        raise _bad("classes", classes, "a list of class names, one per output" if kind == "classifier"
-                   else "a list of class names", path)
+def _check_bebias_meta(ck: dict, path: str) -> CheckpointMeta:
+    """The metadata of a bebias checkpoint (:meth:`CheckpointMeta.from_dict`), its architecture
+    one of :data:`ARCHS` and a classifier's head there, before anything is built from it."""
+    meta = CheckpointMeta.from_dict(ck, path)
+    if meta.arch not in ARCHS:
+        raise BebiasError(f"malformed checkpoint metadata: arch is {meta.arch!r}, expected one of {', '.join(ARCHS)}",
+                          path)
+    head = ck.get("head")
+    if meta.kind == "classifier" and not isinstance(head.get("weight") if isinstance(head, dict) else None,
+                                                    torch.Tensor):
+        raise BebiasError("checkpoint has no 'head' weights", path)
+    return meta
 
 
 def _open_bebias(ck: dict, path: str, arch: str | None) -> OpenedModel:
-    _check_bebias_meta(ck, path)
-    kind, ck_arch = ck["kind"], ck["arch"]
+    meta = _check_bebias_meta(ck, path)
+    kind, ck_arch = meta.kind, meta.arch
     if arch and str(arch).strip().lower() != ck_arch:
         raise BebiasError(f"checkpoint architecture is {ck_arch!r}, but --arch is {arch!r}", path)
     backbone = build_backbone(ck_arch)
     load_weights(backbone, ck.get("backbone"), "backbone", path)
-    meta = {k: v for k, v in ck.items() if k not in _STATE_KEYS}
     if kind == "pretrain":
         return OpenedModel(path, kind, backbone, None, meta)
-    net = VideoClassifier(backbone, int(ck["num_classes"]))
+    net = VideoClassifier(backbone, int(meta.num_classes))
     load_weights(net.fc, ck.get("head"), "head", path)
     return OpenedModel(path, kind, backbone, net.fc, meta, net=net)
+
+
+def _names(classes: Any) -> tuple[str, ...] | None:
+    return tuple(classes) if classes is not None else None
+
+
+def _foreign_meta(meta: dict) -> CheckpointMeta:
+    """The :class:`CheckpointMeta` of a file that is no bebias checkpoint, from what its reader
+    found (:func:`~bebias.models.foreign.load_foreign`, :func:`~bebias.models.hf.open_hf`);
+    ``method`` is ``foreign`` unless the reader names one."""
+    return CheckpointMeta(meta["kind"], meta["arch"], meta.get("method") or "foreign", input=meta.get("input"),
+                          classes=_names(meta.get("classes")), num_classes=meta.get("num_classes"),
+                          foreign=meta.get("foreign"), input_preset=meta.get("input_preset"))
 
 
 def _size_caps(arch: str | None) -> dict[str, Any]:
@@ -219,8 +210,8 @@ def _open_user_model(p: str, model: str, arch: str | None) -> OpenedModel:
     if meta.get("input") is not None:
         check_input_spec(meta["input"], p)
     # num_classes: read off the first forward pass (bebias.probing.run), as for an archive
-    ck = {"kind": "classifier", "arch": model, "method": "foreign", "input": meta.get("input"),
-          "classes": meta.get("classes"), "foreign": report, "model": model, "num_classes": None}
+    ck = CheckpointMeta("classifier", model, "foreign", input=meta.get("input"), classes=_names(meta.get("classes")),
+                        foreign=report, model=model)
     return OpenedModel(p, "classifier", net, nn.Identity(), ck)
 
 
@@ -238,7 +229,7 @@ def open_model(path: str | os.PathLike, arch: str | None = None,
             raise BebiasError(f"{given} is for state_dicts; a Hugging Face model directory names its "
                               "architecture in config.json", p)
         net, meta = open_hf(p)
-        m = OpenedModel(p, "classifier", net.backbone, net.fc, meta, net=net)
+        m = OpenedModel(p, "classifier", net.backbone, net.fc, _foreign_meta(meta), net=net)
         m.backbone, m.head = m.backbone.to(device).eval(), m.head.to(device).eval()
         return m
     raw = None if model or archive_layout(p) else load_file(p, **_size_caps(arch))
@@ -250,19 +241,16 @@ def open_model(path: str | os.PathLike, arch: str | None = None,
         model, meta = load_foreign(p, arch, raw=raw, trust_code=trust_code)
         if meta.get("input") is not None:
             check_input_spec(meta["input"], p)
-        ck = {"kind": meta["kind"], "arch": meta["arch"], "method": "foreign", "input": meta.get("input"),
-              "classes": meta.get("classes"), "foreign": meta["foreign"]}
         preset = preset_for(meta["arch"]) if meta["kind"] != "archive" and not meta.get("input") else None
         if preset is not None:  # the file records no input spec: the one its architecture's weights use
-            ck["input"], ck["input_preset"] = dict(preset.spec), preset.describe()
+            meta = {**meta, "input": dict(preset.spec), "input_preset": preset.describe()}
         if meta["kind"] == "archive":  # the whole model: its "features" are its logits
-            ck["kind"] = "classifier"
+            ck = _foreign_meta({**meta, "kind": "classifier", "num_classes": None})
             m = OpenedModel(p, "classifier", model, nn.Identity(), ck, archive=meta["foreign"].get("layout"))
         elif meta["kind"] == "classifier":
-            ck["num_classes"] = meta["num_classes"]
-            m = OpenedModel(p, "classifier", model.backbone, model.fc, ck, net=model)
+            m = OpenedModel(p, "classifier", model.backbone, model.fc, _foreign_meta(meta), net=model)
         else:
-            m = OpenedModel(p, "pretrain", model, None, ck)
+            m = OpenedModel(p, "pretrain", model, None, _foreign_meta({**meta, "num_classes": None}))
     m.backbone = m.backbone.to(device).eval()
     if m.head is not None:
         m.head = m.head.to(device).eval()
@@ -279,7 +267,7 @@ def refuse_archive(path: str | os.PathLike, why: str) -> None:
 
 
 def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu",
-                    arch: str | None = None) -> tuple[VideoClassifier, dict]:
+                    arch: str | None = None) -> tuple[VideoClassifier, CheckpointMeta]:
     """A classifier checkpoint (bebias, or a foreign state_dict with a head given ``arch``)
     -> (model in eval mode, metadata without weights). Archives are refused before loading."""
     refuse_archive(path, "a whole model, not a backbone + head; probe it with `bebias probe` (no --arch)")

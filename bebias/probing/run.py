@@ -67,7 +67,7 @@ from bebias.models.device import autocast, distributed, pick_device
 from bebias.atomic import output_dir, write_json, write_text
 from bebias.checkpoint import file_sha256
 from bebias.data.decoders import decode_short
-from bebias.data.open import Data, is_benchmark, open_data
+from bebias.data.open import Data, open_data
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.errors import BebiasError
 from bebias.limits import MAX_WORKERS, check_int, check_seed
@@ -210,6 +210,10 @@ class _Setup:
 # phase 1: suite, model, input spec, data
 # --------------------------------------------------------------------------------------
 
+def _list(names: tuple[str, ...] | None) -> list[str] | None:
+    return list(names) if names is not None else None
+
+
 def _effective_suite(cfg: ProbeConfig) -> tuple[ProbeSuite, list[str]]:
     suite = cfg.suite
     if cfg.variants is not None:
@@ -224,49 +228,39 @@ def _effective_suite(cfg: ProbeConfig) -> tuple[ProbeSuite, list[str]]:
 
 
 def _input_spec(cfg: ProbeConfig, m: OpenedModel, device: torch.device) -> ClipSpec:
-    """The checkpoint's input spec with ``cfg.input`` overrides; an archive's class count
-    is read off one forward pass."""
-    given = {k: v for k, v in (cfg.input or {}).items() if v is not None}
-    if not isinstance(m.meta.get("input"), dict) and not ({"frames", "size"} <= set(given)):
-        raise BebiasError("checkpoint records no input spec ('input': frames, stride, size, mean, std); give "
-                          "--frames and --size (and --stride, --mean, --std: default 1 and Kinetics')", cfg.checkpoint)
-    spec_d = {**(m.meta.get("input") or {}), **given}
-    try:
-        spec = ClipSpec.from_dict(spec_d)
-    except (TypeError, ValueError) as e:
-        raise BebiasError(f"bad input spec {spec_d} ({e})", cfg.checkpoint) from None
-    whole = m.archive or (f"--model {m.meta['model']}" if m.meta.get("model") else None)
+    """The checkpoint's input spec with ``cfg.input`` overrides (:meth:`OpenedModel.input_spec`);
+    an archive's class count is read off one forward pass (into ``m.meta.num_classes``)."""
+    spec = m.input_spec(cfg.input)
+    whole = m.archive or (f"--model {m.meta.model}" if m.meta.model else None)
     if whole:
         try:
             with torch.no_grad():
-                m.meta["num_classes"] = int(m.backbone(torch.zeros(1, 3, spec.frames, spec.size, spec.size,
-                                                                   device=device)).shape[1])
+                k = int(m.backbone(torch.zeros(1, 3, spec.frames, spec.size, spec.size, device=device)).shape[1])
         except BebiasError:
             raise
         except Exception as e:  # noqa: BLE001 - whatever the scripted model raises
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BebiasError(f"the {whole} model fails on a (1, 3, {spec.frames}, {spec.size}, {spec.size}) "
                               f"clip ({first[:160]})", cfg.checkpoint) from None
+        m.meta = replace(m.meta, num_classes=k)
     return spec
 
 
 def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | None = None) -> _Setup:
     suite, variants = _effective_suite(cfg)
     m = open_model(cfg.checkpoint, cfg.arch, device, trust_code=cfg.trust_code, model=cfg.model)
-    ck, kind, head = m.meta, m.kind, m.head
-    foreign = ck.get("foreign")
+    kind, head = m.kind, m.head
     spec = _input_spec(cfg, m, device)
-    if ck.get("input_preset") and log:
-        given = sorted(k for k, v in (cfg.input or {}).items() if v is not None)
-        log(f"input spec: the {ck['input_preset']}" + (f"; overridden: {', '.join(given)}" if given else "")
-            + " (override with --frames, --stride, --size, --mean, --std)")
-    data_arg, dataset, annotations = m.resolve_data(cfg.data, cfg.dataset, cfg.annotations)
-    split = cfg.split or ("conflict" if is_benchmark(data_arg, dataset) else "test")
+    ck = m.meta
+    said = m.announce_spec(cfg.input)
+    if said and log:
+        log(said)
+    data_arg, dataset, annotations, split = m.resolve_data(cfg.data, cfg.dataset, cfg.annotations, cfg.split)
     data = open_data(data_arg, split=split, dataset=dataset, fold=cfg.fold, annotations=annotations, masks=cfg.masks)
     classes = list(data.videos.classes)
     match = None
     if kind == "classifier":  # outputs matched to the data's classes by name where both have names
-        match = match_classes(list(cfg.classes) if cfg.classes else ck.get("classes"), ck["num_classes"], classes,
+        match = match_classes(list(cfg.classes) if cfg.classes else _list(ck.classes), ck.num_classes, classes,
                               checkpoint=cfg.checkpoint, data=f"split {split!r} of {data_arg}",
                               names_from="--classes" if cfg.classes else "the checkpoint's class names")
         if match.reordered:
@@ -295,7 +289,7 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
             + ("" if src.given_masks == len(src.records) or suite.mask != "auto" else "; the others get motion masks"))
     provenance = {
         "checkpoint": cfg.checkpoint, "checkpoint_sha256": file_sha256(cfg.checkpoint), "checkpoint_kind": kind,
-        "arch": ck.get("arch"), "method": ck.get("method"),
+        "arch": ck.arch, "method": ck.method,
         "level": "classifier" if kind == "classifier" else "representation", "data": data_arg, "dataset": dataset,
         "split": split, "fold": cfg.fold if dataset else None, "data_kind": src.kind, "classes": classes,
         "input": spec.to_dict(), "suite": {"name": suite.name, "path": cfg.suite_path, **suite.to_dict()},
@@ -303,10 +297,10 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
     }
     if src.given_masks:  # only then: the provenance and fingerprint of other probes are unchanged
         provenance["given_masks"] = {"dir": cfg.masks, "videos": src.given_masks}
-    if foreign is not None:
-        provenance["foreign"] = foreign
-    if ck.get("input_preset"):
-        provenance["input_preset"] = ck["input_preset"]
+    if ck.foreign is not None:
+        provenance["foreign"] = ck.foreign
+    if ck.input_preset:
+        provenance["input_preset"] = ck.input_preset
     if match is not None and (match.reordered or match.by == "index"):  # else unchanged provenance and fingerprint
         provenance["class_match"] = match.record()
         if match.reordered:

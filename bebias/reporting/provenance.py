@@ -15,9 +15,6 @@ import os
 from bebias.errors import BebiasError
 from bebias.recipes import label_from_config
 
-_WEIGHTS = ("backbone", "head", "moco", "optimizer", "rng")
-
-
 def data_name(data: str | None, dataset: str | None = None, split: str | None = None) -> str:
     """A short name for a ``--data`` value: ``synthetic`` (with its options), a dataset name,
     or the folder/file's base name; ``split`` in parentheses when given."""
@@ -81,10 +78,11 @@ def describe(fallback: dict, meta: dict | None = None, init_meta: dict | None = 
 
 
 def _metadata(path: str) -> dict:
-    from bebias.checkpoint import load_checkpoint  # torch: only when a checkpoint is there to read
+    """The checked metadata (:class:`bebias.checkpoint.CheckpointMeta`) of the bebias checkpoint
+    at ``path``, as its plain entries (what :func:`describe` reads)."""
+    from bebias.checkpoint import read_meta  # torch: only when a checkpoint is there to read
 
-    ck = load_checkpoint(path)
-    return {k: v for k, v in ck.items() if k not in _WEIGHTS}
+    return read_meta(path).to_dict()
 
 
 def _candidates(path: str, near: str) -> list[str]:

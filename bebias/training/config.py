@@ -3,6 +3,12 @@
 ``PretrainConfig`` and ``FinetuneConfig`` extend :class:`RunConfig` with their own fields
 and defaults. A config is plain data: it round-trips through ``to_dict``/``from_dict`` (a
 TOML/JSON file, or a checkpoint's ``config`` entry) and is compared on ``--resume``.
+
+The clip a run trains on is one :class:`~bebias.data.transforms.ClipSpec` (``cfg.clip``, also
+what the checkpoint records as its input spec). Files, flags and the Python API name its
+parts flat, as always (``frames``, ``stride``, ``size``, ``mean``, ``std``, and ``resize``,
+the short side for evaluation): ``RunConfig(frames=4, size=32)`` builds the clip, and
+``to_dict`` writes them flat in their old place.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import functools
 import os
 import types
 import typing
-from dataclasses import asdict, dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 
@@ -26,9 +32,33 @@ from bebias.parse import read_json, read_toml
 
 C = TypeVar("C", bound="RunConfig")
 
+#: the clip's parts under the flat names that config files, flags and a checkpoint's config use
+CLIP_KEYS: dict[str, object] = {"frames": int, "stride": int, "size": int, "mean": tuple[float, float, float],
+                                "std": tuple[float, float, float], "resize": int}
+
+
+def _default_clip() -> ClipSpec:
+    return ClipSpec(frames=8, stride=2, size=32, mean=KINETICS_MEAN, std=KINETICS_STD)
+
+
+class _FlatClipNames(type):
+    """Lets every run config take its clip's parts by their flat names (``frames=4, size=32``):
+    they replace those of ``clip=`` (or of the default clip), each checked for its type first."""
+
+    def __call__(cls, *args: Any, **kw: Any) -> Any:
+        flat = {k: kw.pop(k) for k in list(kw) if k in CLIP_KEYS}
+        if flat:
+            for k, v in flat.items():
+                if not _type_ok(v, CLIP_KEYS[k]):
+                    raise BebiasError(f"--{k} (config key {k!r}) must be {_type_name(CLIP_KEYS[k])}, got {v!r}")
+            base = kw.get("clip") or _default_clip()
+            kw["clip"] = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v
+                                                      for k, v in flat.items()})
+        return super().__call__(*args, **kw)
+
 
 @dataclass
-class RunConfig:
+class RunConfig(metaclass=_FlatClipNames):
     data: str = "synthetic"
     dataset: str | None = None
     split: str = "train"
@@ -37,11 +67,8 @@ class RunConfig:
     frame_template: str | None = None
     arch: str = "small3d"
     pretrained: bool = False  # torchvision's Kinetics-400 weights, from torch's local cache (never downloaded)
-    frames: int = 8
-    stride: int = 2
-    size: int = 32
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
+    #: the clip: frames x stride, size, mean/std, resize (flat names in files and flags: CLIP_KEYS)
+    clip: ClipSpec = field(default_factory=_default_clip)
     crop_scale: tuple[float, float] = (0.5, 1.0)
     hflip: bool | None = None  # None: the data's own answer (False for the benchmark)
     epochs: int = 10
@@ -70,15 +97,25 @@ class RunConfig:
 
     @property
     def clip_spec(self) -> ClipSpec:
-        return ClipSpec(self.frames, self.stride, self.size, tuple(self.mean), tuple(self.std))
+        """The clip (``self.clip``), under the name the training code reads it by."""
+        return self.clip
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Plain data, the clip's parts flat where they have always been (``resize`` only when set)."""
+        out: dict = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "clip":
+                out.update(v.to_dict())
+            else:
+                out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
 
     @classmethod
     def from_dict(cls: type[C], d: dict) -> C:
-        """Build from plain data; unknown keys and invalid values are user errors."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        """Build from plain data (the clip's parts by their flat names, :data:`CLIP_KEYS`);
+        unknown keys and invalid values are user errors."""
+        names = ({f.name for f in dataclasses.fields(cls)} - {"clip"}) | set(CLIP_KEYS)
         unknown = set(d) - names
         if unknown:
             raise BebiasError(f"unknown config keys: {', '.join(sorted(unknown))}")
@@ -89,7 +126,9 @@ class RunConfig:
         out of range; also run again by ``pretrain``/``finetune`` (a config edited in place)."""
         _check_types(self)
         check_int("--fold", self.fold)
-        spec = self.clip_spec  # frames, stride, size, and one clip's memory (ClipSpec checks them)
+        spec = self.clip  # frames, stride, size, and one clip's memory: checked when it was made
+        if not isinstance(spec, ClipSpec):
+            raise BebiasError(f"clip must be a ClipSpec (or give frames, stride, size, mean, std), got {spec!r}")
         check_int("--epochs", self.epochs, 1, MAX_EPOCHS)
         if self.max_steps is not None:
             check_int("--max-steps", self.max_steps, hint=", or omit it to run --epochs epochs")
@@ -121,7 +160,7 @@ class RunConfig:
             raise BebiasError(f"--lr-steps must be ascending epochs >= 0, got {self.lr_steps!r}")
         if not 0.0 <= check_float("--warmup", self.warmup) < 1.0:
             raise BebiasError(f"--warmup must be in [0, 1), got {self.warmup}")
-        check_fixed_input(self.arch, self.frames, self.size)  # MViT: 16 x 224 only
+        check_fixed_input(self.arch, spec.frames, spec.size)  # MViT: 16 x 224 only
 
     def make_optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":

@@ -11,14 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bebias.data.loader import resolve_workers
-from bebias.models.device import pick_device
 from bebias.checkpoint import file_sha256
-from bebias.data.transforms import ClipSpec
+from bebias.data.loader import resolve_workers
 from bebias.limits import check_int, check_memory, clip_bytes
 from bebias.models.classes import match_classes
+from bebias.models.device import pick_device
 from bebias.models.inference import embed, predict
-from bebias.models.open import load_classifier
+from bebias.models.open import open_model, refuse_archive
 
 
 def classification_metrics(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
@@ -67,7 +66,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     (:func:`~bebias.models.classes.match_classes`; each split's ``class_match`` says how);
     ``log`` gets the line that says so when that reorders them. Non-finite outputs are a
     :class:`~bebias.errors.BebiasError` naming the checkpoint."""
-    from bebias.data.open import is_benchmark, open_data, parse_synth_spec
+    from bebias.data.open import open_data, parse_synth_spec
     from bebias.data.synth import SynthBenchmark
     from bebias.errors import BebiasError
 
@@ -76,18 +75,14 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     check_int("--fold", fold)
     dev = pick_device(device)
     workers = resolve_workers(workers, dev)
-    model, meta = load_classifier(ckpt, dev)
-    if meta.get("input_preset") and log:  # announced as bebias probe and bebias cam do
-        log(f"input spec: the {meta['input_preset']}")
-    cfg = meta.get("config", {})
-    data = data or cfg.get("data", "synthetic")
-    same = data == cfg.get("data")  # the checkpoint's own data: its dataset settings apply too
-    dataset = dataset if dataset is not None else (cfg.get("dataset") if same else None)
-    annotations = annotations if annotations is not None else (cfg.get("annotations") if same else None)
-    try:
-        spec = ClipSpec.from_dict(meta["input"])
-    except ValueError as e:  # a recorded spec beyond this machine (a clip larger than its memory)
-        raise BebiasError(f"bad input spec ({e})", ckpt) from None
+    refuse_archive(ckpt, "a whole model, not a backbone + head; probe it with `bebias probe` (no --arch)")
+    opened = open_model(ckpt, None, dev)
+    model, meta = opened.classifier(), opened.meta
+    if meta.input_preset and log:  # announced as bebias probe and bebias cam do
+        log(f"input spec: the {meta.input_preset}")
+    # the checkpoint's own data by default (its dataset settings too), and the default splits
+    data, dataset, annotations, splits = opened.resolve_data(data, dataset, annotations, splits, evaluate=True)
+    spec = opened.input_spec()
     # a batch holds at least one video's --clips clips (float32, on the device)
     check_memory(num_clips * clip_bytes(spec.frames, spec.size),
                  f"one video's --clips {num_clips} clips of {spec.frames} frames x {spec.size} px")
@@ -96,14 +91,15 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
         bench = SynthBenchmark(parse_synth_spec(data))
     elif bench is not None and bench.cfg != parse_synth_spec(data):
         raise BebiasError(f"the shared benchmark is not {data}")
-    names = (splits or ("iid,conflict" if is_benchmark(data, dataset) else "test")).split(",")
+    names = splits.split(",")
     out: dict = {"checkpoint": ckpt, "checkpoint_sha256": file_sha256(ckpt), "data": data, "clips": num_clips,
-                 "arch": meta["arch"], "splits": {}}
+                 "arch": meta.arch, "splits": {}}
     gal_feats, said = None, []
     for name in names:
         d = open_data(data, split=name.strip(), dataset=dataset, fold=fold, annotations=annotations, bench=bench)
         # the outputs in the data's class order: by name where both sides have names
-        match = match_classes(meta.get("classes"), meta["num_classes"], d.videos.classes, checkpoint=ckpt,
+        match = match_classes(list(meta.classes) if meta.classes is not None else None, meta.num_classes,
+                              d.videos.classes, checkpoint=ckpt,
                               data=f"split {name.strip()!r} of {data}")
         msg = match.message(d.videos.classes)
         if msg and log and msg not in said:  # once (the splits of one data share its classes)
@@ -116,8 +112,8 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
         p = predict(model, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev, workers=workers,
                     checkpoint=ckpt)
         probs = match.apply(p.probs)
-        r = classification_metrics(probs, p.labels, meta["num_classes"])
-        r["num_classes"] = int(meta["num_classes"])  # K: the report's chance level 1/K
+        r = classification_metrics(probs, p.labels, meta.num_classes)
+        r["num_classes"] = int(meta.num_classes)  # K: the report's chance level 1/K
         fam = [d.videos.records[i].meta.get("family") for i in p.indices]
         if fam and all(f is not None and f != "" for f in fam):
             r["background_follow"] = background_follow(probs.argmax(1), np.array([int(f) for f in fam]))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from bebias import distract
-from bebias.checkpoint import load_checkpoint
+from bebias.checkpoint import CheckpointMeta, load_checkpoint
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data
 from bebias.data.transforms import normalize, train_transform
@@ -71,15 +71,21 @@ def load_backbone_from(model: VideoClassifier, path: str, arch: str) -> None:
     an error naming them — never a silent partial load.
     """
     ck = load_checkpoint(path)
-    if ck.get("arch") != arch:
-        raise BebiasError(f"checkpoint architecture is {ck.get('arch')!r}, but --arch is {arch!r}", path)
+    meta = CheckpointMeta.from_dict(ck, path)
+    if meta.arch != arch:
+        raise BebiasError(f"checkpoint architecture is {meta.arch!r}, but --arch is {arch!r}", path)
     load_weights(model.backbone, ck.get("backbone"), "backbone", path)
 
 
+def classifier_meta(cfg: FinetuneConfig, classes: list[str]) -> CheckpointMeta:
+    """What a classifier checkpoint of ``cfg`` records besides its weights."""
+    return CheckpointMeta("classifier", cfg.arch, "linear" if cfg.linear else "supervised", config=cfg.to_dict(),
+                          input=cfg.clip_spec.to_dict(), classes=tuple(classes), num_classes=len(classes))
+
+
 def classifier_payload(model: VideoClassifier, cfg: FinetuneConfig, classes: list[str], **extra) -> dict:
-    return {"kind": "classifier", "arch": cfg.arch, "method": "linear" if cfg.linear else "supervised",
-            "config": cfg.to_dict(), "input": cfg.clip_spec.to_dict(), "classes": list(classes),
-            "num_classes": len(classes), "backbone": model.backbone.state_dict(),
+    """The checkpoint of a classifier: its metadata (:func:`classifier_meta`), weights and ``extra``."""
+    return {**classifier_meta(cfg, classes).to_dict(), "backbone": model.backbone.state_dict(),
             "head": model.fc.state_dict(), **extra}
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from bebias import distract
+from bebias.checkpoint import CheckpointMeta
 from bebias.data.dataset import ClipDataset
 from bebias.data.open import Data
 from bebias.data.transforms import AUGMENTS, normalize, train_transform
@@ -183,9 +184,9 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     guard = loop.StepGuard(moco, moco.key_params())  # key encoder, queue, BN statistics: undone on a bad step
 
     def payload(**extra) -> dict:
-        return {"kind": "pretrain", "arch": cfg.arch, "method": cfg.method, "config": cfg.to_dict(),
-                "input": spec.to_dict(), "classes": list(run.data.videos.classes),
-                "backbone": moco.backbone_q.state_dict(), "moco": moco.state_dict(), **extra}
+        meta = CheckpointMeta("pretrain", cfg.arch, cfg.method, config=cfg.to_dict(), input=spec.to_dict(),
+                              classes=tuple(run.data.videos.classes))
+        return {**meta.to_dict(), "backbone": moco.backbone_q.state_dict(), "moco": moco.state_dict(), **extra}
 
     def step_fn(batch: dict, step: int) -> float:
         views = normalize(batch["clip"].to(device, non_blocking=True), spec)  # uint8 -> float (B, 2, 3, T, H, W)

@@ -46,7 +46,6 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
                    per_time: bool = False, given: dict | None = None, device="cpu",
                    log: Callable[[str], None] | None = None, model: str | None = None):
     """(:class:`CamModel`, the opened checkpoint) of one checkpoint; archives refused."""
-    from bebias.data.transforms import ClipSpec
     from bebias.models.cam import GradCam
     from bebias.models.classes import is_named
     from bebias.models.open import open_model, refuse_archive
@@ -55,25 +54,16 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
     refuse_archive(path, "a whole model with no layers to hook, so Grad-CAM cannot explain it; give its "
                          "state_dict with --arch instead")
     m = open_model(path, arch, device, model=model)
-    given = given or {}
-    spec_d = {**(m.meta.get("input") or {}), **given}
-    if not {"frames", "size"} <= set(spec_d):
-        raise BebiasError("checkpoint records no input spec; give --frames and --size (and --stride, --mean, --std: "
-                          "default 1 and Kinetics')", path)
-    try:
-        spec = ClipSpec.from_dict(spec_d)
-    except (TypeError, ValueError) as e:
-        raise BebiasError(f"bad input spec {spec_d} ({e})", path) from None
-    if m.meta.get("input_preset") and log:
-        log(f"{label}: input spec: the {m.meta['input_preset']}" +
-            (f"; overridden: {', '.join(sorted(given))}" if given else "") +
-            " (override with --frames, --stride, --size, --mean, --std)")
-    classes = m.meta.get("classes")
+    spec = m.input_spec(given)
+    said = m.announce_spec(given, label)
+    if said and log:
+        log(said)
+    classes = list(m.meta.classes) if m.meta.classes is not None else None
     # names matched by name against the clips' classes; placeholders ("0", "1", ...) are no names
-    if m.head is not None and (not is_named(classes) or len(classes) != int(m.meta.get("num_classes") or -1)):
+    if m.head is not None and (not is_named(classes) or len(classes) != int(m.meta.num_classes or -1)):
         classes = None
     cam = GradCam(m.backbone, m.head, layer, per_time, checkpoint=path, input_shape=(spec.frames, spec.size, spec.size))
-    return CamModel(label, path, str(m.meta.get("arch")), cam, spec, list(classes) if classes else None), m
+    return CamModel(label, path, str(m.meta.arch), cam, spec, classes or None), m
 
 
 def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = None, dataset: str | None = None,
@@ -82,7 +72,7 @@ def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = No
     """(clips, unreadable, source description): the probe's centre clip and mask of each of
     ``videos``, or of ``n`` class-balanced videos of the data (the checkpoint's own by default)."""
     from bebias.data.decoders import FileDecoder
-    from bebias.data.open import Data, is_benchmark, open_data
+    from bebias.data.open import Data, open_data
     from bebias.data.records import LabeledVideos, VideoRecord
     from bebias.models.classes import is_named
     from bebias.probing.source import ProbeSource
@@ -100,8 +90,7 @@ def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = No
     else:
         if n < 1:
             raise BebiasError(f"--n must be >= 1, got {n}")
-        data_arg, ds, notes = opened.resolve_data(data, dataset, annotations)
-        sp = split or ("conflict" if is_benchmark(data_arg, ds) else "test")
+        data_arg, ds, notes, sp = opened.resolve_data(data, dataset, annotations, split)
         d = open_data(data_arg, split=sp, dataset=ds, fold=fold, annotations=notes, masks=masks)
         if len(d.videos) == 0:
             raise BebiasError(f"no videos in split {sp!r}", data_arg)
