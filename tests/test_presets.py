@@ -69,6 +69,7 @@ def test_eval_transform_resizes_the_short_side_then_crops():
                        eval_transform(spec, resize=112)(frames))
 
 
+@pytest.mark.slow  # an r3d_18 probed at 112 px: the slowest test of its run (113 s, loaded machine)
 def test_probe_of_a_torchvision_state_dict_needs_no_input_flags(tmp_path):
     """`bebias probe r3d.pth --arch r3d_18` applies torchvision's preset and says so in one line."""
     import json
