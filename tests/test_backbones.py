@@ -17,6 +17,7 @@ import torch
 
 from bebias.errors import BebiasError
 from bebias.models.backbones import ARCHS, Backbone, S3DBackbone, Small3D, build_backbone
+from tests.inproc import bebias
 
 CLIP = {"s3d": (3, 8, 64, 64), "i3d": (3, 8, 64, 64), "swin3d_t": (3, 4, 32, 32), "swin3d_s": (3, 4, 32, 32),
         "swin3d_b": (3, 4, 32, 32)}
@@ -25,9 +26,18 @@ DIMS = {"small3d": 256, "r3d_18": 512, "mc3_18": 512, "r2plus1d_18": 512, "s3d":
         "swin3d_t": 768, "swin3d_s": 768, "swin3d_b": 1024}
 
 
+TRANSFORMERS = {"mvit_v1_b", "mvit_v2_s"}  # tests/test_tv_transformers.py
+
+
 def test_archs_listed() -> None:
-    assert ARCHS == ("small3d", "r3d_18", "mc3_18", "r2plus1d_18", "s3d", "c3d", "i3d", "swin3d_t", "swin3d_s",
-                     "swin3d_b", "mvit_v1_b", "mvit_v2_s")
+    """ARCHS (what build_backbone knows) is the source of truth: every arch has its row in this
+    file's tables (so test_interface covers it) and is named in ``--arch``'s help."""
+    assert len(set(ARCHS)) == len(ARCHS) and ARCHS[0] == "small3d"  # the default first
+    assert set(DIMS) | TRANSFORMERS == set(ARCHS), set(ARCHS) ^ (set(DIMS) | TRANSFORMERS)
+    assert set(CLIP) <= set(ARCHS)
+    r = bebias("train", "--help", env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    assert [a for a in ARCHS if a not in r.stdout] == [], r.stdout
 
 
 @pytest.mark.parametrize("arch", [a for a in ARCHS if not a.startswith("mvit")])

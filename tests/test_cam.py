@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -23,13 +21,9 @@ from bebias.models.backbones import ARCHS, build_backbone
 from bebias.models.cam import (GradCam, actor_share, chance_level, default_layer, find_layer, grad_cam_map,
                                input_view, normalise, upsample)
 from bebias.models.classifier import VideoClassifier
-from tests.tiny import tiny_classifier
+from tests.inproc import bebias
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
-
-
-def bebias(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, timeout=300)
 
 
 def _net(arch: str = "small3d", k: int = 5, seed: int = 0) -> VideoClassifier:
@@ -38,15 +32,14 @@ def _net(arch: str = "small3d", k: int = 5, seed: int = 0) -> VideoClassifier:
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ft")
-    return tiny_classifier(out, DATA)
+def classifier(tiny_classifier_ckpt, tiny_data):
+    assert tiny_data == DATA
+    return tiny_classifier_ckpt  # tests/conftest.py: trained once per session
 
 
 @pytest.fixture(scope="module")
-def linear(tmp_path_factory, classifier):
-    out = tmp_path_factory.mktemp("lin")
-    return tiny_classifier(out, DATA, linear=True, seed=1)
+def linear(tiny_linear_ckpt):
+    return tiny_linear_ckpt
 
 
 # --------------------------------------------------------------------------------------

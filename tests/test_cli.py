@@ -1,4 +1,5 @@
-"""The command line, run as a user runs it: real processes, real exit codes."""
+"""The command line, run as a user runs it: its real entry point, real exit codes (in this
+process, tests/inproc.py; test_smoke_* start a real ``python -m bebias``)."""
 
 import json
 import subprocess
@@ -6,10 +7,7 @@ import sys
 
 import pytest
 
-
-def bebias(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+from tests.inproc import bebias
 
 
 def test_synth_writes_a_benchmark_that_data_reads(tmp_path):
@@ -55,3 +53,27 @@ def test_corrupt_video_in_a_manifest_is_listed(tmp_path):
 def test_version():
     r = bebias("--version")
     assert r.returncode == 0 and r.stdout.startswith("bebias ")
+
+
+def _real(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_smoke_a_real_process_user_error_is_one_line_exit_2():
+    r = _real("data", "info", "--data", "synthetic:bias=2")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "bias" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_smoke_a_real_process_runs_a_command():
+    r = _real("data", "info", "--data", "synthetic:classes=2,videos_per_class=1")
+    assert r.returncode == 0, r.stderr
+    assert "2 classes" in r.stdout and not r.stderr.strip()
+
+
+@pytest.mark.parametrize("args", [("data", "info", "--data", "synthetic:bias=2"), ("--version",),
+                                  ("data", "info", "--data", "synthetic:classes=2,videos_per_class=1")])
+def test_the_in_process_runner_reports_what_a_real_process_does(args):
+    real, here = _real(*args), bebias(*args)
+    assert (here.returncode, here.stdout, here.stderr) == (real.returncode, real.stdout, real.stderr)

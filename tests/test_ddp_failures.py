@@ -18,6 +18,8 @@ import pytest
 from bebias.checkpoint import load_checkpoint
 from bebias.data import video_io
 
+pytestmark = pytest.mark.multiprocess  # torchrun process groups
+
 TORCHRUN = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
 
 

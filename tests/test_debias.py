@@ -1,8 +1,6 @@
 """Supervised debiasing augmentations (bebias.distract.debias) and `bebias finetune --debias`."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -11,6 +9,7 @@ from bebias import distract
 from bebias.distract import be_supervised, debias_batch, fame_supervised, stillmix
 from bebias.distract.debias import apply_to_fraction
 from tests.tiny import TINY
+from tests.inproc import bebias
 
 
 def _clips(B=6, T=5, seed=0):
@@ -88,9 +87,8 @@ def test_same_generator_same_batch_and_unknown_method():
 
 
 def _finetune(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "bebias", "finetune", "--data", TINY, "--frames", "4", "--size", "32",
-                           "--batch-size", "4", "--max-steps", "3", "--workers", "0", *args],
-                          capture_output=True, text=True, timeout=600)
+    return bebias("finetune", "--data", TINY, "--frames", "4", "--size", "32", "--batch-size", "4", "--max-steps",
+                  "3", "--workers", "0", *args)
 
 
 def test_finetune_debias_trains_and_records_it(tmp_path):

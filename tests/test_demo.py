@@ -1,7 +1,8 @@
 """`bebias demo --fast`: every stage of the story runs, at toy size, and resumes.
 
 It runs from the built wheel, installed outside the checkout (tests/installed.py): the same run
-is tests/test_wheel.py's check that the wheel works, so the suite pays for one demo, not two."""
+is tests/test_wheel.py's check that the wheel works, so the suite pays for one demo, not two (one
+per session, shared by xdist's workers)."""
 
 import json
 
@@ -17,9 +18,18 @@ def demo(tmp_path_factory):
     return demo_fast(tmp_path_factory)
 
 
+def _table_rows(stdout: str) -> dict[str, list[str]]:
+    """The printed table's body rows, by their first cell: {model: [cells...]}."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│┃").split("│")]
+        if len(cells) == 8 and cells[0] and not cells[0].startswith(("model", "━", "─")):
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
 def test_every_stage_ran_and_the_summary_names_the_report(demo):
-    out, r = demo
-    d = json.loads((out / "demo.json").read_text())
+    out, r, d = demo
     names = [row["model"] for row in d["rows"]]
     assert names == ["supervised-biased", "supervised-unbiased", "supervised-biased+be", "moco", "moco+be"]
     for row in d["rows"]:
@@ -27,9 +37,19 @@ def test_every_stage_ran_and_the_summary_names_the_report(demo):
         assert row["reliance"] is None or 0 <= row["reliance"] <= 1
         assert set(row["reliance_parts"]) == {"background_follow", "motion_follow", "sufficiency"}
         assert row["cam_on_actor"] is not None
+    # the printed table is demo.json's: one row per model, in order, then chance, with its numbers
+    table = _table_rows(r.stdout)
+    assert list(table) == [*names, "chance"], r.stdout
+    for row in d["rows"]:
+        cells = table[row["model"]]
+        assert cells[:2] == [f"{100 * row['iid']:.1f}", f"{100 * row['conflict']:.1f}"], (row, cells)
+        assert cells[6].startswith(f"{row['cam_on_actor']:.2f}"), (row, cells)
+    chance = d["rows"][0].get("chance_top1")
+    assert table["chance"][:2] == ["–" if chance is None else f"{100 * chance:.1f}"] * 2, table["chance"]
     for name in names:
         m = json.loads((out / "probe" / name / "metrics.json").read_text())
         assert "cam" in m and m["provenance"]["checkpoint"] == row_ckpt(d, name)
+        assert (out / "probe" / name / "metrics.json").stat().st_size > 0
     cam = json.loads((out / "cam" / "cam.json").read_text())
     assert [c["label"] for c in cam["checkpoints"]] == names and cam["videos"]
     assert (out / "report" / "report.html").exists()
@@ -52,12 +72,12 @@ def row_ckpt(d, name):
 
 
 def test_a_second_run_reuses_every_stage(demo, tmp_path_factory):
-    out, _ = demo
-    before = json.loads((out / "demo.json").read_text())["rows"]
+    out, _, before = demo
     r = run_installed(tmp_path_factory, "python", "-m", "bebias", "demo", "--fast", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("reusing") == 7  # 3 supervised, 2 pre-trainings, 2 linear probes
     again = json.loads((out / "demo.json").read_text())
     assert [row.pop("origin") for row in again["rows"]] == ["reused (trained by an earlier run)"] * 5
-    assert again["rows"] == [{k: v for k, v in row.items() if k != "origin"} for row in before]
+    assert again["rows"] == [{k: v for k, v in row.items() if k != "origin"} for row in before["rows"]]
     assert again["resumed"] and "resumed" in r.stdout
+    assert _table_rows(r.stdout).keys() == _table_rows(demo[1].stdout).keys()

@@ -3,8 +3,6 @@ paper's recipes in configs/paper/, and --annotations on the training commands.""
 
 import glob
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +11,14 @@ import pytest
 from bebias.training.config import config_from_file, config_reference
 from bebias.training.finetune import FinetuneConfig
 from bebias.training.pretrain import PretrainConfig
+from tests.inproc import bebias as _inproc
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["ApplyEyeMakeup", "Biking", "Diving"]
 
 
 def bebias(*args):
-    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, timeout=600,
-                          cwd=ROOT)
+    return _inproc(*args, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ ground-truth mask."""
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -22,7 +20,7 @@ from bebias.data.sources import csv_manifest
 from bebias.errors import BebiasError
 from bebias.probing.source import ProbeSource, new_video_log, video_variants
 from bebias.probing.suite import ProbeSuite
-from tests.tiny import tiny_classifier
+from tests.inproc import bebias
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
 N_TEST = 9
@@ -239,12 +237,12 @@ def test_hostile_given_masks_skip_and_list_their_video(bench, tmp_path):
     assert "more than 4x" in errs[1] and "empty dimension" in errs[2] and "not a regular file" in errs[3]
 
 
-def test_probe_cli_records_the_given_masks(bench, tmp_path):
-    ckpt = tiny_classifier(tmp_path, DATA)
+def test_probe_cli_records_the_given_masks(bench, tmp_path, tiny_classifier_ckpt, tiny_data):
+    assert tiny_data == DATA
+    ckpt = tiny_classifier_ckpt
     out = tmp_path / "probe"
-    r = subprocess.run([sys.executable, "-m", "bebias", "probe", ckpt, "--data", str(bench / "plain.csv"),
-                        "--masks", str(bench / "masks"), "--swap-backgrounds", "--out", str(out)],
-                       capture_output=True, text=True)
+    r = bebias("probe", ckpt, "--data", str(bench / "plain.csv"), "--masks", str(bench / "masks"),
+               "--swap-backgrounds", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert f"masks: given for {N_TEST} of {N_TEST} videos (--masks {bench / 'masks'})" in r.stderr
     m = json.loads((out / "metrics.json").read_text())
@@ -252,6 +250,6 @@ def test_probe_cli_records_the_given_masks(bench, tmp_path):
     assert m["provenance"]["given_masks"] == {"dir": str(bench / "masks"), "videos": N_TEST}
     rows = list(csv.DictReader(open(out / "predictions.csv")))
     assert {r["mask_source"] for r in rows if r["variant"] == "swap-background"} == {"given"}
-    r = subprocess.run([sys.executable, "-m", "bebias", "probe", ckpt, "--data", str(bench / "plain.csv"),
-                        "--masks", str(tmp_path / "nope"), "--out", str(tmp_path / "p2")], capture_output=True, text=True)
+    r = bebias("probe", ckpt, "--data", str(bench / "plain.csv"), "--masks", str(tmp_path / "nope"), "--out",
+               str(tmp_path / "p2"))
     assert r.returncode == 2 and "Traceback" not in r.stderr and "--masks must be a folder" in r.stderr

@@ -396,6 +396,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.multiprocess
 def test_ddp_two_processes_gather_shuffle_bn_and_sync(tmp_path):
     script = tmp_path / "ddp_moco.py"
     script.write_text(_DDP_SCRIPT)

@@ -5,8 +5,6 @@ file itself, and the CLI flags. The official augmentation is tested in test_tran
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,6 +15,7 @@ from bebias.training import pretrain as pretrain_mod
 from bebias.training.config import config_from_file
 from bebias.training.run_common import lr_at
 from bebias.training.pretrain import PretrainConfig, pretrain
+from tests.inproc import bebias
 
 TINY = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=2,frames=12,size=32"
 OFFICIAL = os.path.join(os.path.dirname(__file__), "..", "configs", "be-official.toml")
@@ -138,15 +137,13 @@ def test_official_config_loads_with_their_values():
 
 def test_cli_flags_reach_the_run(tmp_path):
     out = tmp_path / "r"
-    r = subprocess.run([sys.executable, "-m", "bebias", "train", "--data", TINY, "--frames", "4", "--size", "32",
-                        "--batch-size", "4", "--max-steps", "2", "--queue-size", "10", "--workers", "0",
-                        "--precision", "fp32", "--method", "moco", "--other-negative", "--augment", "official",
-                        "--lr-schedule", "step", "--lr-steps", "3,5", "--lr-gamma", "0.5", "--warmup", "0",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    r = bebias("train", "--data", TINY, "--frames", "4", "--size", "32", "--batch-size", "4", "--max-steps", "2",
+               "--queue-size", "10", "--workers", "0", "--precision", "fp32", "--method", "moco", "--other-negative",
+               "--augment", "official", "--lr-schedule", "step", "--lr-steps", "3,5", "--lr-gamma", "0.5",
+               "--warmup", "0", "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     assert (cfg["other_negative"], cfg["augment"], cfg["lr_schedule"], cfg["lr_steps"], cfg["lr_gamma"],
             cfg["warmup"]) == (True, "official", "step", [3, 5], 0.5, 0.0)
-    r = subprocess.run([sys.executable, "-m", "bebias", "train", "--lr-steps", "a,b"], capture_output=True,
-                       text=True, timeout=300)
+    r = bebias("train", "--lr-steps", "a,b")
     assert r.returncode == 2 and "--lr-steps" in r.stderr and "Traceback" not in r.stderr

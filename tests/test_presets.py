@@ -8,6 +8,7 @@ import torchvision.models.video as tvv
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.models.open import open_model
 from bebias.models.presets import preset_for
+from tests.inproc import bebias
 
 
 @pytest.mark.parametrize("arch,weights", [("r3d_18", tvv.R3D_18_Weights), ("mc3_18", tvv.MC3_18_Weights),
@@ -68,19 +69,17 @@ def test_eval_transform_resizes_the_short_side_then_crops():
                        eval_transform(spec, resize=112)(frames))
 
 
+@pytest.mark.slow  # an r3d_18 probed at 112 px: the slowest test of its run (113 s, loaded machine)
 def test_probe_of_a_torchvision_state_dict_needs_no_input_flags(tmp_path):
     """`bebias probe r3d.pth --arch r3d_18` applies torchvision's preset and says so in one line."""
     import json
-    import subprocess
-    import sys
 
     net = tvv.r3d_18(num_classes=3)
     path = tmp_path / "r3d.pth"
     torch.save(net.state_dict(), path)
     data = "synthetic:classes=3,videos_per_class=2,test_videos_per_class=1,frames=12,size=32"
-    r = subprocess.run([sys.executable, "-m", "bebias", "probe", str(path), "--arch", "r3d_18", "--data", data,
-                        "--swap-backgrounds", "--max-videos", "3", "--out", str(tmp_path / "p")],
-                       capture_output=True, text=True, timeout=600)
+    r = bebias("probe", str(path), "--arch", "r3d_18", "--data", data, "--swap-backgrounds", "--max-videos", "3",
+               "--out", str(tmp_path / "p"))
     assert r.returncode == 0, r.stderr
     assert "input spec: the torchvision R3D_18_Weights.KINETICS400_V1" in r.stderr and "--frames" in r.stderr
     pv = json.loads((tmp_path / "p" / "metrics.json").read_text())["provenance"]

@@ -13,6 +13,7 @@ from bebias.errors import BebiasError
 from bebias.training.pretrain import PretrainConfig, make_query, pretrain
 
 from tiny import TINY, tiny_pretrain
+from tests.inproc import bebias
 
 
 def _cfg(tmp_path, name, **kw):
@@ -69,6 +70,7 @@ def test_bad_config_is_a_user_error():
 
 @pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(
     os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="torchrun not installed")
+@pytest.mark.multiprocess
 def test_torchrun_two_gloo_processes(tmp_path):
     torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
     env = {**os.environ, "BEBIAS_DIST_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
@@ -114,7 +116,7 @@ def test_end_to_end_pretrain_linear_eval_cli(tmp_path):
     common = ["--data", data, "--frames", "4", "--size", "32", "--workers", "0"]
 
     def run(*args):
-        r = subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, timeout=600)
+        r = bebias(*args)
         assert r.returncode == 0, r.stderr[-2000:]
         return r
 

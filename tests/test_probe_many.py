@@ -18,6 +18,7 @@ from bebias.errors import BebiasError
 from bebias.probing.run import ProbeConfig, load_suite, run_probe, run_probes
 from bebias.workflows.probe_many import folder_names
 from tests.tiny import tiny_classifier
+from tests.inproc import bebias
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
 N_TEST = 9
@@ -25,14 +26,15 @@ SUITE_TOML = 'name = "small"\nvariants = ["swap-background", "background-only", 
 
 
 @pytest.fixture(scope="module")
-def two(tmp_path_factory):
+def two(tmp_path_factory, tiny_classifier_ckpt, tiny_data):
     """Two classifiers (a/model.pth at 32 px, b/model.pth at 24 px), the suite (file) and
     their single probes."""
     global SUITE, SUITE_PATH
     p = tmp_path_factory.mktemp("suite") / "small.toml"
     p.write_text(SUITE_TOML)
     SUITE, SUITE_PATH = load_suite(str(p))
-    a = tiny_classifier(tmp_path_factory.mktemp("a"), DATA)
+    assert tiny_data == DATA
+    a = tiny_classifier_ckpt  # tests/conftest.py: trained once per session
     b = tiny_classifier(tmp_path_factory.mktemp("b"), DATA, size=24, seed=1)
     ref = tmp_path_factory.mktemp("ref")
     refs = [run_probe(ProbeConfig(c, data=DATA, suite=SUITE, suite_path=SUITE_PATH, out=str(ref / n))) for c, n in ((a, "a"), (b, "b"))]
@@ -54,8 +56,7 @@ def test_one_pass_equals_separate_probes(tmp_path, two):
     (a, b), refs = two
     assert refs[0].metrics["provenance"]["input"]["size"] == 32 and refs[1].metrics["provenance"]["input"]["size"] == 24
     out = tmp_path / "many"
-    r = subprocess.run([sys.executable, "-m", "bebias", "probe", a, b, "--data", DATA, "--suite", SUITE_PATH,
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    r = bebias("probe", a, b, "--data", DATA, "--suite", SUITE_PATH, "--out", str(out))
     assert r.returncode == 0, r.stderr
     names = folder_names([a, b])
     for n in names:
@@ -113,6 +114,7 @@ def _close(a, b, tol=1e-6):
     return a == b
 
 
+@pytest.mark.multiprocess
 def test_torchrun_one_pass_equals_separate_probes(tmp_path, two):
     import shutil
 
@@ -135,8 +137,7 @@ def test_torchrun_one_pass_equals_separate_probes(tmp_path, two):
 def test_a_missing_checkpoint_among_several_is_one_line_exit_2(tmp_path, two):
     (a, _), _ = two
     missing = str(tmp_path / "nope.pth")
-    r = subprocess.run([sys.executable, "-m", "bebias", "probe", a, missing, "--data", DATA, "--suite", SUITE_PATH,
-                        "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    r = bebias("probe", a, missing, "--data", DATA, "--suite", SUITE_PATH, "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "nope.pth" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o" / "leaderboard.json").exists()

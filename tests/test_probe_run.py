@@ -19,7 +19,7 @@ from bebias.probing.masks import DEFAULT_METHOD
 from bebias.probing.run import (ALL_VARIANTS, NEEDS_MASK, ProbeConfig, ProbeSuite, load_suite, run_probe, select_videos,
                                 variant_seed)
 from bebias.results import SCHEMA_VERSION, ProbeMetrics
-from tests.tiny import tiny_classifier
+from tests.inproc import bebias
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
 N_TEST = 9  # 3 classes x 3 videos in the conflict split
@@ -27,15 +27,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSV_COLUMNS = ["index", "path", "variant", "label", "bg_label", "pred", "p_label", "p_bg", "mask_source"]
 
 
-def bebias(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
-
-
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ft")
-    return tiny_classifier(out, DATA)
+def classifier(tiny_classifier_ckpt, tiny_data):
+    assert tiny_data == DATA
+    return tiny_classifier_ckpt  # tests/conftest.py: trained once per session
 
 
 @pytest.fixture(scope="module")
@@ -296,6 +291,7 @@ def _close(a, b, tol: float = 1e-5) -> bool:
     return a == b
 
 
+@pytest.mark.multiprocess
 def test_torchrun_shards_the_videos_and_gathers_the_same_outputs(tmp_path, classifier):
     import shutil
 

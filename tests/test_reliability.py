@@ -33,6 +33,7 @@ def _probe_script(ckpt: str, out: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+@pytest.mark.multiprocess
 def test_a_probe_killed_with_sigkill_resumes_to_the_same_outputs(tmp_path, classifier):
     ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
     subprocess.run(_probe_script(classifier, ref), check=True, timeout=600)

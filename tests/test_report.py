@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -28,11 +27,7 @@ from bebias.reporting.inputs import Source, find_results, recognise
 from bebias.reporting.page import png_size
 from bebias.reporting.provenance import describe, pretrain_method
 from report_inputs import make_results, strip_png, write_cam
-
-
-def bebias(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+from tests.inproc import bebias
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +276,8 @@ def test_latex_is_booktabs_and_structurally_sound():
 def test_latex_compiles(tmp_path, report):
     """pdflatex on every table the report wrote, where pdflatex is installed."""
     if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex is not installed: LaTeX checked structurally only (test above)")
+        loud_skip("pdflatex is not installed: the .tex files were NOT compiled, only checked structurally (test "
+                  "above); `make test` installs texlive-latex-base as root")
     for tex in sorted(report.glob("*.tex")):
         doc = tmp_path / f"doc-{tex.stem}.tex"
         doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
@@ -513,6 +509,7 @@ IMAGES_JS = """Array.from(document.images).map(i => {
 })"""
 
 
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(report, tmp_path):
     """Every image decodes (naturalWidth > 0), the console stays clean, and the page makes
     no request but for itself. Playwright drives the system Chromium (no downloaded browser)."""

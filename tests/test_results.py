@@ -4,8 +4,6 @@ headline metric reaching the CLI summary and the report from one entry of SCALAR
 
 import copy
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -13,6 +11,7 @@ from bebias import results as R
 from bebias.errors import BebiasError
 from bebias.reporting import tables as T
 from bebias.reporting.inputs import Source, find_results, recognise
+from tests.inproc import bebias
 
 
 def est(v, lo=None, hi=None, n=10):
@@ -93,8 +92,7 @@ def test_a_malformed_file_is_one_line_naming_it(tmp_path, change, needle):
 def test_the_report_cli_on_a_newer_file_is_one_line_exit_2(tmp_path):
     p = tmp_path / "metrics.json"
     p.write_text(json.dumps(probe_json(schema_version=R.SCHEMA_VERSION + 1)))
-    r = subprocess.run([sys.executable, "-m", "bebias", "report", str(p), "--out", str(tmp_path / "out")],
-                       capture_output=True, text=True, timeout=300)
+    r = bebias("report", str(p), "--out", str(tmp_path / "out"))
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "newer than this bebias reads" in r.stderr and not (tmp_path / "out").exists()

@@ -85,6 +85,10 @@ def test_motion_is_the_class():
     """The mask centroid moves as the class says (translations) and stays put (rotations)."""
     cfg = SynthConfig(frames=16, camera=False)
     expect = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}
+    rotations = {"rotate-cw", "rotate-ccw"}
+    # the names are the benchmark's: a class renamed or dropped fails here, not silently below
+    assert set(expect) | rotations <= set(MOTIONS[:cfg.classes]), MOTIONS[:cfg.classes]
+    checked = []
     for spec in split_specs(cfg, "train")[:80]:
         v = render_video(cfg, spec)
         ys, xs = [], []
@@ -97,8 +101,11 @@ def test_motion_is_the_class():
         if name in expect:
             ex, ey = expect[name]
             assert dx * ex + dy * ey > 8 and abs(dx * ey - dy * ex) < 3, (name, dx, dy)
-        if name.startswith("rotate"):  # spins in place: the centroid only wobbles around the pivot
+            checked.append(name)
+        if name in rotations:  # spins in place: the centroid only wobbles around the pivot
             assert np.ptp(xs) < 8 and np.ptp(ys) < 8
+            checked.append(name)
+    assert set(checked) == set(expect) | rotations, sorted(set(checked))  # every class checked, on videos
 
 
 def test_camera_moves_background_only_when_on():

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from bebias.probing.masks import DEFAULT_METHOD
 from bebias.probing.materialize import TestsetConfig, materialize
 from bebias.probing.suite import ProbeSuite, select_videos
 from bebias.probing.source import ProbeSource, new_video_log, video_variants
+from tests.inproc import bebias
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
 N = 9  # 3 classes x 3 conflict videos
@@ -199,8 +199,7 @@ def test_dataset_skips_unreadable_and_unusable_masks(tmp_path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bebias", "testset", *args], capture_output=True, text=True,
-                          timeout=120)
+    return bebias("testset", *args)
 
 
 @pytest.mark.parametrize("args, words", [

@@ -9,8 +9,6 @@ constructor (``_mvit`` with two blocks at 4x32x32) and the real one runs one for
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,13 +23,10 @@ from bebias.models.classifier import VideoClassifier
 from bebias.models.presets import preset_for
 from bebias.models.tv_transformers import TorchvisionMViT, check_fixed_input
 from bebias.training.finetune import FinetuneConfig
+from tests.inproc import bebias
 
 TRANSFORMERS = ("swin3d_t", "swin3d_s", "swin3d_b", "mvit_v1_b", "mvit_v2_s")
 DATA = "synthetic:classes=3,videos_per_class=2,test_videos_per_class=1,frames=12,size=32"
-
-
-def bebias(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bebias", *args], capture_output=True, text=True, timeout=600)
 
 
 def tiny_mvit(seed: int = 0) -> torch.nn.Module:

@@ -45,7 +45,7 @@ def test_probe_with_a_built_in_suite_from_another_folder(tmp_path_factory, tmp_p
 
 def test_demo_fast_from_another_folder(tmp_path_factory):
     _, site, work = wheel(tmp_path_factory)
-    out, r = demo_fast(tmp_path_factory)  # tests/test_demo.py checks what it wrote
+    out, r, _ = demo_fast(tmp_path_factory)  # tests/test_demo.py checks what it wrote
     m = json.loads((out / "probe" / "moco+be" / "metrics.json").read_text())
     assert m["provenance"]["suite"]["path"] == os.path.join(site, "bebias", "probing", "suites", "quick.toml")
     assert (out / "report" / "report.html").is_file() and "report.html" in r.stdout
