@@ -47,6 +47,7 @@ from bebias.data.video_io import write_video
 from bebias.errors import BebiasError
 from bebias.models.cam import GradCam, chance_level, input_view
 from bebias.models.cam_measure import Interval, measure_batch, summarise
+from bebias.progress import Progress, ProgressFn
 
 __all__ = ["CamClip", "CamModel", "FORMATS", "colorize", "explain", "overlay", "strip_image"]
 
@@ -273,7 +274,8 @@ def _target_of(m: CamModel, clip: CamClip, target: str) -> int | None:
 def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
             ci: Interval, target: str = "pred",
             formats: Sequence[str] = ("gif",), batch_size: int = 8, fps: float = 4.0,
-            device: torch.device | str = "cpu", extra: dict | None = None) -> dict:
+            device: torch.device | str = "cpu", extra: dict | None = None,
+            progress: ProgressFn | None = None) -> dict:
     """Grad-CAM of every model on every clip; overlays, strips and ``out/cam.json`` (module
     docstring). Returns the ``cam.json`` content.
 
@@ -287,6 +289,7 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
             class) or ``label`` (the true class). ``measure`` holds both either way.
         formats: animations to write, any of :data:`FORMATS` (none = strips only).
         extra: more top-level keys for ``cam.json`` (provenance).
+        progress: gets a ``Grad-CAM`` stage, clips explained (by every model).
     """
     if not models:
         raise BebiasError("no checkpoint to explain")
@@ -362,6 +365,8 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
                     entry["mp4"] = os.path.join("mp4", stem + ".mp4")
                     write_video(os.path.join(out, entry["mp4"]), anim, fps=fps)
             videos.append(entry)
+        if progress:
+            progress(Progress("Grad-CAM", len(videos), len(clips)))
     layers = {m.cam.layer_name for m in models}
     measure = {}
     for m in models:

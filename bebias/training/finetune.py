@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -28,6 +27,7 @@ from bebias.limits import check_float
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.open import load_weights
+from bebias.progress import ProgressFn
 from bebias.training import loop
 from bebias.training.config import RunConfig
 
@@ -122,7 +122,7 @@ def classifier_payload(model: VideoClassifier, cfg: FinetuneConfig, classes: lis
 
 
 def finetune(cfg: FinetuneConfig, *, resume: bool = False, overwrite: bool = False,
-             progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
+             progress: ProgressFn | None = None, data: Data | None = None) -> RunResult:
     """Train a classifier as configured; see the module docstring for the outputs.
 
     ``resume``: continue the run in ``cfg.out``; ``overwrite``: replace it. With neither, an
@@ -185,7 +185,8 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False, overwrite: bool = Fal
 
     model.train()
     loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=workers, state=state,
-             step_fn=step_fn, save=save, log=log, progress=progress, max_skips=cfg.max_skips, out=cfg.out)
+             step_fn=step_fn, save=save, log=log, progress=progress, max_skips=cfg.max_skips, out=cfg.out,
+             stage="linear probe" if cfg.linear else "fine-tuning")
     model_path = os.path.join(cfg.out, "model.pth")
     save_checkpoint(model_path, classifier_payload(model, cfg, classes, step=state.step))
     return RunResult(cfg.out, model_path, state.step, state.last_loss, state.skipped_steps, state.failures,

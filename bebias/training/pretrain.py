@@ -27,7 +27,6 @@ checkpoint), ``metrics.jsonl``, ``config.json``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +41,7 @@ from bebias.errors import BebiasError
 from bebias.limits import check_float, check_int, check_memory
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
+from bebias.progress import ProgressFn
 from bebias.recipes import pretrain_label, uses_intra_negative
 from bebias.training import loop
 from bebias.training.config import RunConfig
@@ -152,7 +152,7 @@ def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator)
 
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
-             progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
+             progress: ProgressFn | None = None, data: Data | None = None) -> RunResult:
     """Pre-train as configured (single process, or one rank of a torchrun job).
 
     ``resume``: continue the run in ``cfg.out``; ``overwrite``: replace it. With neither, an
@@ -239,7 +239,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     moco.train()
     loop.run(ds, batch_size=cfg.batch_size, total_steps=total, seed=cfg.seed, workers=workers, state=state,
              step_fn=step_fn, save=save, log=log, progress=progress, rank=rank, world=world,
-             max_skips=cfg.max_skips, out=cfg.out)
+             max_skips=cfg.max_skips, out=cfg.out, stage="pre-training")
     model_path = os.path.join(cfg.out, "model.pth")
     if rank == 0:
         save_checkpoint(model_path, payload(step=state.step))

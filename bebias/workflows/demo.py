@@ -35,6 +35,7 @@ from bebias.parse import read_json
 from bebias.probing.metrics import bootstrap_ci
 from bebias.probing.run import ProbeConfig, run_probe
 from bebias.probing.suite import load_suite
+from bebias.progress import Progress, ProgressFn, scoped
 from bebias.reporting import chance as CH
 from bebias.reporting.build import build_report
 from bebias.reporting.cam import explain
@@ -80,9 +81,6 @@ MODELS = (
     ("moco+be", "MoCo+BE pre-training, linear probe on train-unbiased"),
 )
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
 @dataclass
 class DemoResult:
     out: str
@@ -93,21 +91,17 @@ class DemoResult:
     resumed: bool = False
 
 
-def _stage_progress(progress: Progress | None, stage: str) -> Callable[[dict], None] | None:
-    if progress is None:
-        return None
-    return lambda row: progress(stage, int(row["step"]), int(row["total"]))
-
-
 def _finite(x: float) -> float | None:
     """``x``, or None where it is NaN (unknown): strict JSON in demo.json."""
     return x if math.isfinite(x) else None
 
 
 def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str = "be", seed: int = 0,
-             workers: int | None = None, progress: Progress | None = None,
+             workers: int | None = None, progress: ProgressFn | None = None,
              log: Callable[[str], None] | None = None) -> DemoResult:
-    """Run every stage (module docstring) into ``out``; finished stages are reused."""
+    """Run every stage (module docstring) into ``out``; finished stages are reused.
+    ``progress`` gets every stage's events, each model's under its name (``moco
+    pre-training``, ``supervised-biased probing``), then ``Grad-CAM`` and ``report``."""
     if debias not in DEBIAS_METHODS:
         raise BebiasError(f"--debias must be one of {', '.join(DEBIAS_METHODS)}, got {debias!r}")
     b = FAST if fast else FULL
@@ -135,7 +129,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     for name, (split, aug) in sup.items():
         cfg = FinetuneConfig(split=split, debias=aug, epochs=b.supervised_epochs, out=run_dir(name), **common)
         if not trained(cfg.out):
-            finetune(cfg, resume=True, progress=_stage_progress(progress, name),
+            finetune(cfg, resume=True, progress=scoped(progress, name),
                      data=open_data(b.data, split=split, bench=bench))
         classifiers[name] = os.path.join(cfg.out, "model.pth")
 
@@ -143,12 +137,12 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     for name, method in ((names[3], "moco"), (names[4], "be")):
         pcfg = PretrainConfig(method=method, epochs=b.pretrain_epochs, out=run_dir(name + "-pretrain"), **common)
         if not trained(pcfg.out):
-            pretrain(pcfg, resume=True, progress=_stage_progress(progress, name + " pre-training"),
+            pretrain(pcfg, resume=True, progress=scoped(progress, name),
                      data=open_data(b.data, split="train", bench=bench))
         lcfg = FinetuneConfig(init=os.path.join(pcfg.out, "model.pth"), linear=True, split="train-unbiased",
                               epochs=b.linear_epochs, out=run_dir(name), **common)
         if not trained(lcfg.out):
-            finetune(lcfg, resume=True, progress=_stage_progress(progress, name + " linear probe"),
+            finetune(lcfg, resume=True, progress=scoped(progress, name),
                      data=open_data(b.data, split="train-unbiased", bench=bench))
         classifiers[name] = os.path.join(lcfg.out, "model.pth")
 
@@ -160,17 +154,13 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         ckpt = classifiers[name]
         ev_path = os.path.join(out, "eval", f"{name}.json")
         if not os.path.exists(ev_path):
-            if progress:
-                progress(f"evaluating {name}", 0, 1)
             # one in-memory benchmark for every model: iid and conflict are rendered once
             write_json(ev_path, evaluate_checkpoint(ckpt, data=b.data, splits="iid,conflict", workers=workers,
-                                                    bench=bench))
-            if progress:
-                progress(f"evaluating {name}", 1, 1)
+                                                    bench=bench, progress=scoped(progress, name)))
         probe_out = os.path.join(out, "probe", name)
         res = run_probe(ProbeConfig(ckpt, data=b.data, suite=suite, suite_path=suite_path, max_videos=b.probe_videos,
                                     seed=seed, out=probe_out, workers=workers or 0, cam=True),
-                        progress=(lambda d, t, n=name: progress(f"probing {n}", d, t)) if progress else None)
+                        progress=scoped(progress, name))
         ev = read_json(ev_path)
         m = res.results  # metrics.json through its one schema
         got = m.scalars()
@@ -191,24 +181,20 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     # -- CAMs of the same clips, side by side ------------------------------------------------
     cam_out = os.path.join(out, "cam")
     if not os.path.exists(os.path.join(cam_out, "cam.json")):
-        if progress:
-            progress("Grad-CAM", 0, 1)
         opened = [open_cam_model(classifiers[n], n) for n in names]
         models = [cm for cm, _ in opened]
         clips, _, where = sample_clips(models[0].spec, opened[0][1], data=b.data, n=b.cam_videos)
         explain(models, clips, cam_out, ci=lambda stat, n: bootstrap_ci(stat, n, n_boot=b.n_boot, seed=seed), formats=("gif",),
-                extra={"source": where, "seed": seed})
-        if progress:
-            progress("Grad-CAM", 1, 1)
+                extra={"source": where, "seed": seed}, progress=progress)
 
     # -- the report ------------------------------------------------------------------------
     if progress:
-        progress("report", 0, 1)
+        progress(Progress("report", 0, 1))
     rep = build_report([os.path.join(out, "eval"), os.path.join(out, "probe"), cam_out],
                        out=os.path.join(out, "report"), name="demo", labels={classifiers[n]: n for n in names})
     html = next((f for f in rep.files if f.endswith("report.html")), os.path.join(rep.out, "report.html"))
     if progress:
-        progress("report", 1, 1)
+        progress(Progress("report", 1, 1))
     seconds = time.perf_counter() - t0
     write_json(os.path.join(out, "demo.json"), {"budget": b.__dict__, "fast": fast, "debias": debias, "seed": seed,
                                                 "rows": rows, "report": html, "seconds": round(seconds, 1),
