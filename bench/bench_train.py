@@ -101,6 +101,7 @@ import bebias
 from bebias.data.open import open_data
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
+from bebias.progress import Progress
 from bebias import runtime
 from bebias.training.pretrain import PretrainConfig, make_query, pretrain
 
@@ -146,9 +147,9 @@ def end_to_end(cfg: PretrainConfig, data, warmup: int, steps: int) -> dict:
     workers_rss: list[list[float] | None] = [None]
     total = warmup + steps
 
-    def progress(row: dict) -> None:
-        stamps[row["step"]] = time.perf_counter()
-        if row["step"] == total:
+    def progress(p: Progress) -> None:
+        stamps[p.done] = time.perf_counter()
+        if p.done == total:
             workers_rss[0] = children_hwm_mib()
 
     with tempfile.TemporaryDirectory(prefix="bench_train_") as out:

@@ -91,13 +91,13 @@ class BarRenderer:
         self._bars.update(self._tasks[p.stage], completed=p.done, total=p.total, info=format_info(p.info))
 
     def close(self, finished: bool = True) -> None:
-        """Stop drawing; with ``finished``, stages that report no end of their own are shown done."""
+        """Stop drawing; with ``finished``, stages of no known total are shown done."""
         if self._bars is None:
             return
         if finished:
             for t in self._bars.tasks:
-                end = t.total if t.total is not None else t.completed
-                self._bars.update(t.id, completed=end, total=end)
+                if t.total is None:
+                    self._bars.update(t.id, total=t.completed)
         self._bars.stop()
 
 
