@@ -124,7 +124,7 @@ def test_a_command_writing_to_a_file_logs_timestamped_progress(tmp_path):
     text = log.read_text()
     assert r.returncode == 0, text
     steps = re.findall(rf"^{STAMP} fine-tuning (\d)/3 \(\d+%\) epoch=\d+ loss=[\d.]+ clips_per_s=[\d.]+$", text, re.M)
-    assert steps[0] == "1" and steps[-1] == "3", text  # the first and the last step, at least
+    assert steps[:1] == ["1"] and steps[-1:] == ["3"], text  # the first and the last step, at least
     assert "━" not in text and "\x1b" not in text, text  # no bar drawn into a file
 
 

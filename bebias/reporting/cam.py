@@ -314,6 +314,8 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
                                                 for m in models}
     grids: dict[str, list[int]] = {}
     fractions: list[float] = []
+    if progress:
+        progress(Progress("Grad-CAM", 0, len(clips)))
     for start in range(0, len(clips), batch_size):
         batch = clips[start:start + batch_size]
         views = [input_view(c.mask, size) if c.mask is not None else None for c in batch]
