@@ -32,6 +32,9 @@ class Progress:
     def __post_init__(self) -> None:
         object.__setattr__(self, "info", MappingProxyType(dict(self.info)))  # frozen all the way down
 
+    def __reduce__(self) -> tuple:  # picklable (a mappingproxy is not): events cross process queues
+        return (Progress, (self.stage, self.done, self.total, dict(self.info)))
+
     @property
     def fraction(self) -> float | None:
         """``done / total`` (None with no or zero total)."""

@@ -5,6 +5,7 @@ import ast
 import dataclasses
 import io
 import pathlib
+import pickle
 import re
 import subprocess
 import sys
@@ -41,6 +42,7 @@ def test_the_event_is_frozen_and_its_info_too():
         p.info["loss"] = 1.0
     assert p.fraction == 0.5 and Progress("x", 3).fraction is None and Progress("x", 0, 0).fraction is None
     assert p == Progress("training", 3, 6, {"loss": 0.5})
+    assert pickle.loads(pickle.dumps(p)) == p  # a worker process's events cross a queue
 
 
 def test_scoped_puts_the_stage_under_a_prefix():
