@@ -27,11 +27,3 @@ class VideoReadError(BebiasError):
 
 class DatasetFormatError(BebiasError):
     """A split file / manifest / annotation file that is empty or malformed."""
-
-
-def require_exists(path: str | os.PathLike, what: str = "path") -> str:
-    """Return ``path`` as a str, or raise :class:`BebiasError` if it does not exist."""
-    p = os.fspath(path)
-    if not os.path.exists(p):
-        raise BebiasError(f"{what} does not exist", p)
-    return p

@@ -76,6 +76,17 @@ def protocol_commit(repo: str) -> str:
     return sha
 
 
+def code_commit(repo: str) -> str:
+    """The commit of the code that runs the grid (HEAD; "+dirty" when tracked files differ):
+    a run resumed later on other code would otherwise mix two versions silently."""
+    def git(*args: str) -> str:
+        r = subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    sha = git("rev-parse", "HEAD") or "unknown"
+    return sha + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def run_one(job: dict) -> dict:
     """One run of the grid (a process of its own: one thread); returns its result (cached)."""
     import torch
@@ -94,8 +105,8 @@ def run_one(job: dict) -> dict:
     os.makedirs(job["dir"], exist_ok=True)
     kind, seed, data = job["kind"], job["seed"], job["data"]
     bench = SynthBenchmark(parse_synth_spec(data))
-    res: dict = {"protocol_commit": job["commit"], "candidate": job["candidate"], "kind": kind, "seed": seed,
-                 "data": data}
+    res: dict = {"protocol_commit": job["commit"], "code_commit": job.get("code", "unknown"),
+                 "candidate": job["candidate"], "kind": kind, "seed": seed, "data": data}
     if kind in ("random-init", "moco", "oracle-actor-swap", "oracle-one-frame"):
         base = PretrainConfig(**{**PRETRAIN, **job["pretrain"]}, data=data, seed=seed, out=job["dir"],
                               split=bench.cfg.pretrain_split,
@@ -177,9 +188,10 @@ def run_candidate(out: str, name: str, overrides: dict, *, commit: str, seeds=SE
     data = data_string(overrides, camera, sizes)
     runs: dict[str, list[dict]] = {}
     verdict = "accepted" if judge else "reported"
+    code = code_commit(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     for kind in KINDS:
         jl = [{"dir": os.path.join(cdir, f"{kind}-seed{s}"), "kind": kind, "seed": s, "data": data, "commit": commit,
-               "candidate": name, "pretrain": pretrain or {}, "supervised": supervised or {}} for s in seeds]
+               "code": code, "candidate": name, "pretrain": pretrain or {}, "supervised": supervised or {}} for s in seeds]
         if jobs > 1:
             import multiprocessing
 

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import pathlib
+import re
 
 import pytest
 
@@ -58,6 +59,7 @@ def test_runner_smoke_on_tiny_sizes(tmp_path):
     for p in results:
         r = json.loads(p.read_text())
         assert r["protocol_commit"] == "0" * 40 and "version=v2" in r["data"]
+        assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", r["code_commit"]), r["code_commit"]
     first = json.loads((pathlib.Path(out) / "c3-v2" / "random-init-seed0" / "result.json").read_text())
     assert 0 <= first["train-unbiased->conflict/top1"] <= 1
     assert (pathlib.Path(out) / "summary.md").read_text().startswith("| candidate |")

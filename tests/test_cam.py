@@ -315,14 +315,48 @@ def test_colours_overlay_and_strip_layout():
 
 def test_explain_refuses_checkpoints_that_take_different_clips(tmp_path):
     from bebias.data.transforms import ClipSpec
-    from bebias.reporting.cam import CamClip, CamModel, explain
+    from bebias.models.cam_explain import CamModel
+    from bebias.models.cam_result import CamClip
+    from bebias.workflows.cam import explain
 
     net = _net()
     a = CamModel("a", "a.pth", "small3d", GradCam(net.backbone, net.fc), ClipSpec(frames=4, size=32))
     b = CamModel("b", "b.pth", "small3d", GradCam(net.backbone, net.fc), ClipSpec(frames=8, size=32))
     clip = CamClip("v", np.zeros((4, 32, 32, 3), np.uint8), None)
     with pytest.raises(BebiasError, match="different clips"):
-        explain([a, b], [clip], str(tmp_path), ci=lambda stat, n: (0.0, 1.0))
+        explain([a, b], [clip], str(tmp_path), n_boot=10)
+
+
+def test_explain_clips_yields_typed_maps_in_the_models_view_and_renders_without_a_model(tmp_path):
+    from bebias.data.transforms import ClipSpec
+    from bebias.models.cam_explain import CamModel, CamTally, explain_clips
+    from bebias.models.cam_result import CamClip
+    from bebias.reporting.cam import render_clip, write_cam
+
+    net = _net(k=3)
+    a = CamModel("a", "a.pth", "small3d", GradCam(net.backbone, net.fc), ClipSpec(frames=4, size=32), ["x", "y", "z"])
+    rng = np.random.default_rng(0)
+    mask = np.zeros((4, 40, 48), bool)
+    mask[:, 10:30, 12:30] = True
+    clips = [CamClip("v0", rng.integers(0, 255, (4, 40, 48, 3), dtype=np.uint8), mask, "ground-truth", 2, "z"),
+             CamClip("v1", rng.integers(0, 255, (4, 40, 48, 3), dtype=np.uint8), None)]
+    items = list(explain_clips([a], clips, target="pred", batch_size=1))
+    assert [it.index for it in items] == [0, 1]
+    first, second = items
+    assert first.frames.shape == (4, 32, 32, 3) and first.frames.dtype == np.uint8
+    assert first.mask.shape == (4, 32, 32) and first.mask_fraction == pytest.approx(first.mask.mean())
+    mc = first.cams[0]
+    assert mc.cam.shape == (4, 32, 32) and mc.cam.dtype == np.float32 and 0 <= mc.cam.min() and mc.cam.max() <= 1
+    assert mc.target_name == ["x", "y", "z"][mc.target] and mc.share == pytest.approx(actor_share(mc.cam, first.mask))
+    assert math.isfinite(mc.terms.share_true) and len(mc.grid) == 3  # the true class (z) is known: its map too
+    assert second.mask is None and second.mask_fraction is None and second.cams[0].share is None
+    tally = CamTally([a])
+    for it in items:
+        tally.add(it)
+    entry = render_clip(str(tmp_path), first, ["a"], formats=())
+    res = write_cam(str(tmp_path), tally.summary(lambda stat, n: (0.0, 1.0)), [entry])
+    assert (tmp_path / entry["strip"]).is_file() and entry["gif"] is None
+    assert res["actor_share"]["a"]["n"] == 1 and res["chance"]["n"] == 1 and res["measure"]["a"]["grid"] == mc.grid
 
 
 # --------------------------------------------------------------------------------------

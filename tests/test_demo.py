@@ -40,6 +40,10 @@ def test_every_stage_ran_and_the_summary_names_the_report(demo):
     labels = list(dict.fromkeys(line.split(",")[0] for line in rows))
     assert labels == names, labels
     assert not d["resumed"]
+    # the gate: not checked at toy size, and so no conclusion; every model trained now
+    assert d["gate"]["status"] == "not checked" and d["conclusions"] == [d["gate"]["message"]]
+    assert "positive control not checked at --fast size" in r.stdout and "no conclusion is drawn" in r.stdout
+    assert [row["origin"] for row in d["rows"]] == ["trained now"] * 5 and d["reference"] is None
     assert "report:" in r.stdout and "report.html" in r.stdout and "reliance" in r.stdout
 
 
@@ -54,4 +58,6 @@ def test_a_second_run_reuses_every_stage(demo, tmp_path_factory):
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("reusing") == 7  # 3 supervised, 2 pre-trainings, 2 linear probes
     again = json.loads((out / "demo.json").read_text())
-    assert again["rows"] == before and again["resumed"] and "resumed" in r.stdout
+    assert [row.pop("origin") for row in again["rows"]] == ["reused (trained by an earlier run)"] * 5
+    assert again["rows"] == [{k: v for k, v in row.items() if k != "origin"} for row in before]
+    assert again["resumed"] and "resumed" in r.stdout

@@ -73,3 +73,58 @@ def test_the_check_sees_a_lazy_import(tmp_path, monkeypatch):
     monkeypatch.setattr(__import__(__name__), "PKG", fake)
     assert _floor_violations() == ["bebias/probing/x.py:2 imports bebias.training.loop "
                                    "(probing is floor 4, training floor 4)"]
+
+
+#: ``reporting`` renders what the floors below computed and runs no model: of ``bebias.models``
+#: it reads only the plain result types (numpy, no torch), and it imports torch nowhere
+RENDER_ONLY_MODELS = {"bebias.models.cam_result"}
+
+
+def _render_violations() -> list[str]:
+    """Imports by ``bebias/reporting`` of torch or of a model-running module of ``bebias.models``."""
+    bad = []
+    for path in sorted((PKG / "reporting").rglob("*.py")):
+        src = str(path.relative_to(PKG.parent))
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods = ([node.module] if node.module != "bebias.models" else
+                        [f"bebias.models.{a.name}" for a in node.names])
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            else:
+                continue
+            for mod in mods:
+                if mod.split(".")[0] == "torch" or (mod.startswith("bebias.models") and mod not in RENDER_ONLY_MODELS):
+                    bad.append(f"{src}:{node.lineno} imports {mod} (reporting renders; it runs no model)")
+    return bad
+
+
+def test_reporting_runs_no_model():
+    assert _render_violations() == []
+
+
+def test_importing_reporting_loads_no_torch():
+    """What the imports bring in at run time too (a module below reporting that pulled torch
+    in would show here): the renderers and the report builder load neither torch nor a model."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bebias.reporting.cam, bebias.reporting.build, bebias.reporting.figures; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('bebias.models.')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=PKG.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(sorted(RENDER_ONLY_MODELS))
+
+
+def test_the_render_check_sees_a_model_import(tmp_path, monkeypatch):
+    """The checker itself can fail: reporting importing Grad-CAM, or torch inside a function, is caught."""
+    fake = tmp_path / "bebias"
+    (fake / "reporting").mkdir(parents=True)
+    (fake / "reporting" / "x.py").write_text("from bebias.models.cam import GradCam\n"
+                                             "from bebias.models.cam_result import ClipCams\n"
+                                             "def f():\n    import torch.nn\n")
+    monkeypatch.setattr(__import__(__name__), "PKG", fake)
+    assert _render_violations() == [
+        "bebias/reporting/x.py:1 imports bebias.models.cam (reporting renders; it runs no model)",
+        "bebias/reporting/x.py:4 imports torch.nn (reporting renders; it runs no model)"]

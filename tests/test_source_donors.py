@@ -37,9 +37,9 @@ def test_benchmark_swaps_change_the_motion_class_and_the_scene_family(seed):
     assert len(metas) == 3 * len(src.records) and not state["excluded"]  # 3 families: a donor always exists
     for m in metas:
         i, j = m["video"], m["donor"]
-        assert src.family[j] != src.labels[i], m  # another class than the motion (as before)
-        assert src.family[j] != src.family[i], m  # and another scene than the video's own (new)
-        assert m["bg"] == src.family[j]
+        assert src.scene[j] != src.labels[i], m  # another class than the motion (as before)
+        assert src.scene[j] != src.scene[i], m  # and another scene than the video's own (new)
+        assert m["bg"] == src.scene[j]
     blk = swaps_block(src, SWAPS, suite, state["excluded"])
     assert blk["scene_labels"] == "benchmark families" and blk["without_donor"] == dict.fromkeys(SWAPS, 0)
 

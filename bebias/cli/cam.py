@@ -12,7 +12,7 @@ from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, ModelOpt, ap
 from bebias.cli.probe import _triple_opt
 from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
-from bebias.workflows.cam import open_cam_model, sample_clips
+from bebias.workflows.cam import explain, open_cam_model, sample_clips
 
 
 @app.command("cam")
@@ -61,9 +61,7 @@ def cam_cmd(
     and the share of each CAM on the actor with a bootstrap CI: OUT/cam.json."""
     from bebias import runtime
     from bebias.limits import check_int, check_seed
-    from bebias.probing.metrics import bootstrap_ci
     from bebias.probing.metrics.stats import check_n_boot
-    from bebias.reporting.cam import explain
 
     check_n_boot(n_boot)
     check_int("--n", n)
@@ -87,11 +85,9 @@ def cam_cmd(
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
 
-    def ci(stat, n_videos):
-        return bootstrap_ci(stat, n_videos, n_boot=n_boot, seed=seed)
-
     with progress_display(transient=True) as show:  # the measures follow
-        res = explain(models, clips, out, ci=ci, target=target, formats=formats, batch_size=batch_size, device=dev,
+        res = explain(models, clips, out, n_boot=n_boot, seed=seed, target=target, formats=formats,
+                      batch_size=batch_size, device=dev,
                       extra={"source": where, "unreadable": unreadable, "seed": seed, "n_boot": n_boot}, progress=show)
     _print(res, out)
 

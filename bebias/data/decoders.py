@@ -1,7 +1,11 @@
 """Decoders: turn a :class:`VideoRecord` plus frame indices into uint8 frames.
 
-Two implementations share one tiny interface (``num_frames`` and ``read``), so the rest of
-the pipeline does not care whether frames come from files or are rendered in memory.
+The implementations share one tiny interface (``num_frames`` and ``read``), so the rest of
+the pipeline does not care whether frames come from files or are rendered in memory. What
+the data records beside the frames comes through the same interface: ``masks`` (ground-truth
+foreground) and ``plate`` (the clean background), None where the data has none
+(``has_masks`` says which without reading; a decoder without these optional members records
+nothing), so a consumer never asks what kind of data it has.
 """
 
 from __future__ import annotations
@@ -50,6 +54,18 @@ class Decoder(Protocol):
     def frame_size(self, rec: VideoRecord) -> tuple[int, int] | None:
         """(H, W) of the video's frames where known without decoding, else None."""
 
+    #: whether :meth:`masks` and :meth:`plate` return what the data records (else None)
+    has_masks: bool
+
+    def masks(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray | None:
+        """(len(indices), H, W) bool ground-truth foreground masks of the frames ``indices``
+        (relative to the record's start), at the size they were recorded; None where the
+        data records none."""
+
+    def plate(self, rec: VideoRecord) -> np.ndarray | None:
+        """The video's clean background, (H, W, 3) uint8 RGB, as the data records it; None
+        where it records none."""
+
 
 def _window(rec: VideoRecord, total: int) -> tuple[int, int]:
     start = max(rec.start or 0, 0)
@@ -65,8 +81,11 @@ class FileDecoder:
 
     Frame counts come from the container header (cheap, cached per path). If a header
     overcounts (a damaged file) the read that runs past the true end triggers an exact
-    count, and the clip's indices wrap around the true length, as short videos do.
+    count, and the clip's indices wrap around the true length, as short videos do. Files
+    record no masks or plates.
     """
+
+    has_masks = False
 
     def __init__(self, template: str | None = None) -> None:
         if template is not None:  # refused once, up front, not once per video
@@ -91,6 +110,12 @@ class FileDecoder:
     def num_frames(self, rec: VideoRecord) -> int:
         start, end = _window(rec, self._total(rec))
         return end - start
+
+    def masks(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray | None:
+        return None
+
+    def plate(self, rec: VideoRecord) -> np.ndarray | None:
+        return None
 
     def check(self, rec: VideoRecord) -> int:
         n = video_io.scan_video(rec.path, self.template).num_frames
@@ -128,7 +153,10 @@ def parse_synth_path(path: str) -> tuple[str, int]:
 
 
 class SynthDecoder:
-    """In-memory videos of the embedded benchmark (``synthetic:<split>/<index>``)."""
+    """In-memory videos of the embedded benchmark (``synthetic:<split>/<index>``), with their
+    ground-truth masks and background plates."""
+
+    has_masks = True
 
     def __init__(self, bench: SynthBenchmark) -> None:
         self.bench = bench
@@ -165,6 +193,11 @@ class SynthDecoder:
         start, _ = _window(rec, self.bench.cfg.frames)
         split, i = parse_synth_path(rec.path)
         return self.bench.video(split, i).masks[[start + int(k) for k in indices]]
+
+    def plate(self, rec: VideoRecord) -> np.ndarray:
+        """(H, W, 3) uint8: the plate the video was rendered on."""
+        split, i = parse_synth_path(rec.path)
+        return self.bench.video(split, i).background
 
 
 class ActorSwapDecoder(SynthDecoder):

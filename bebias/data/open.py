@@ -17,7 +17,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from bebias.data.decoders import Decoder, FileDecoder, SynthDecoder, synth_path
 from bebias.data.records import LabeledVideos, VideoRecord, drop_duplicates
@@ -47,6 +50,37 @@ class Data:
     hflip_safe: bool = True
     synth: SynthBenchmark | None = None
     meta: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``synthetic`` (the benchmark in memory), ``benchmark`` (on disk, with its masks
+        and plates) or ``dataset``: what provenance records as ``data_kind``."""
+        return ("synthetic" if self.synth is not None else
+                "benchmark" if getattr(self.decoder, "has_masks", False) else "dataset")
+
+    def scenes(self) -> tuple[np.ndarray, str | None]:
+        """(N,) int64 scene class of each video, -1 where unknown, and where they come from:
+        the benchmark's background families, a manifest's ``bg_label`` column, or None
+        (no video has one)."""
+        recs = self.videos.records
+        if self.kind != "dataset":
+            return np.array([int(r.meta["family"]) for r in recs], np.int64), "benchmark families"
+        scene = _bg_labels(recs, len(self.videos.classes))
+        return scene, "manifest bg_label" if (scene >= 0).any() else None
+
+
+def _bg_labels(records: Sequence[VideoRecord], num_classes: int) -> np.ndarray:
+    """(N,) scene class of each video from a manifest's ``bg_label`` column (-1 where empty or
+    absent); a cell that is not a class index is a user error naming the video."""
+    out = np.full(len(records), -1, np.int64)
+    for k, r in enumerate(records):
+        cell = str(r.meta.get("bg_label") or "").strip()
+        if not cell:
+            continue
+        if not cell.isdigit() or int(cell) >= num_classes:
+            raise BebiasError(f"bg_label {cell!r} is not a class index (0..{num_classes - 1})", r.path)
+        out[k] = int(cell)
+    return out
 
 
 def parse_synth_spec(data: str) -> SynthConfig:
@@ -132,8 +166,10 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
             check_split(split)
             raise BebiasError(f"the benchmark directory has no split {split!r}", data)
         videos = csv_manifest(manifest, split)
-        return Data(videos, FileDecoder(frame_template), data, hflip_safe=bool(meta.get("hflip_safe", True)),
-                    meta=meta)
+        # its masks and plates where every video names one (a hand-cut manifest may not)
+        decoder = (synth_disk.DiskDecoder(data, frame_template) if all(r.meta.get("mask_path") for r in videos.records)
+                   else FileDecoder(frame_template))
+        return Data(videos, decoder, data, hflip_safe=bool(meta.get("hflip_safe", True)), meta=meta)
     videos = drop_duplicates(load_source(data, dataset=dataset, split=split, fold=fold, annotations=annotations),
                              data)
     if videos.duplicates:  # one line, as the other notes of the lower floors (bebias.runtime)

@@ -27,6 +27,8 @@ import numpy as np
 from bebias import __version__
 from bebias.atomic import atomic_path, output_dir, write_json, write_text
 from bebias.data import video_io
+from bebias.data.decoders import FileDecoder
+from bebias.data.records import VideoRecord
 from bebias.data.synth import SynthConfig, VideoSpec, render_video, split_specs
 from bebias.errors import BebiasError
 from bebias.limits import MAX_WORKERS, check_int
@@ -156,6 +158,35 @@ def save_masks(path: str, masks: np.ndarray) -> None:
         info.compress_type = zipfile.ZIP_DEFLATED
         with zf.open(info, "w", force_zip64=True) as f:
             np.lib.format.write_array(f, np.ascontiguousarray(masks, dtype=bool), allow_pickle=False)
+
+
+class DiskDecoder(FileDecoder):
+    """A benchmark directory's videos, read as files, with the ground-truth masks and
+    background plates it records (the manifest's ``mask_path`` and ``background_path``,
+    relative to ``root``)."""
+
+    has_masks = True
+
+    def __init__(self, root: str, template: str | None = None) -> None:
+        super().__init__(template)
+        self.root = root
+
+    def _path(self, p: str) -> str:
+        return p if os.path.isabs(p) else os.path.join(self.root, p)
+
+    def masks(self, rec: VideoRecord, indices) -> np.ndarray:
+        """(len(indices), H, W) bool, from the video's ``.npz`` (:func:`load_masks`)."""
+        m = load_masks(self._path(rec.meta["mask_path"]))
+        start = rec.start or 0
+        return m[[start + int(k) for k in indices]]
+
+    def plate(self, rec: VideoRecord) -> np.ndarray:
+        """(H, W, 3) uint8 RGB, from the video's background image."""
+        path = self._path(rec.meta["background_path"])
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise BebiasError("cannot read the background plate", path)
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def load_masks(path: str) -> np.ndarray:

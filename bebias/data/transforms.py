@@ -98,17 +98,6 @@ def to_video_tensor(frames: np.ndarray) -> tv_tensors.Video:
     return tv_tensors.Video(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2))
 
 
-class _Pipeline:
-    """numpy clip -> v2 transforms on (T,3,H,W) -> normalised float (3,T,H,W)."""
-
-    def __init__(self, ops: Sequence[Callable], mean: Sequence[float], std: Sequence[float]) -> None:
-        self.v2 = v2.Compose([*ops, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
-
-    def __call__(self, frames: np.ndarray) -> torch.Tensor:
-        out = self.v2(to_video_tensor(frames))
-        return out.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
-
-
 # ITU-R 601 luma weights as torchvision uses them (rgb_to_grayscale, contrast, saturation)
 _LUMA = np.array([0.2989, 0.587, 0.114], np.float32)
 _TO_GRAY = np.tile(_LUMA, (3, 1))  # 3x3: every output channel = luma
@@ -455,10 +444,3 @@ def eval_transform(spec: ClipSpec, resize: int | None = None, normalize: bool = 
     else ``spec.size``), centre crop ``spec.size``; normalised unless ``normalize=False``
     (then uint8 (T, size, size, 3) frames for :func:`normalize_frames`)."""
     return EvalTransform(spec, resize, normalize)
-
-
-def denormalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """Invert the normalisation of (..., 3, T, H, W) clips back to [0, 1]."""
-    m = torch.tensor(mean, dtype=clip.dtype).view(3, 1, 1, 1)
-    s = torch.tensor(std, dtype=clip.dtype).view(3, 1, 1, 1)
-    return clip * s + m

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bebias.models.cam import CamOutput, GradCam, actor_share, chance_level, upsample
+from bebias.models.cam_result import ClipMeasure
 
 __all__ = ["ClipMeasure", "Interval", "MEASURE", "TERMS", "ceiling_share", "measure_batch", "normalised", "oracle_map",
            "summarise"]
@@ -74,19 +74,6 @@ def normalised(share: float, chance: float, ceiling: float) -> float:
     (an empty or full mask: no map can tell actor from scene)."""
     d = ceiling - chance
     return (share - chance) / d if math.isfinite(d) and d > 1e-9 else math.nan
-
-
-@dataclass
-class ClipMeasure:
-    """One clip's terms (NaN where undefined: no usable mask, an all-zero map, no true class).
-
-    ``share``: the predicted class's map on the actor; ``share_true``: the true class's;
-    ``chance``: the mask's area fraction; ``ceiling``: :func:`ceiling_share` at the layer."""
-
-    share: float
-    share_true: float
-    chance: float
-    ceiling: float
 
 
 def measure_batch(cam: GradCam, clips: Tensor, masks: Sequence[np.ndarray | None],

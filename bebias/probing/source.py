@@ -14,7 +14,6 @@ Arrays: clips ``(T, H, W, 3)`` uint8 RGB, masks ``(T, H, W)`` bool, plates ``(H,
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -84,31 +83,22 @@ class ProbeSource:
     """
 
     def __init__(self, data, spec, suite: ProbeSuite, need_mask: bool = True, cache: int = 32) -> None:
-        from bebias.data.decoders import parse_synth_path
-
         self.data, self.spec, self.suite, self.need_mask = data, spec, suite, need_mask
         self.records = data.videos.records
-        self.kind = "synthetic" if data.synth is not None else (
-            "benchmark" if data.meta and all(r.meta.get("mask_path") for r in self.records) else "dataset")
-        self.root = data.description if self.kind == "benchmark" else None
-        self._parse = parse_synth_path
+        #: ``synthetic`` | ``benchmark`` | ``dataset``, as provenance records it (:attr:`bebias.data.open.Data.kind`)
+        self.kind: str = data.kind
         self._cache: OrderedDict[int, ProbeVideo] = OrderedDict()
         self._size = cache
         self.labels = np.array([r.label for r in self.records], np.int64)
-        if self.kind == "dataset":
-            self.family = np.full(len(self.records), -1, np.int64)
-            self.scene = _bg_labels(self.records, len(data.videos.classes))
-        else:
-            self.family = np.array([int(r.meta["family"]) for r in self.records], np.int64)
-            self.scene = self.family
+        self.scene: np.ndarray
         #: where the scene classes come from (None: unknown; then a swap's donor differs in motion class only)
-        self.scene_labels: str | None = ("benchmark families" if self.kind != "dataset" else
-                                         "manifest bg_label" if (self.scene >= 0).any() else None)
+        self.scene_labels: str | None
+        self.scene, self.scene_labels = data.scenes()
 
     @property
     def has_gt(self) -> bool:
         """Whether any video has a recorded mask: the benchmark's, or one given with the data."""
-        return self.kind != "dataset" or self.given_masks > 0
+        return bool(getattr(self.data.decoder, "has_masks", False)) or self.given_masks > 0
 
     @property
     def given_masks(self) -> int:
@@ -128,21 +118,12 @@ class ProbeSource:
         """The video's scene class, -1 where unknown."""
         return int(self.scene[i])
 
-    def _path(self, p: str) -> str:
-        return p if os.path.isabs(p) else os.path.join(self.root, p)
-
     def gt_masks(self, i: int, idx: np.ndarray) -> np.ndarray | None:
-        """(len(idx), H, W) bool ground-truth masks of video i's frames idx; None without ground truth."""
-        rec = self.records[i]
-        if self.kind == "synthetic":
-            return self.data.decoder.masks(rec, idx)
-        if self.kind == "benchmark":
-            from bebias.data.synth_disk import load_masks
-
-            m = load_masks(self._path(rec.meta["mask_path"]))
-            start = rec.start or 0
-            return m[[start + int(k) for k in idx]]
-        return None
+        """(len(idx), H, W) bool ground-truth masks of video i's frames idx, as the data
+        records them (:meth:`bebias.data.decoders.Decoder.masks`, an optional method); None
+        without ground truth."""
+        masks = getattr(self.data.decoder, "masks", None)
+        return masks(self.records[i], idx) if masks is not None else None
 
     def video(self, i: int) -> ProbeVideo:
         """Decode the centre clip once (cached) and get its mask. Raises BebiasError if unreadable."""
@@ -188,38 +169,17 @@ class ProbeSource:
         return v
 
     def plate(self, i: int, h: int, w: int) -> np.ndarray:
-        """The clean background of video i at (h, w), (h, w, 3) uint8: recorded on the
-        benchmark, else the temporal median of its clip outside its (usable) mask."""
-        rec = self.records[i]
-        if self.kind == "synthetic":
-            split, k = self._parse(rec.path)
-            bg = self.data.synth.video(split, k).background
-        elif self.kind == "benchmark":
-            path = self._path(rec.meta["background_path"])
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
-            if img is None:
-                raise BebiasError("cannot read the background plate", path)
-            bg = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        else:
+        """The clean background of video i at (h, w), (h, w, 3) uint8: the data's recorded
+        plate (:meth:`bebias.data.decoders.Decoder.plate`: the benchmark's), else the
+        temporal median of its clip outside its (usable) mask."""
+        plate = getattr(self.data.decoder, "plate", None)
+        bg = plate(self.records[i]) if plate is not None else None
+        if bg is None:
             from bebias.probing.masks import background_plate
 
             v = self.video(i)
             bg = background_plate(v.clip, v.mask if v.usable else None)  # unusable: the plain temporal median
         return np.ascontiguousarray(resize_to(bg, h, w))
-
-
-def _bg_labels(records: Sequence[Any], num_classes: int) -> np.ndarray:
-    """(N,) scene class of each video from a manifest's ``bg_label`` column (-1 where empty or
-    absent); a cell that is not a class index is a user error naming the video."""
-    out = np.full(len(records), -1, np.int64)
-    for k, r in enumerate(records):
-        cell = str(r.meta.get("bg_label") or "").strip()
-        if not cell:
-            continue
-        if not cell.isdigit() or int(cell) >= num_classes:
-            raise BebiasError(f"bg_label {cell!r} is not a class index (0..{num_classes - 1})", r.path)
-        out[k] = int(cell)
-    return out
 
 
 def new_video_log() -> tuple[dict, dict]:

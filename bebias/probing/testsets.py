@@ -41,7 +41,8 @@ import numpy as np
 
 from bebias.probing.backgrounds import (Image, Seed, background_from_images, pick_image, rng_of, round_u8,
                                        stripes_background)
-from bebias.probing.masks import _check_clip, _check_mask, _check_plate, background_plate
+from bebias.probing.masks import background_plate
+from bebias.probing.masks.common import _check_clip, _check_mask, _check_plate
 
 __all__ = [
     "Variant", "ConflictVariant", "VARIANTS", "MASK_VARIANTS", "make_variant",

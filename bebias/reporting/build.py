@@ -1,8 +1,11 @@
 """``bebias report``: results in, a report folder out.
 
-:func:`build_report` finds the results (:mod:`~bebias.reporting.inputs`), builds the tables
-(:mod:`~bebias.reporting.tables`) and figures (:mod:`~bebias.reporting.figures`), and writes,
-each file atomically, for the formats asked:
+:func:`build_report` runs three steps: :func:`collect` finds and reads the results
+(:mod:`~bebias.reporting.inputs`) and picks the report's folder; :func:`plan` builds the
+tables (:mod:`~bebias.reporting.tables`), checks ``--baseline`` and draws the figures
+(:mod:`~bebias.reporting.figures`) into a :class:`Plan`, plain data in which every table
+has its key and carries its figures; then one writer per format (:data:`WRITERS`) turns the
+plan into files, written into a temporary folder swapped in whole:
 
 - ``md``: ``report.md`` (every table, figures referenced from ``figures/*.png``);
 - ``tex``: ``<table>.tex`` per table (a booktabs ``tabular`` to ``\\input``);
@@ -187,13 +190,69 @@ def _unique(stem: str, used: set[str]) -> str:
     return name
 
 
-def build_report(results: Sequence[str], *, out: str | None = None, baseline: str | None = None,
-                 formats: str | Sequence[str] = FORMATS, name: str | None = None, root: str = "reports",
-                 labels: dict[str, str] | None = None) -> ReportResult:
-    """Read ``results`` (files / folders), write the report to ``out`` (default
-    ``<root>/<name>``, the name derived from the inputs unless given); see the module
-    docstring for what is written. ``labels``: checkpoint path -> row label (and order)."""
-    fmts = parse_formats(formats)
+@dataclass
+class Figure:
+    """A figure drawn for the report: ``key`` its file stem (``figures/<key>.png``), a
+    ``caption`` and the ``png``."""
+
+    key: str
+    caption: str
+    png: bytes
+
+
+@dataclass
+class Strip:
+    """A CAM strip of a cam.json: its ``caption``, the strip's file ``name`` and ``png``."""
+
+    caption: str
+    name: str
+    png: bytes
+
+
+@dataclass
+class Part:
+    """One table of the report and what is shown with it.
+
+    ``key``: the table's unique stem (``<key>.tex``, ``<key>.csv``, the page's section id);
+    ``figures``: the probe figures (after the checkpoint table; a section of their own on
+    the page); ``bars``: the compare bars (inside the table's section); ``strips``: the
+    CAM strips of a cam table."""
+
+    key: str
+    table: T.Table
+    figures: list[Figure] = field(default_factory=list)
+    bars: list[Figure] = field(default_factory=list)
+    strips: list[Strip] = field(default_factory=list)
+
+
+@dataclass
+class Inputs:
+    """What :func:`collect` read: the results, the report's name and folder."""
+
+    results: list[str]
+    sources: list[Source]
+    name: str
+    out: str
+
+
+@dataclass
+class Plan:
+    """A report as data, before any file is written: every format's writer reads only this.
+
+    ``parts``: the tables in order with their figures; ``summary``: the line under the
+    title; ``sources``: the result files read; ``counts``: result files per kind."""
+
+    name: str
+    summary: str
+    sources: list[str]
+    parts: list[Part]
+    counts: dict[str, int]
+
+
+def collect(results: Sequence[str], *, out: str | None = None, name: str | None = None,
+            root: str = "reports") -> Inputs:
+    """Find and read ``results`` (files / folders); pick the report's name and folder
+    (default ``<root>/<name>``, never an input folder)."""
     sources = find_results(results)
     name = slug(name) if name else default_name(results)
     if out is None:
@@ -203,112 +262,157 @@ def build_report(results: Sequence[str], *, out: str | None = None, baseline: st
             out = os.path.join(root, name + "-report")
     if os.path.exists(out) and not os.path.isdir(out):
         raise BebiasError("--out exists and is not a folder", out)
+    return Inputs(list(results), sources, name, out)
 
-    tables: list[T.Table] = []
-    ck = T.checkpoint_table(sources, _describe_from_files, baseline, labels)
+
+def _check_baseline(baseline: str, tables: Sequence[T.Table], ck: T.Table | None) -> None:
+    """A :class:`BebiasError` naming the rows there are, unless some table has deltas against ``baseline``."""
+    if any(t.baseline is not None for t in tables):
+        return
+    have = []
     if ck is not None:
-        tables.append(ck)
+        have.append("checkpoints: " + ", ".join(ck.rows["checkpoint"]) + " (methods: "
+                    + ", ".join(dict.fromkeys(ck.rows["method"])) + ")")
+    for t in tables:
+        if t.name == "compare":
+            have.append("compare variants: " + ", ".join(t.rows["variant"]))
+    raise BebiasError(f"--baseline {baseline!r} is not a row of any table; "
+                      + ("; ".join(have) if have else "no table has deltas (give probe, eval or compare "
+                                                       "results)"))
+
+
+def _compare_bars(t: T.Table, key: str) -> Figure:
+    from bebias.reporting import figures as F
+
+    png = F.compare_bars(t.rows["variant"].tolist(), [f"{g.split(' (')[0]}: {m.label}" for g, m in t.columns],
+                         t.value, t.std, "bebias compare: mean over seeds ± std")
+    return Figure(f"{key}-bars", "Bars: mean over seeds; whiskers: ± std. Colours: one per variant.", png)
+
+
+def plan(inputs: Inputs, *, baseline: str | None = None, formats: Sequence[str] = FORMATS,
+         labels: dict[str, str] | None = None) -> Plan:
+    """The tables (checkpoints, seeds, compare, calibration, cam: in that order), checked
+    against ``baseline``, and the figures the formats show (drawn only for md and html)."""
+    sources = inputs.sources
+    ck = T.checkpoint_table(sources, _describe_from_files, baseline, labels)
+    parts: list[Part] = []
+    used: set[str] = set()
+
+    def add(t: T.Table) -> Part:
+        parts.append(Part(_unique(t.name, used), t))
+        return parts[-1]
+
+    if ck is not None:
+        add(ck)
         st = S.seed_table(ck, ck.extra["recipes"])  # several seeds of one recipe: training variance
         if st is not None:
-            tables.append(st)
-    compares = [s for s in sources if s.kind == "compare"]
-    for s in compares:
-        tables.append(T.compare_table(s, baseline))
+            add(st)
+    for s in sources:
+        if s.kind == "compare":
+            add(T.compare_table(s, baseline))
     for s in sources:
         if s.kind == "calibration":
-            tables.append(T.calibration_table(s))
-    cams = [s for s in sources if s.kind == "cam"]
-    cam_tables = [T.cam_table(s) for s in cams]
-    tables += cam_tables
-    if baseline is not None and not any(t.baseline is not None for t in tables):
-        have = []
-        if ck is not None:
-            have.append("checkpoints: " + ", ".join(ck.rows["checkpoint"]) + " (methods: "
-                        + ", ".join(dict.fromkeys(ck.rows["method"])) + ")")
-        for t in tables:
-            if t.name == "compare":
-                have.append("compare variants: " + ", ".join(t.rows["variant"]))
-        raise BebiasError(f"--baseline {baseline!r} is not a row of any table; "
-                          + ("; ".join(have) if have else "no table has deltas (give probe, eval or compare "
-                                                           "results)"))
-
-    used: set[str] = set()
-    stems = {id(t): _unique(t.name, used) for t in tables}
-    drawn = "md" in fmts or "html" in fmts  # figures (matplotlib) only where they go somewhere
-    figs = _probe_figures(ck) if ck is not None and drawn else []
-    compare_figs = []
-    for t in tables:
-        if t.name == "compare" and drawn:
-            from bebias.reporting import figures as F
-
-            compare_figs.append((id(t), f"{stems[id(t)]}-bars", F.compare_bars(
-                t.rows["variant"].tolist(), [f"{g.split(' (')[0]}: {m.label}" for g, m in t.columns], t.value, t.std,
-                "bebias compare: mean over seeds ± std")))
-    strips = {id(s): _cam_strips(s) for s in cams}
-
-    _check_replaceable(out)
-    written: list[str] = []  # relative to the report folder
-    tmp = ""
-
-    def put_text(fname: str, text: str) -> None:
-        put_bytes(fname, text.encode("utf-8"))
-
-    def put_bytes(fname: str, data: bytes) -> None:
-        _write_file(os.path.join(tmp, fname), data)
-        written.append(fname)
-
+            add(T.calibration_table(s))
+    cams = [(s, add(T.cam_table(s))) for s in sources if s.kind == "cam"]
+    if baseline is not None:
+        _check_baseline(baseline, [p.table for p in parts], ck)
+    if "md" in formats or "html" in formats:  # figures (matplotlib) only where they go somewhere
+        for p in parts:
+            if p.table is ck:
+                p.figures = [Figure(stem, cap, png) for stem, cap, png in _probe_figures(ck)]
+            elif p.table.name == "compare":
+                p.bars = [_compare_bars(p.table, p.key)]
+    for s, p in cams:
+        p.strips = [Strip(cap, fname, png) for cap, fname, png in _cam_strips(s)]
     counts = {k: sum(1 for s in sources if s.kind == k) for k in KINDS}
     summary = (f"{len(sources)} result file(s): " + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
                + (f"; {len(ck.rows)} checkpoint(s)" if ck is not None else "")
                + (f"; deltas against {baseline}" if baseline else "") + ".")
-    src_paths = [s.path for s in sources]
+    return Plan(inputs.name, summary, [s.path for s in sources], parts, counts)
 
+
+# --------------------------------------------------------------------------------------
+# one writer per format: plan -> (file name in the report folder, bytes), in order
+# --------------------------------------------------------------------------------------
+
+Files = list[tuple[str, bytes]]
+
+
+def write_tex(p: Plan) -> Files:
+    """``<key>.tex`` per table."""
+    return [(f"{part.key}.tex", W.to_latex(part.table).encode("utf-8")) for part in p.parts]
+
+
+def write_csv(p: Plan) -> Files:
+    """``<key>.csv`` per table."""
+    return [(f"{part.key}.csv", W.to_csv(part.table).encode("utf-8")) for part in p.parts]
+
+
+def _strip_file(part: Part, k: int, strip: Strip) -> str:
+    return f"figures/{part.key}-{k}-{slug(os.path.splitext(strip.name)[0])}.png"
+
+
+def write_md(p: Plan) -> Files:
+    """``report.md`` and the figures it references (``figures/*.png``)."""
+    files: Files = []
+    md = [f"# bebias report: {W.md_escape(p.name)}\n", W.md_escape(p.summary) + "\n"]
+    for part in p.parts:
+        md.append(W.to_markdown(part.table))
+        for f in part.figures:
+            files.append((f"figures/{f.key}.png", f.png))
+            md.append(f"![{f.key}](figures/{f.key}.png)\n\n{f.caption}\n")
+        for f in part.bars:
+            files.append((f"figures/{f.key}.png", f.png))
+            md.append(f"![{f.key}](figures/{f.key}.png)\n")
+        for k, strip in enumerate(part.strips):
+            rel = _strip_file(part, k, strip)
+            files.append((rel, strip.png))
+            md.append(f"{W.md_escape(strip.caption)}\n\n![{W.md_escape(strip.caption)}]({rel})\n")
+    md.append("Sources:\n\n" + "\n".join(f"- {W.md_escape(s)}" for s in p.sources) + "\n")
+    return files + [("report.md", "\n".join(md).encode("utf-8"))]
+
+
+def write_html(p: Plan) -> Files:
+    """``report.html``: self-contained, every figure embedded (:mod:`~bebias.reporting.page`)."""
+    sections = []
+    for part in p.parts:
+        t = part.table
+        sec = Section(part.key, t.title, W.to_html(t), t.note)
+        sec.images += [Image(f.png, f.key, f.caption) for f in part.bars]
+        for strip in part.strips:
+            zoom = max(1, min(4, 900 // max(png_size(strip.png, strip.name)[0], 1)))
+            sec.strips.append((strip.caption, Image(strip.png, f"CAM strip {strip.name}", zoom=zoom)))
+        sections.append(sec)
+        if part.figures:
+            sections.append(Section("figures", "Figures", images=[Image(f.png, f.key, f.caption)
+                                                                 for f in part.figures]))
+    return [("report.html", render(p.name, p.summary, sections, p.sources, __version__).encode("utf-8"))]
+
+
+#: the writer of each format, in the order their files are written
+WRITERS = {"tex": write_tex, "csv": write_csv, "md": write_md, "html": write_html}
+
+
+def build_report(results: Sequence[str], *, out: str | None = None, baseline: str | None = None,
+                 formats: str | Sequence[str] = FORMATS, name: str | None = None, root: str = "reports",
+                 labels: dict[str, str] | None = None) -> ReportResult:
+    """Read ``results`` (files / folders), write the report to ``out`` (default
+    ``<root>/<name>``, the name derived from the inputs unless given); see the module
+    docstring for what is written. ``labels``: checkpoint path -> row label (and order).
+
+    :func:`collect` -> :func:`plan` -> one writer per format (:data:`WRITERS`), their files
+    written into a temporary folder swapped in whole."""
+    fmts = parse_formats(formats)
+    inputs = collect(results, out=out, name=name, root=root)
+    p = plan(inputs, baseline=baseline, formats=fmts, labels=labels)
+    out = inputs.out
+    _check_replaceable(out)
+    written: list[str] = []  # relative to the report folder
     with atomic_path(out, is_dir=True) as tmp:  # swapped in whole: never a mix of two reports
-        for t in tables:
-            if "tex" in fmts:
-                put_text(f"{stems[id(t)]}.tex", W.to_latex(t))
-            if "csv" in fmts:
-                put_text(f"{stems[id(t)]}.csv", W.to_csv(t))
-
-        if "md" in fmts:
-            md = [f"# bebias report: {W.md_escape(name)}\n", W.md_escape(summary) + "\n"]
-            for t in tables:
-                md.append(W.to_markdown(t))
-                if t is ck:
-                    for stem, cap, png in figs:
-                        put_bytes(f"figures/{stem}.png", png)
-                        md.append(f"![{stem}](figures/{stem}.png)\n\n{cap}\n")
-                for tid, stem, png in compare_figs:
-                    if tid == id(t):
-                        put_bytes(f"figures/{stem}.png", png)
-                        md.append(f"![{stem}](figures/{stem}.png)\n")
-                if t in cam_tables:
-                    src = cams[cam_tables.index(t)]
-                    for k, (cap, fname, png) in enumerate(strips[id(src)]):
-                        rel = f"figures/{stems[id(t)]}-{k}-{slug(os.path.splitext(fname)[0])}.png"
-                        put_bytes(rel, png)
-                        md.append(f"{W.md_escape(cap)}\n\n![{W.md_escape(cap)}]({rel})\n")
-            md.append("Sources:\n\n" + "\n".join(f"- {W.md_escape(p)}" for p in src_paths) + "\n")
-            put_text("report.md", "\n".join(md))
-
-        if "html" in fmts:
-            sections = []
-            for t in tables:
-                sec = Section(stems[id(t)], t.title, W.to_html(t), t.note)
-                if t is ck:
-                    sections.append(sec)
-                    if figs:
-                        sections.append(Section("figures", "Figures", images=[Image(png, stem, cap)
-                                                                             for stem, cap, png in figs]))
-                    continue
-                sec.images += [Image(png, stem, "Bars: mean over seeds; whiskers: ± std. Colours: one per variant.")
-                               for tid, stem, png in compare_figs if tid == id(t)]
-                if t in cam_tables:
-                    src = cams[cam_tables.index(t)]
-                    for cap, fname, png in strips[id(src)]:
-                        zoom = max(1, min(4, 900 // max(png_size(png, fname)[0], 1)))
-                        sec.strips.append((cap, Image(png, f"CAM strip {fname}", zoom=zoom)))
-                sections.append(sec)
-            put_text("report.html", render(name, summary, sections, src_paths, __version__))
-    files = [os.path.join(out, f) for f in written]
-    return ReportResult(out, name, files, tables, counts)
+        for fmt, writer in WRITERS.items():
+            if fmt in fmts:
+                for fname, data in writer(p):
+                    _write_file(os.path.join(tmp, fname), data)
+                    written.append(fname)
+    return ReportResult(out, p.name, [os.path.join(out, f) for f in written], [part.table for part in p.parts],
+                        p.counts)

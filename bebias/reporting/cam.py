@@ -1,31 +1,28 @@
-"""``bebias cam``: Grad-CAM overlays of one or more checkpoints on the same clips, and the
-share of each CAM on the actor.
+"""``bebias cam``'s outputs: Grad-CAM overlays of one or more checkpoints on the same clips,
+and ``cam.json`` with the share of each CAM on the actor.
 
-:func:`explain` takes opened models (:class:`CamModel`) and decoded clips with their
-foreground masks (:class:`CamClip`; the command gets them from the probe's data side, so
-the clip is the probe's centre clip and the mask its ground truth or motion mask) and
-writes, under ``out``:
+This module renders what :mod:`bebias.models.cam_explain` computed (a
+:class:`~bebias.models.cam_result.ClipCams` per clip, a
+:class:`~bebias.models.cam_result.CamSummary` over them; :func:`bebias.workflows.cam.explain`
+joins the two) and writes, under ``out``:
 
-- ``strips/<i>-<name>.png``: row 1 the clip's frames (at most 8, evenly spaced; the
-  actor's mask outlined in green), then one row of overlays per checkpoint (the mask
-  outlined in white), labelled with
-  its share of CAM on the actor (the paper's "where MoCo and MoCo+BE look" figure);
+- ``strips/<i>-<name>.png`` (:func:`render_clip`): row 1 the clip's frames (at most 8,
+  evenly spaced; the actor's mask outlined in green), then one row of overlays per
+  checkpoint (the mask outlined in white), labelled with its share of CAM on the actor
+  (the paper's "where MoCo and MoCo+BE look" figure);
 - ``gifs/<i>-<name>.gif`` and/or ``mp4/<i>-<name>.mp4``: every frame, input | overlays side by side;
-- ``cam.json`` (``"kind": "bebias-cam"``): checkpoints, layer, per-video files and
-  actor shares, and per checkpoint the mean actor share with a bootstrap CI, plus the
-  chance level (the masks' mean foreground fraction: what a uniform CAM scores); and per
-  checkpoint ``measure``: share, chance, the layer's ceiling and the normalised score of
+- ``cam.json`` (``"kind": "bebias-cam"``, :func:`write_cam`): checkpoints, layer, per-video
+  files and actor shares, and per checkpoint the mean actor share with a bootstrap CI, plus
+  the chance level (the masks' mean foreground fraction: what a uniform CAM scores); and
+  per checkpoint ``measure``: share, chance, the layer's ceiling and the normalised score of
   the predicted and of the true class's map, each with its CI (computed by
-  :mod:`bebias.models.cam_measure`; this module renders and writes them).
+  :mod:`bebias.models.cam_measure`).
 
 Everything is shown in the geometry the model sees (the eval transform's resize and
 centre crop, :func:`bebias.models.cam.input_view`), enlarged for display. Overlay colours:
 OpenCV's ``turbo`` colour map, blue = 0 to red = the clip's peak, over the frame in grey;
 the colour is blended more strongly where the CAM is high, so the frame stays readable
-under low values.
-
-The bootstrap comes in as ``ci(stat, n)`` (the command passes
-:func:`bebias.probing.metrics.bootstrap_ci`): reporting does not import probing.
+under low values. Nothing here runs a model or imports torch.
 """
 
 from __future__ import annotations
@@ -34,24 +31,20 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from bebias import __version__
 from bebias.atomic import atomic_path, write_json
-from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.data.video_io import write_video
 from bebias.errors import BebiasError
-from bebias.models.cam import GradCam, chance_level, input_view
-from bebias.models.cam_measure import Interval, measure_batch, summarise
-from bebias.progress import Progress, ProgressFn
+from bebias.models.cam_result import CamSummary, ClipCams
 
-__all__ = ["CamClip", "CamModel", "FORMATS", "colorize", "explain", "overlay", "strip_image"]
+__all__ = ["FORMATS", "cam_document", "check_formats", "colorize", "overlay", "render_clip", "strip_image",
+           "write_cam"]
 
-#: animation formats :func:`explain` writes
+#: animation formats :func:`render_clip` writes
 FORMATS: tuple[str, ...] = ("gif", "mp4")
 #: at most this many frames per strip
 STRIP_FRAMES = 8
@@ -59,36 +52,6 @@ STRIP_FRAMES = 8
 MIN_CELL = 112
 _LABEL_W = 150  # the strip's label column, pixels
 _GREEN = (40, 220, 90)
-
-
-@dataclass
-class CamModel:
-    """One opened checkpoint to explain.
-
-    ``label``: its name in the outputs (unique); ``cam``: its :class:`GradCam`; ``spec``:
-    its input spec; ``classes``: its output class names, in order (None = unknown).
-    """
-
-    label: str
-    path: str
-    arch: str
-    cam: GradCam
-    spec: ClipSpec
-    classes: list[str] | None = None
-
-
-@dataclass
-class CamClip:
-    """One decoded clip: ``frames`` (T, H, W, 3) uint8 RGB at the video's native size (the
-    centre clip of the input spec); ``mask`` (T, H, W) bool foreground or None (no usable
-    mask: no actor share); ``label`` / ``class_name`` the true class where known."""
-
-    path: str
-    frames: np.ndarray
-    mask: np.ndarray | None
-    mask_source: str = ""
-    label: int | None = None
-    class_name: str | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -238,158 +201,68 @@ def _safe(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# explain
+# one clip, and cam.json
 # --------------------------------------------------------------------------------------
 
-def _shown(measure: dict, target: str) -> dict:
-    """The shown map's share term (``{"value", "ci_low", "ci_high", "n"}``)."""
-    part = measure["true"] if target == "label" and measure["true"] is not None else measure["pred"]
-    return part["share"]
-
-
-def _label_of(m: CamModel, clip: CamClip) -> int | None:
-    """The clip's true class in ``m``'s output order; None where unknown (no label, or a
-    class name the model does not have)."""
-    if m.cam.head is None or clip.label is None:
-        return None
-    if m.classes and clip.class_name is not None:
-        return m.classes.index(clip.class_name) if clip.class_name in m.classes else None
-    return int(clip.label)
-
-
-def _target_of(m: CamModel, clip: CamClip, target: str) -> int | None:
-    """The class index to explain in ``m``'s output order (None = its prediction)."""
-    if target == "pred" or m.cam.head is None:
-        return None
-    if clip.label is None:
-        raise BebiasError(f"--target label needs labelled videos; {clip.path} has no label (use --data, or "
-                          "--target pred)")
-    if m.classes and clip.class_name is not None:
-        if clip.class_name not in m.classes:
-            raise BebiasError(f"class {clip.class_name!r} of {clip.path} is not one of the model's classes", m.path)
-        return m.classes.index(clip.class_name)
-    return int(clip.label)
-
-
-def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
-            ci: Interval, target: str = "pred",
-            formats: Sequence[str] = ("gif",), batch_size: int = 8, fps: float = 4.0,
-            device: torch.device | str = "cpu", extra: dict | None = None,
-            progress: ProgressFn | None = None) -> dict:
-    """Grad-CAM of every model on every clip; overlays, strips and ``out/cam.json`` (module
-    docstring). Returns the ``cam.json`` content.
-
-    Args:
-        models: the checkpoints, first = the reference row; every one must take the same
-            clip geometry (frames, stride, size: the same clips for all).
-        clips: decoded clips with their masks.
-        ci: ``ci(stat, n)``: a statistic of an index array over n videos -> its
-            (ci_low, ci_high) (:data:`bebias.models.cam_measure.Interval`).
-        target: the map shown and ``actor_share``: ``pred`` (each model's predicted
-            class) or ``label`` (the true class). ``measure`` holds both either way.
-        formats: animations to write, any of :data:`FORMATS` (none = strips only).
-        extra: more top-level keys for ``cam.json`` (provenance).
-        progress: gets a ``Grad-CAM`` stage, clips explained (by every model).
-    """
-    if not models:
-        raise BebiasError("no checkpoint to explain")
-    if not clips:
-        raise BebiasError("no readable video to explain")
-    if target not in ("pred", "label"):
-        raise BebiasError(f"--target must be pred or label, got {target!r}")
+def check_formats(formats: Sequence[str]) -> None:
+    """A :class:`BebiasError` for an animation format not in :data:`FORMATS`."""
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise BebiasError(f"unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}")
-    geo = {m.label: (m.spec.frames, m.spec.stride, m.spec.size) for m in models}
-    if len(set(geo.values())) > 1:
-        raise BebiasError("the checkpoints take different clips (frames, stride, size): "
-                          + ", ".join(f"{k} {v}" for k, v in geo.items()) + "; compare checkpoints of one input spec")
-    if len({m.label for m in models}) != len(models):
-        raise BebiasError("checkpoint labels must be distinct")
-    size = models[0].spec.size
-    tfs = [eval_transform(m.spec) for m in models]
-    device = torch.device(device)
-    videos: list[dict] = []
-    terms: dict[str, dict[str, list[float]]] = {m.label: {"share": [], "share_true": [], "chance": [], "ceiling": []}
-                                                for m in models}
-    grids: dict[str, list[int]] = {}
-    fractions: list[float] = []
-    if progress:
-        progress(Progress("Grad-CAM", 0, len(clips)))
-    for start in range(0, len(clips), batch_size):
-        batch = clips[start:start + batch_size]
-        views = [input_view(c.mask, size) if c.mask is not None else None for c in batch]
-        results = []  # per model: shown cams (B, T, S, S) numpy, their targets (B,), per-clip terms
-        for m, tf in zip(models, tfs):
-            x = torch.stack([tf(c.frames) for c in batch]).to(device)
-            for c in batch:
-                _target_of(m, c, target)  # a user error when --target label has no label to explain
-            pred, true, per_clip = measure_batch(m.cam, x, views, [_label_of(m, c) for c in batch])
-            if target == "label" and m.cam.head is not None and true is None:
-                raise BebiasError("--target label: some of the clips' classes are not the model's classes", m.path)
-            shown = true if target == "label" and true is not None else pred
-            grids[m.label] = list(pred.raw.shape[1:])
-            results.append((shown.cams.cpu().numpy(), shown.target.cpu().tolist(), per_clip))
-        for b, c in enumerate(batch):
-            i = start + b
-            frames = input_view(c.frames, size)
-            mask = views[b]
-            if mask is not None:
-                fractions.append(chance_level(mask))
-            rows, per, targets, per_measure = [], {}, {}, {}
-            for m, (cams, tgt, per_clip) in zip(models, results):
-                t = per_clip[b]
-                for k in terms[m.label]:
-                    terms[m.label][k].append(getattr(t, k))
-                share = t.share_true if target == "label" and m.cam.head is not None else t.share
-                per[m.label] = share if math.isfinite(share) else None
-                per_measure[m.label] = {k: (v if math.isfinite(v) else None) for k, v in
-                                        (("share", t.share), ("share_true", t.share_true), ("ceiling", t.ceiling))}
-                name = ("feature norm" if tgt[b] < 0 else m.classes[tgt[b]] if m.classes and tgt[b] < len(m.classes)
-                        else f"class {tgt[b]}")
-                targets[m.label] = name
-                rows.append(([m.label, "on actor " + ("-" if per[m.label] is None else f"{per[m.label]:.2f}"),
-                              f"cam of {name}"], cams[b]))
-            stem = f"{i:03d}-{_safe(c.path)}"
-            title = ["input", c.class_name or "", "" if mask is None else f"actor {chance_level(mask):.0%} of px"]
-            strip = os.path.join("strips", stem + ".png")
-            _write_png(os.path.join(out, strip), strip_image(frames, mask, rows, [t for t in title if t]))
-            entry = {"path": c.path, "label": c.class_name if c.class_name is not None else c.label,
-                     "strip": strip, "gif": None, "actor_share": per, "target": targets, "measure": per_measure,
-                     "mask_source": c.mask_source or None,
-                     "mask_fraction": None if mask is None else chance_level(mask)}
-            if formats:
-                anim = _animation(frames, mask, [r[1] for r in rows], [m.label for m in models])
-                if "gif" in formats:
-                    entry["gif"] = os.path.join("gifs", stem + ".gif")
-                    _write_gif(os.path.join(out, entry["gif"]), anim, fps)
-                if "mp4" in formats:
-                    entry["mp4"] = os.path.join("mp4", stem + ".mp4")
-                    write_video(os.path.join(out, entry["mp4"]), anim, fps=fps)
-            videos.append(entry)
-        if progress:
-            progress(Progress("Grad-CAM", len(videos), len(clips)))
-    layers = {m.cam.layer_name for m in models}
-    measure = {}
-    for m in models:
-        t = terms[m.label]
-        true_ok = any(math.isfinite(v) for v in t["share_true"])
-        measure[m.label] = {"layer": m.cam.layer_name, "grid": grids.get(m.label),
-                            "pred": summarise(t["share"], t["chance"], t["ceiling"], ci),
-                            "true": summarise(t["share_true"], t["chance"], t["ceiling"], ci) if true_ok else None}
-    res = {
+
+
+def render_clip(out: str, item: ClipCams, labels: Sequence[str], formats: Sequence[str] = ("gif",),
+                fps: float = 4.0) -> dict:
+    """Write one clip's strip (and its animations, any of :data:`FORMATS`) under ``out``;
+    returns its ``cam.json`` entry (files, and per checkpoint the shown share, the target's
+    name and the clip's terms). ``labels``: the checkpoints' labels, in ``item.cams``' order."""
+    c, frames, mask = item.clip, item.frames, item.mask
+    per = {label: mc.share for label, mc in zip(labels, item.cams)}
+    rows = [([label, "on actor " + ("-" if mc.share is None else f"{mc.share:.2f}"), f"cam of {mc.target_name}"],
+             mc.cam) for label, mc in zip(labels, item.cams)]
+    stem = f"{item.index:03d}-{_safe(c.path)}"
+    title = ["input", c.class_name or "", "" if mask is None else f"actor {item.mask_fraction:.0%} of px"]
+    strip = os.path.join("strips", stem + ".png")
+    _write_png(os.path.join(out, strip), strip_image(frames, mask, rows, [t for t in title if t]))
+    entry = {"path": c.path, "label": c.class_name if c.class_name is not None else c.label,
+             "strip": strip, "gif": None, "actor_share": per,
+             "target": {label: mc.target_name for label, mc in zip(labels, item.cams)},
+             "measure": {label: mc.terms_json for label, mc in zip(labels, item.cams)},
+             "mask_source": c.mask_source or None, "mask_fraction": item.mask_fraction}
+    if formats:
+        anim = _animation(frames, mask, [r[1] for r in rows], list(labels))
+        if "gif" in formats:
+            entry["gif"] = os.path.join("gifs", stem + ".gif")
+            _write_gif(os.path.join(out, entry["gif"]), anim, fps)
+        if "mp4" in formats:
+            entry["mp4"] = os.path.join("mp4", stem + ".mp4")
+            write_video(os.path.join(out, entry["mp4"]), anim, fps=fps)
+    return entry
+
+
+def cam_document(summary: CamSummary, videos: Sequence[dict], extra: dict | None = None) -> dict:
+    """The ``cam.json`` content: the summary, the clips' entries (:func:`render_clip`) and
+    ``extra`` top-level keys (provenance)."""
+    cps = summary.checkpoints
+    layers = {c.layer for c in cps}
+    return {
         "kind": "bebias-cam", "bebias_version": __version__,
-        "checkpoints": [{"path": m.path, "label": m.label, "arch": m.arch, "method": m.cam.method,
-                         "layer": m.cam.layer_name} for m in models],
-        "layer": layers.pop() if len(layers) == 1 else ", ".join(f"{m.label}: {m.cam.layer_name}" for m in models),
-        "target": target, "per_time": bool(models[0].cam.per_time),
-        "videos": videos,
+        "checkpoints": [{"path": c.path, "label": c.label, "arch": c.arch, "method": c.method, "layer": c.layer}
+                        for c in cps],
+        "layer": layers.pop() if len(layers) == 1 else ", ".join(f"{c.label}: {c.layer}" for c in cps),
+        "target": summary.target, "per_time": bool(cps[0].per_time),
+        "videos": list(videos),
         # the shown map's share (the same videos: a share is defined only where the mask is)
-        "actor_share": {m.label: _shown(measure[m.label], target) for m in models},
-        "chance": {"value": float(np.mean(fractions)) if fractions else None, "n": len(fractions),
+        "actor_share": {c.label: summary.actor_share(c.label) for c in cps},
+        "chance": {"value": summary.chance, "n": summary.n_masks,
                    "what": "mean foreground fraction of the masks: the actor share of a uniform CAM"},
-        "measure": measure,
+        "measure": summary.measure,
         **(extra or {}),
     }
+
+
+def write_cam(out: str, summary: CamSummary, videos: Sequence[dict], extra: dict | None = None) -> dict:
+    """Write ``out/cam.json`` (:func:`cam_document`, atomically); returns its content."""
+    res = cam_document(summary, videos, extra)
     write_json(os.path.join(out, "cam.json"), res)
     return res

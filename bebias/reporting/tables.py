@@ -76,7 +76,6 @@ EVAL_METRICS = (
     Metric("eval_bg_follow", "eval bg-follow", higher_is_better=False),
     Metric("eval_r1", "eval kNN R@1"),
 )
-INDEX = ("checkpoint", "method", "readout", "backbone", "pre-training data")
 
 
 @dataclass

@@ -1,14 +1,51 @@
 """Grad-CAM of checkpoints on clips: the glue between the probe's data side (the same
-centre clip and foreground mask, :class:`bebias.probing.source.ProbeSource`), the Grad-CAM
-core (:mod:`bebias.models.cam`) and the renderer (:func:`bebias.reporting.cam.explain`),
+centre clip and foreground mask, :class:`bebias.probing.source.ProbeSource`), the
+computation (:mod:`bebias.models.cam_explain`: maps, targets, shares), the bootstrap
+(:func:`bebias.probing.metrics.bootstrap_ci`) and the renderer (:mod:`bebias.reporting.cam`),
 for ``bebias cam`` and ``bebias demo``."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bebias.errors import BebiasError
+from bebias.progress import Progress, ProgressFn
+
+if TYPE_CHECKING:  # imported where used: torch only when a CAM is computed
+    from bebias.models.cam_explain import CamModel
+    from bebias.models.cam_result import CamClip
+
+
+def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *, n_boot: int = 1000, seed: int = 0, target: str = "pred",
+            formats: Sequence[str] = ("gif",), batch_size: int = 8, fps: float = 4.0, device="cpu",
+            extra: dict | None = None, progress: ProgressFn | None = None) -> dict:
+    """Grad-CAM of every model (:class:`~bebias.models.cam_explain.CamModel`, the first the
+    reference row) on every clip (:class:`~bebias.models.cam_result.CamClip`): strips and
+    animations (``formats``, any of :data:`bebias.reporting.cam.FORMATS`) and ``out/cam.json``
+    (:mod:`bebias.reporting.cam`), its intervals a bootstrap over the clips (``n_boot``
+    replicates, ``seed``). ``target``: the map shown, ``pred`` or ``label``; ``extra``: more
+    top-level keys for ``cam.json`` (provenance); ``progress``: a ``Grad-CAM`` stage, clips
+    explained. Returns the ``cam.json`` content."""
+    from bebias.models.cam_explain import CamTally, check_clips, check_models, explain_clips
+    from bebias.probing.metrics import bootstrap_ci
+    from bebias.reporting.cam import check_formats, render_clip, write_cam
+
+    check_clips(models, clips, target)
+    check_formats(formats)
+    check_models(models)
+    labels = [m.label for m in models]
+    tally, videos = CamTally(models, target), []
+    if progress:
+        progress(Progress("Grad-CAM", 0, len(clips)))
+    for item in explain_clips(models, clips, target=target, batch_size=batch_size, device=device):
+        tally.add(item)
+        videos.append(render_clip(out, item, labels, formats, fps))
+        if progress:
+            progress(Progress("Grad-CAM", len(videos), len(clips)))
+    summary = tally.summary(lambda stat, n: bootstrap_ci(stat, n, n_boot=n_boot, seed=seed))
+    return write_cam(out, summary, videos, extra)
 
 
 def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | None = None,
@@ -19,7 +56,7 @@ def open_cam_model(path: str, label: str, arch: str | None = None, layer: str | 
     from bebias.models.cam import GradCam
     from bebias.models.classes import is_named
     from bebias.models.open import open_model, refuse_archive
-    from bebias.reporting.cam import CamModel
+    from bebias.models.cam_explain import CamModel
 
     refuse_archive(path, "a whole model with no layers to hook, so Grad-CAM cannot explain it; give its "
                          "state_dict with --arch instead")
@@ -56,7 +93,7 @@ def sample_clips(spec, opened, videos: Sequence[str] = (), data: str | None = No
     from bebias.models.classes import is_named
     from bebias.probing.source import ProbeSource
     from bebias.probing.suite import MASK_MODES, ProbeSuite, select_videos
-    from bebias.reporting.cam import CamClip
+    from bebias.models.cam_result import CamClip
 
     if mask_mode not in MASK_MODES:
         raise BebiasError(f"--mask must be one of {', '.join(MASK_MODES)}, got {mask_mode!r}")

@@ -29,7 +29,6 @@ import numpy as np
 
 from bebias.probing.masks.camera import CAMERA_MODELS, camera_offsets, camera_transforms
 from bebias.probing.masks.classic import CLASSIC_METHODS, classic_masks
-from bebias.probing.masks.common import _check_mask, _check_plate  # noqa: F401 (bebias.probing.testsets uses them)
 from bebias.probing.masks.common import _check_clip, background_plate, fill_holes, mask_iou
 from bebias.probing.masks.grabcut import GRABCUT_METHODS, grabcut_masks
 from bebias.probing.masks.quality import mask_coverage, mask_is_usable, mask_quality, mask_stability
