@@ -103,6 +103,7 @@ from bebias.data.open import open_data
 from bebias.models.backbones import build_backbone
 from bebias.models.device import autocast, pick_device
 from bebias.models.moco import MoCo
+from bebias.progress import Progress
 from bebias.seeds import torch_seed
 from bebias.training.pretrain import PretrainConfig, make_query, pretrain
 from bebias.training.rng import seed_everything
@@ -149,9 +150,9 @@ def end_to_end(cfg: PretrainConfig, data, warmup: int, steps: int) -> dict:
     workers_rss: list[list[float] | None] = [None]
     total = warmup + steps
 
-    def progress(row: dict) -> None:
-        stamps[row["step"]] = time.perf_counter()
-        if row["step"] == total:
+    def progress(p: Progress) -> None:
+        stamps[p.done] = time.perf_counter()
+        if p.done == total:
             workers_rss[0] = children_hwm_mib()
 
     with tempfile.TemporaryDirectory(prefix="bench_train_") as out:

@@ -29,8 +29,8 @@ def _state(path):
 
 def _reference(tmp_path, steps: int, **kw) -> str:
     """last.pth of a clean run of the same config, stopped after ``steps`` steps (same LR schedule)."""
-    def stop(row):
-        if row["step"] == steps:
+    def stop(p):
+        if p.done == steps:
             raise KeyboardInterrupt
 
     cfg = _cfg(tmp_path, "ref", **kw)
@@ -147,8 +147,8 @@ def test_max_skips_skips_with_a_warning_and_records_it(tmp_path, monkeypatch, ca
 def test_finetune_stops_on_a_nan_loss_with_bn_statistics_rolled_back(tmp_path, monkeypatch):
     base = dict(data=TINY, frames=4, stride=2, size=32, batch_size=4, workers=0, precision="fp32", max_steps=4)
 
-    def stop(row):
-        if row["step"] == 2:
+    def stop(p):
+        if p.done == 2:
             raise KeyboardInterrupt
 
     ref = FinetuneConfig(**base, out=str(tmp_path / "ref"))

@@ -155,7 +155,7 @@ def test_two_at_a_time_gives_the_weights_of_one_at_a_time(tmp_path):
 
     seen = []
     one = run_jobs(_jobs(str(tmp_path / "one")), 1)
-    two = run_jobs(_jobs(str(tmp_path / "two")), 2, progress=lambda s, d, t: seen.append(s), log=seen.append)
+    two = run_jobs(_jobs(str(tmp_path / "two")), 2, progress=lambda p: seen.append(p.stage), log=seen.append)
     assert one == two == {"a": ["trained"], "b": ["trained"]}
     assert {"a", "b"} <= set(seen)  # progress came back from the worker processes
     for n in ("a", "b"):

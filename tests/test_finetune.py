@@ -18,8 +18,8 @@ def _cfg(tmp_path, name, **kw):
 def test_resume_after_interrupt_equals_uninterrupted(tmp_path):
     full = finetune(_cfg(tmp_path, "a"))
 
-    def interrupt(row):
-        if row["step"] == 4:  # mid-epoch (3 batches per epoch)
+    def interrupt(p):
+        if p.done == 4:  # mid-epoch (3 batches per epoch)
             raise KeyboardInterrupt
 
     cfg = _cfg(tmp_path, "b")
@@ -53,8 +53,8 @@ def test_resume_with_another_number_of_workers_equals_uninterrupted(tmp_path):
     """Workers change speed, never results: interrupted in-process, resumed with a worker process."""
     full = finetune(_cfg(tmp_path, "a"))
 
-    def interrupt(row):
-        if row["step"] == 2:
+    def interrupt(p):
+        if p.done == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(BebiasError, match="interrupted at step 2"):

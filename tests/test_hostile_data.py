@@ -4,6 +4,7 @@ bounded manifest labels, duplicate rows, mask and video memory bombs, FFmpeg's o
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -252,13 +253,13 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_ffmpeg_prints_nothing_around_our_line(tmp_path):
     """A garbage .webm: FFmpeg printed "[matroska,webm @ 0x...] EBML header parsing failed"
-    (and "Truncating packet ...") on stderr; now stderr holds only the progress bar."""
+    (and "Truncating packet ...") on stderr; now stderr holds only the progress line."""
     (tmp_path / "bad.webm").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
     (tmp_path / "m.csv").write_text("path,label\nbad.webm,0\n")
     r = _cli("data", "info", "--data", str(tmp_path / "m.csv"), "--split", "test", "--check")
     assert r.returncode == 1 and "bad.webm: cannot be opened as a video" in r.stdout
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("decoding"), r.stderr
+    assert len(lines) == 1 and re.fullmatch(r"\d\d:\d\d:\d\d decoding 1/1 \(100%\)", lines[0]), r.stderr
 
 
 # -- item 12: videos decoded frame by frame, brought down on the way in -------------------

@@ -27,8 +27,8 @@ def _weights(path):
 def test_resume_after_interrupt_equals_uninterrupted(tmp_path):
     full = pretrain(_cfg(tmp_path, "a"))
 
-    def interrupt(row):
-        if row["step"] == 4:  # mid-epoch (3 batches per epoch)
+    def interrupt(p):
+        if p.done == 4:  # mid-epoch (3 batches per epoch)
             raise KeyboardInterrupt
 
     cfg = _cfg(tmp_path, "b")

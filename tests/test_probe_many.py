@@ -78,8 +78,8 @@ def test_one_pass_resumes_each_checkpoint_on_its_own(tmp_path, two):
     cfgs = [ProbeConfig(c, data=DATA, suite=SUITE, suite_path=SUITE_PATH, out=str(tmp_path / n), save_every=3600)
             for c, n in ((a, "a"), (b, "b"))]
 
-    def interrupt(done, total):
-        if done == 4:  # after the first chunk
+    def interrupt(p):
+        if p.done == 4:  # after the first chunk
             raise KeyboardInterrupt
 
     with pytest.raises(BebiasError, match="interrupted after 4/9 videos"):

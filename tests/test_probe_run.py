@@ -178,8 +178,8 @@ def test_interrupted_probe_resumes_where_it_stopped(tmp_path, classifier):
 
     cfg = ProbeConfig(classifier, data=DATA, suite=suite, out=str(tmp_path / "run"), save_every=3600)
 
-    def interrupt(done, total):
-        if done == 4:  # after the first chunk
+    def interrupt(p):
+        if p.done == 4:  # after the first chunk
             raise KeyboardInterrupt
 
     with pytest.raises(BebiasError, match="interrupted after 4/9 videos"):

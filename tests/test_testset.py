@@ -150,8 +150,8 @@ def test_resume_regenerates_only_what_is_missing(swap_set, tmp_path):
     # an interrupted run (Ctrl-C after 3 videos) keeps its finished videos and resumes
     out2 = tmp_path / "interrupted"
 
-    def stop(i, n):
-        if i == 3:
+    def stop(p):
+        if p.done == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(BebiasError, match="interrupted after 3 of 9"):

@@ -10,6 +10,7 @@ import typer
 
 from bebias.cli.common import AnnotationsOpt, DatasetOpt, MasksOpt, ModelOpt, app, cam_lines, console, err_console
 from bebias.cli.probe import _triple_opt
+from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
 from bebias.workflows.cam import explain, open_cam_model, sample_clips
 
@@ -84,8 +85,10 @@ def cam_cmd(
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
 
-    res = explain(models, clips, out, n_boot=n_boot, seed=seed, target=target, formats=formats, batch_size=batch_size,
-                  device=dev, extra={"source": where, "unreadable": unreadable, "seed": seed, "n_boot": n_boot})
+    with progress_display(transient=True) as show:  # the measures follow
+        res = explain(models, clips, out, n_boot=n_boot, seed=seed, target=target, formats=formats,
+                      batch_size=batch_size, device=dev,
+                      extra={"source": where, "unreadable": unreadable, "seed": seed, "n_boot": n_boot}, progress=show)
     _print(res, out)
 
 

@@ -1,20 +1,17 @@
-"""What every command shares: the typer apps, the consoles, the common options, progress
-bars and the entry point (user errors -> one line, exit code 2)."""
+"""What every command shares: the typer apps, the consoles, the common options and the
+entry point (user errors -> one line, exit code 2); progress is drawn by :mod:`bebias.cli.progress`."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bebias import __version__
 from bebias.atomic import WRITE_ERRNOS
@@ -66,36 +63,6 @@ ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", help="MODULE:FUNCTION (or FILE.py:FUNCTION): your function that builds the network the state_dict "
                     "holds (an nn.Module taking normalised (B, 3, T, H, W) clips, returning logits); the file fills "
                     "it strictly. Importing it runs your code; instead of --arch.")]
-
-
-def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console, transient=False)
-
-
-@contextlib.contextmanager
-def step_bar(label: str) -> Iterator[Callable[..., None]]:
-    """A progress bar for training steps; yields ``show(row, name=label)``."""
-    with deferred_bar(label) as update:
-        yield lambda row, name=label: update(row["step"], row["total"], f"{name}  loss {row['loss']:.3f}  "
-                                                                         f"{row['clips_per_s']:.0f} clips/s")
-
-
-@contextlib.contextmanager
-def deferred_bar(label: str) -> Iterator[Callable[..., None]]:
-    """A progress bar that appears with its first ``update(completed, total, description=None)``,
-    so that a user error found before any progress stays one line on stderr."""
-    with contextlib.ExitStack() as stack:
-        bar: dict = {}
-
-        def update(completed: int, total: int | None, description: str | None = None) -> None:
-            if not bar:
-                prog = stack.enter_context(progress_bar())
-                bar.update(prog=prog, task=prog.add_task(label, total=None))
-            bar["prog"].update(bar["task"], completed=completed, total=total,
-                               **({"description": description} if description else {}))
-
-        yield update
 
 
 def report_run(res) -> None:

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bebias.cli.common import (DataOpt, DatasetOpt, SplitOpt, WorkersOpt, console, data_app, deferred_bar, progress_bar,
-                               step_bar)
+from bebias.cli.common import DataOpt, DatasetOpt, SplitOpt, WorkersOpt, console, data_app
+from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
 
 
@@ -38,8 +38,8 @@ def data_synth(
     cfg = SynthConfig(classes=classes, videos_per_class=videos_per_class,
                       test_videos_per_class=test_videos_per_class, frames=frames, size=size, bias=bias,
                       camera=camera, seed=seed, version=version)
-    with deferred_bar("rendering") as update:
-        write_benchmark(cfg, out, video_format=fmt, workers=workers, progress=update)
+    with progress_display() as show:
+        write_benchmark(cfg, out, video_format=fmt, workers=workers, progress=show)
     console.print(f"wrote the benchmark to [bold]{out}[/]  (use it with --data {out})")
     _print_synth_summary(cfg)
 
@@ -79,8 +79,8 @@ def data_calibrate(
         sl = tuple(int(x) for x in seeds.split(","))
     except ValueError:
         raise BebiasError(f"--biases/--seeds must be comma-separated numbers, got {biases!r} / {seeds!r}") from None
-    with step_bar("calibrating") as show:
-        res = calibrate(out, biases=bl, seeds=sl, base=base, progress=lambda name, row: show(row, name))
+    with progress_display() as show:
+        res = calibrate(out, biases=bl, seeds=sl, base=base, progress=show)
     from bebias.training.calibrate import to_markdown
 
     console.print(to_markdown(res))
@@ -115,13 +115,16 @@ def data_info(
     if check:
         from bebias.data.dataset import FailureLog
 
+        from bebias.progress import Progress
+
         log = FailureLog()
-        with progress_bar() as prog:
-            for rec in prog.track(v.records, description="decoding"):
+        with progress_display() as show:
+            for i, rec in enumerate(v.records):
                 try:
                     d.decoder.check(rec)  # frame by frame, none kept; an end past the video too
                 except BebiasError as e:
                     log.add([(0, rec.path, str(e))])
+                show(Progress("decoding", i + 1, len(v.records)))
         console.print(log.summary(), soft_wrap=True, highlight=False)
         if len(log):
             raise typer.Exit(1)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
-from bebias.cli.common import WorkersOpt, app, console, err_console, progress_bar
+from bebias.cli.common import WorkersOpt, app, console, err_console
+from bebias.cli.progress import progress_display
 
 
 @app.command("demo")
@@ -36,19 +36,10 @@ def demo_cmd(
     from bebias.workflows.demo import run_demo
 
     out = out or ("runs/demo-fast" if fast else "runs/demo")
-    with Progress(*progress_bar().columns, console=err_console, transient=False) as prog:
-        tasks: dict[str, int] = {}
-
-        def show(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = prog.add_task(stage, total=total)
-            prog.update(tasks[stage], completed=done, total=total)
-
+    with progress_display() as show:
         res = run_demo(out, fast=fast, debias=debias, seed=seed, workers=workers, jobs_n=jobs,
                        from_scratch=from_scratch, progress=show,
                        log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
-        for t in tasks.values():  # stages that report no end of their own are done now
-            prog.update(t, completed=prog.tasks[t].total or 1, total=prog.tasks[t].total or 1)
 
     def pct(x) -> str:
         return "–" if x is None else f"{100 * x:.1f}"

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, ModelOpt, TrustCodeOpt, app, cam_lines,
-                               console, err_console, progress_bar)
+                               console, err_console)
+from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
 from bebias.reporting import chance
 
@@ -96,15 +95,7 @@ def probe_cmd(
                       cam_layer=cam_layer, trust_code=trust_code, model=model)
     # the bar starts with the first video (after the checks: a user error stays one line) and
     # goes away at the end (the table follows)
-    with contextlib.ExitStack() as stack:
-        bar: dict = {}
-
-        def show(i: int, n: int) -> None:
-            if not bar:
-                prog = stack.enter_context(Progress(*progress_bar().columns, console=err_console, transient=True))
-                bar.update(prog=prog, task=prog.add_task("probing", total=n))
-            bar["prog"].update(bar["task"], completed=i, total=n)
-
+    with progress_display(transient=True) as show:
         kw = dict(progress=show if os.environ.get("RANK", "0") == "0" else None,
                   log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
         if len(ckpts) == 1:
@@ -190,15 +181,7 @@ def testset_cmd(
                         suite_path=path, max_videos=max_videos, mask=mask, swap_background=swap_background,
                         images=image_files(images) if images else None, be_lambda=be_lambda, seed=seed,
                         frames=frames, stride=stride, size=size, video_format=fmt)
-    with contextlib.ExitStack() as stack:
-        bar: dict = {}
-
-        def show(i: int, n: int) -> None:
-            if not bar:  # after the checks: a user error stays one line
-                prog = stack.enter_context(Progress(*progress_bar().columns, console=err_console, transient=True))
-                bar.update(prog=prog, task=prog.add_task(f"writing {kind}", total=n))
-            bar["prog"].update(bar["task"], completed=i, total=n)
-
+    with progress_display(transient=True) as show:  # from the first video: a user error stays one line
         res = materialize(cfg, progress=show)
     pv = res.provenance
     console.print(f"wrote {res.videos} {kind} video(s) of split {pv['split']} to [bold]{res.out}[/]"

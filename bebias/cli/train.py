@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from bebias.cli.common import (AnnotationsOpt, BatchOpt, DatasetOpt, DeviceOpt, EpochsOpt, FramesOpt, LrOpt, MaxSkipsOpt, MaxStepsOpt,
-                               SeedOpt, SizeOpt, StrideOpt, WorkersOpt, app, console, report_run, step_bar)
+                               SeedOpt, SizeOpt, StrideOpt, WorkersOpt, app, console, report_run)
+from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
 
 
@@ -145,7 +146,7 @@ def train_cmd(
     cfg = PretrainConfig.from_dict(_merge(config, flags))
     if dry_run:
         return _dry_run(cfg, config)
-    with step_bar(cfg.method) as show:
+    with progress_display() as show:
         res = pretrain(cfg, resume=resume, overwrite=overwrite, progress=show)
     end_distributed()
     report_run(res)
@@ -176,8 +177,8 @@ def compare_cmd(
     except ValueError:
         raise BebiasError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
     vl = tuple(variants.split(",")) if variants else tuple(VARIANTS)
-    with step_bar("comparing") as show:
-        res = compare(out, variants=vl, seeds=sl, base=base, progress=lambda name, row: show(row, name))
+    with progress_display() as show:
+        res = compare(out, variants=vl, seeds=sl, base=base, progress=show)
     console.print(to_markdown(res))
 
 
@@ -231,7 +232,7 @@ def finetune_cmd(
     cfg = FinetuneConfig.from_dict(merged)
     if dry_run:
         return _dry_run(cfg, config)
-    with step_bar("training") as show:
+    with progress_display() as show:
         res = finetune(cfg, resume=resume, overwrite=overwrite, progress=show)
     report_run(res)
 
@@ -264,10 +265,11 @@ def eval_cmd(
     if os.path.isdir(path):  # refused before the evaluation, not after it
         raise BebiasError("is a directory; give --out a file path for the results JSON (e.g. "
                           f"{os.path.join(path, 'eval.json')})", path)
-    res = evaluate_checkpoint(ckpt, data=data, dataset=dataset, annotations=annotations, splits=split, fold=fold,
-                              num_clips=clips,
-                              knn=knn, gallery=gallery, batch_size=batch_size, device=device, workers=workers,
-                              log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
+    with progress_display(transient=True) as show:  # the table follows
+        res = evaluate_checkpoint(ckpt, data=data, dataset=dataset, annotations=annotations, splits=split,
+                                  fold=fold, num_clips=clips, knn=knn, gallery=gallery, batch_size=batch_size,
+                                  device=device, workers=workers, progress=show,
+                                  log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
     from bebias.atomic import write_json
 
     write_json(path, res)

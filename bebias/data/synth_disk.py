@@ -19,7 +19,6 @@ import csv
 import io
 import os
 import zipfile
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 import cv2
@@ -34,6 +33,7 @@ from bebias.data.synth import SynthConfig, VideoSpec, render_video, split_specs
 from bebias.errors import BebiasError
 from bebias.limits import MAX_WORKERS, check_int
 from bebias.parse import read_json
+from bebias.progress import Progress, ProgressFn
 
 META_FILE = "bebias-synth.json"
 MANIFEST = "manifest.csv"
@@ -82,9 +82,10 @@ def synth_meta(cfg: SynthConfig, video_format: str) -> dict:
 
 
 def write_benchmark(cfg: SynthConfig, out: str, *, video_format: str = "mkv", workers: int = 1,
-                    progress: Callable[[int, int], None] | None = None) -> dict:
+                    progress: ProgressFn | None = None) -> dict:
     """Render every split of the benchmark to ``out`` (resumable); return the metadata written.
-    ``workers``: rendering processes (0 or 1: in this one)."""
+    ``workers``: rendering processes (0 or 1: in this one). ``progress``: a ``rendering``
+    stage, videos written."""
     check_int("--workers", workers, 0, MAX_WORKERS)
     if video_format not in VIDEO_FORMATS:
         raise BebiasError(f"unknown --format {video_format!r}; choose from {', '.join(VIDEO_FORMATS)}")
@@ -105,12 +106,12 @@ def write_benchmark(cfg: SynthConfig, out: str, *, video_format: str = "mkv", wo
         with ProcessPoolExecutor(workers) as pool:
             for i, _ in enumerate(pool.map(_write_one, jobs, chunksize=8)):
                 if progress:
-                    progress(i + 1, len(jobs))
+                    progress(Progress("rendering", i + 1, len(jobs)))
     else:
         for i, job in enumerate(jobs):
             _write_one(job)
             if progress:
-                progress(i + 1, len(jobs))
+                progress(Progress("rendering", i + 1, len(jobs)))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["path", "label", "split", "class_name", "family", "family_name", "mask_path", "background_path"])

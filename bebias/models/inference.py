@@ -22,6 +22,7 @@ from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.open import Data
 from bebias.data.transforms import ClipSpec, eval_transform, normalize_frames
 from bebias.errors import BebiasError
+from bebias.progress import Progress, ProgressFn
 
 
 def check_finite(y: torch.Tensor, checkpoint: str | None, *, seen: int = 0, what: str = "outputs") -> None:
@@ -51,16 +52,21 @@ class Predictions:
 
 @torch.no_grad()
 def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, device: torch.device,
-         precision: str, workers: int, checkpoint: str | None, softmax: bool) -> Predictions:
+         precision: str, workers: int, checkpoint: str | None, softmax: bool,
+         progress: ProgressFn | None = None, stage: str = "inference") -> Predictions:
     # uint8 through the loader, normalised on the model's device (a quarter of the bytes, and
     # the float work where the model runs)
     ds = ClipDataset(data.videos, data.decoder, spec, eval_transform(spec, normalize=False), mode="test",
                      num_clips=num_clips)
     loader = make_loader(ds, batch_size, shuffle=False, seed=0, epoch=0, workers=workers, drop_last=False)
     outs, labels, indices, failures, seen = [], [], [], FailureLog(), 0
-    for batch in loader:
+    if progress:
+        progress(Progress(stage, 0, len(ds)))
+    for b, batch in enumerate(loader):
         failures.add(batch["failed"])
         if "clip" not in batch:
+            if progress:
+                progress(Progress(stage, min((b + 1) * batch_size, len(ds)), len(ds)))
             continue
         x = normalize_frames(batch["clip"].to(device), spec)  # uint8 (B, N, T, H, W, 3) -> float (B, N, 3, T, H, W)
         B, N = x.shape[:2]
@@ -74,6 +80,8 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
         outs.append(y.view(B, N, -1).mean(1).cpu())
         labels.append(batch["label"])
         indices.append(batch["index"])
+        if progress:
+            progress(Progress(stage, min((b + 1) * batch_size, len(ds)), len(ds)))
     if not outs:
         return Predictions(np.zeros((0, 0)), np.zeros(0, int), np.zeros(0, int), failures)
     return Predictions(torch.cat(outs).numpy(), torch.cat(labels).numpy(), torch.cat(indices).numpy(), failures)
@@ -81,19 +89,25 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
 
 def predict(model: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
             device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0,
-            checkpoint: str | None = None) -> Predictions:
+            checkpoint: str | None = None, progress: ProgressFn | None = None,
+            stage: str = "predicting") -> Predictions:
     """Softmax probabilities averaged over ``num_clips`` uniformly spaced clips per video.
-    Non-finite logits raise :class:`BebiasError` naming ``checkpoint`` (:func:`check_finite`)."""
+    Non-finite logits raise :class:`BebiasError` naming ``checkpoint`` (:func:`check_finite`).
+    ``progress`` gets ``stage`` events: videos run of the split's."""
     model.eval()
     return _run(model, data, spec, num_clips=num_clips, batch_size=batch_size, device=torch.device(device),
-                precision=precision, workers=workers, checkpoint=checkpoint, softmax=True)
+                precision=precision, workers=workers, checkpoint=checkpoint, softmax=True, progress=progress,
+                stage=stage)
 
 
 def embed(backbone: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
           device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0,
-          checkpoint: str | None = None) -> Predictions:
+          checkpoint: str | None = None, progress: ProgressFn | None = None,
+          stage: str = "embedding") -> Predictions:
     """Pooled backbone features (N, C), averaged over clips (``probs`` holds the features).
-    Non-finite features raise :class:`BebiasError` naming ``checkpoint``."""
+    Non-finite features raise :class:`BebiasError` naming ``checkpoint``. ``progress`` as
+    :func:`predict`'s."""
     backbone.eval()
     return _run(backbone, data, spec, num_clips=num_clips, batch_size=batch_size, device=torch.device(device),
-                precision=precision, workers=workers, checkpoint=checkpoint, softmax=False)
+                precision=precision, workers=workers, checkpoint=checkpoint, softmax=False, progress=progress,
+                stage=stage)

@@ -33,7 +33,6 @@ import csv
 import io
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +44,7 @@ from bebias.data.transforms import ClipSpec, check_clip_span
 from bebias.errors import BebiasError
 from bebias.limits import check_int, check_memory, check_seed, clip_bytes
 from bebias.parse import read_json
+from bebias.progress import Progress, ProgressFn
 from bebias.probing.suite import ALL_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, select_videos
 from bebias.data.synth_disk import save_masks
 from bebias.probing.source import MASK_SOURCES, ProbeSource, new_video_log, resize_to, video_variants
@@ -236,11 +236,12 @@ def _suite(cfg: TestsetConfig) -> ProbeSuite:
     return s.validate(cfg.suite_path)
 
 
-def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | None = None) -> TestsetResult:
+def materialize(cfg: TestsetConfig, *, progress: ProgressFn | None = None) -> TestsetResult:
     """Write the variant ``cfg.kind`` of every selected video of a split to ``cfg.out``
     (layout in the module docstring); resumes an interrupted run. User errors are
     :class:`BebiasError`; unreadable videos and videos without a usable mask (for a variant
-    that needs one) or without a donor are skipped, counted and listed, never fatal."""
+    that needs one) or without a donor are skipped, counted and listed, never fatal.
+    ``progress``: a ``writing KIND`` stage, videos done of those selected."""
     from bebias.data.open import default_split, open_data
 
     if cfg.kind not in KINDS:
@@ -289,7 +290,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
     generated = resumed = 0
     suffix = FORMATS[cfg.video_format]
     if progress:
-        progress(0, len(selected))
+        progress(Progress(f"writing {cfg.kind}", 0, len(selected)))
     try:
         for n, i in enumerate(selected):
             name = f"{i:06d}"
@@ -303,7 +304,7 @@ def materialize(cfg: TestsetConfig, *, progress: Callable[[int, int], None] | No
                     records[i] = _write_one(out, i, name + suffix, frames, meta, src, vids, cfg)
                     generated += 1
             if progress:
-                progress(n + 1, len(selected))
+                progress(Progress(f"writing {cfg.kind}", n + 1, len(selected)))
     except KeyboardInterrupt:
         raise BebiasError(f"interrupted after {resumed + generated} of {len(selected)} videos; run the same "
                           "command again to resume", out) from None

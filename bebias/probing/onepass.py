@@ -29,6 +29,7 @@ from bebias.models.cam import input_view
 from bebias.models.inference import check_finite
 from bebias.probing import partial as P
 from bebias.probing.source import MASK_SOURCES, new_video_log, video_variants
+from bebias.progress import Progress, ProgressFn
 
 __all__ = ["Member", "probe_videos"]
 
@@ -107,10 +108,11 @@ def _merge_log(m: Member, log_v: dict, log_s: dict) -> None:
 
 
 def probe_videos(members: list[Member], share: list[int], device: torch.device, where: str,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: ProgressFn | None, stage: str = "probing") -> None:
     """Every video of ``share`` (indices into the split) through every member, chunk by
     chunk; each member's partial.npz is written after chunks (its ``save_every``), after the
-    last one and on an interrupt (which raises a BebiasError naming ``where``)."""
+    last one and on an interrupt (which raises a BebiasError naming ``where``). ``progress``
+    gets ``stage`` events: videos of ``share`` done."""
     lead = members[0].s
     suite, src, seed = lead.suite, lead.src, members[0].cfg.seed
     mine = len(share)
@@ -119,11 +121,13 @@ def probe_videos(members: list[Member], share: list[int], device: torch.device, 
     for m in members:
         m.last_save = time.monotonic()
     if progress:
-        progress(min(start * suite.chunk, mine), mine)
+        progress(Progress(stage, min(start * suite.chunk, mine), mine))
     try:
         for c in range(start, len(chunks)):
             todo = [m for m in members if m.state["chunks_done"] <= c]  # a resumed member skips what it has
-            for i in chunks[c]:
+            for k, i in enumerate(chunks[c]):
+                if progress and k:  # the videos varied so far (the chunk's end: after its models ran)
+                    progress(Progress(stage, c * suite.chunk + k, mine))
                 log_v, log_s = new_video_log()  # this video's record, copied to every member
                 for frames, meta in video_variants(i, src, lead.selected, lead.variants, suite, seed, log_v, log_s):
                     inputs: dict[str, torch.Tensor] = {}  # models of one input spec share its transform
@@ -155,7 +159,7 @@ def probe_videos(members: list[Member], share: list[int], device: torch.device, 
                     P.save_partial(m.partial_path, m.s.fingerprint, m.rows, m.vids, m.state)
                     m.last_save = time.monotonic()
             if progress:
-                progress(min((c + 1) * suite.chunk, mine), mine)
+                progress(Progress(stage, min((c + 1) * suite.chunk, mine), mine))
     except BaseException as e:
         # keep every member's finished chunks (drop the rows of the one in progress), then stop
         for m in members:

@@ -82,6 +82,7 @@ from bebias.probing.assemble import cam_block, compute_metrics, jsonable, predic
 # the data side (clips, masks, plates, variants of one video) is shared with `bebias testset`
 from bebias.probing.onepass import Member, probe_videos
 from bebias.probing.source import NEEDS_MASK, ProbeSource, variant_seed
+from bebias.progress import ProgressFn, scoped
 from bebias.probing.suite import (ALL_VARIANTS, FLAG_VARIANTS, MASK_MODES, SWAP_SOURCES, ProbeSuite, load_suite,
                                   select_videos)
 from bebias.results import ProbeMetrics
@@ -325,7 +326,8 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
 # --------------------------------------------------------------------------------------
 
 def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids: dict, state: dict,
-              partial_path: str, device: torch.device) -> tuple[np.ndarray, dict | None]:
+              partial_path: str, device: torch.device, progress: ProgressFn | None = None
+              ) -> tuple[np.ndarray, dict | None]:
     K = len(s.classes)
     if s.head is not None:
         return P.stack(rows.out, np.float64, K), None
@@ -336,7 +338,8 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
         if len(g.videos) == 0:
             raise BebiasError(f"the kNN gallery split {suite.gallery!r} has no videos", s.data_arg)
         ge = embed(s.model.backbone, g, s.spec, batch_size=suite.batch_size, device=device,
-                   precision=cfg.precision, workers=cfg.workers, checkpoint=cfg.checkpoint)
+                   precision=cfg.precision, workers=cfg.workers, checkpoint=cfg.checkpoint, progress=progress,
+                   stage=f"embedding {suite.gallery}")
         state["gallery_feats"] = ge.probs.astype(np.float32)
         state["gallery_labels"] = ge.labels.astype(np.int64)
         state["gallery_failed"] = len(ge.failures)
@@ -352,11 +355,12 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
 # the probe
 # --------------------------------------------------------------------------------------
 
-def run_probe(cfg: ProbeConfig, *, progress: Callable[[int, int], None] | None = None,
+def run_probe(cfg: ProbeConfig, *, progress: ProgressFn | None = None,
               log: Callable[[str], None] | None = None) -> ProbeResult:
     """Run the probe described by ``cfg``; see the module docstring. Resumes from
     ``cfg.out/partial.npz`` when it holds results of the same probe. ``log`` receives
-    informational lines (e.g. which input preset applies)."""
+    informational lines (e.g. which input preset applies); ``progress`` its stages
+    (:func:`run_probes`)."""
     return run_probes([cfg], progress=progress, log=log, where=cfg.out)[0]
 
 
@@ -387,14 +391,16 @@ def _member(cfg: ProbeConfig, s: _Setup, rank: int, world: int, log: Callable[[s
                   corrupt)
 
 
-def run_probes(cfgs: list[ProbeConfig], *, progress: Callable[[int, int], None] | None = None,
+def run_probes(cfgs: list[ProbeConfig], *, progress: ProgressFn | None = None,
                log: Callable[[str], None] | None = None, where: str | None = None) -> list[ProbeResult]:
     """Probe several checkpoints in one pass (``bebias probe A B ...``): every ``cfgs[k]``
     writes what :func:`run_probe` of it alone writes, in its own ``out``. Probes whose data
     side is the same (:func:`_pass_key`: data, split, suite, seed and the clip geometry
     frames x stride) decode, mask and vary each video once for all of their models; the
     others get a pass of their own. ``device`` and ``precision`` are those of ``cfgs[0]``
-    for the device and precision. ``where``: named by an interrupt (default ``cfgs[0].out``)."""
+    for the device and precision. ``where``: named by an interrupt (default ``cfgs[0].out``).
+    ``progress`` (rank 0 passes it on): a ``probing`` stage per pass (videos done; ``pass
+    N of M`` where there are several) and the kNN gallery's ``embedding`` of an encoder."""
     if not cfgs:
         raise BebiasError("no checkpoint to probe")
     outs = [os.path.realpath(c.out) for c in cfgs]
@@ -414,16 +420,19 @@ def run_probes(cfgs: list[ProbeConfig], *, progress: Callable[[int, int], None] 
     for k, (c, s) in enumerate(zip(cfgs, setups)):
         groups.setdefault(_pass_key(c, s), []).append(k)
     members = [_member(c, s, rank, world, log if rank == 0 else None) for c, s in zip(cfgs, setups)]
-    for ks in groups.values():
+    for g, ks in enumerate(groups.values()):
         lead = setups[ks[0]]
         for k in ks[1:]:  # one decode per video: the lead's source (same data, split, geometry and masks)
             setups[k].src, setups[k].data = lead.src, lead.data
         share = lead.selected[len(lead.selected) * rank // world:len(lead.selected) * (rank + 1) // world]
-        probe_videos([members[k] for k in ks], share, device, where or cfgs[0].out, progress)
-    return [_finish(m, rank, world, device) for m in members]  # the same member order on every rank
+        stage = "probing" if len(groups) == 1 else f"probing (pass {g + 1} of {len(groups)})"
+        probe_videos([members[k] for k in ks], share, device, where or cfgs[0].out, progress, stage)
+    return [_finish(m, rank, world, device, progress if len(cfgs) == 1 else scoped(progress, m.cfg.checkpoint))
+            for m in members]  # the same member order on every rank  # the same member order on every rank
 
 
-def _finish(mb: Member, rank: int, world: int, device: torch.device) -> ProbeResult:
+def _finish(mb: Member, rank: int, world: int, device: torch.device, progress: ProgressFn | None = None
+            ) -> ProbeResult:
     """Phases 3 and 4 of one member: gather (torchrun), classify, metrics and outputs."""
     cfg, s, rows, vids, state = mb.cfg, mb.s, mb.rows, mb.vids, mb.state
     resumed, discarded, corrupt, partial_path = mb.resumed, mb.discarded, mb.corrupt, mb.partial_path
@@ -439,7 +448,7 @@ def _finish(mb: Member, rank: int, world: int, device: torch.device) -> ProbeRes
                                len(vids["index"]), resumed, discarded, corrupt)
         rows, vids, state["excluded"] = P.merge_shards(shards)
     feats = P.stack(rows.feats, np.float32)
-    probs, gallery = _classify(cfg, s, feats, rows, vids, state, partial_path, device)
+    probs, gallery = _classify(cfg, s, feats, rows, vids, state, partial_path, device, progress)
 
     # phase 4: metrics and outputs
     arrays = {"video": np.asarray(rows.video, np.int64), "variant": np.asarray(rows.variant, np.int64),

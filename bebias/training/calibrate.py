@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
 
 from bebias.atomic import write_json, write_text
+from bebias.progress import Progress, ProgressFn, scoped
 from bebias.training.evaluate import evaluate_checkpoint
 from bebias.training.finetune import FinetuneConfig, finetune
 
 
 def calibrate(out: str, *, biases: Sequence[float] = (0.5, 0.7, 0.9, 0.99), seeds: Sequence[int] = (0,),
               base: FinetuneConfig | None = None,
-              progress: Callable[[str, dict], None] | None = None) -> dict:
-    """Run the calibration grid; resumable (finished runs are reused)."""
+              progress: ProgressFn | None = None) -> dict:
+    """Run the calibration grid; resumable (finished runs are reused). ``progress``: a
+    ``calibrate`` stage (runs finished) and each training's stages under its run's name."""
     base = base or FinetuneConfig()
     runs: list[tuple[str, str, str, float | None]] = [("train-unbiased", "synthetic", "train-unbiased", None)]
     runs += [(f"train rho={b}", f"synthetic:bias={b}", "train", b) for b in biases]
@@ -38,10 +40,11 @@ def calibrate(out: str, *, biases: Sequence[float] = (0.5, 0.7, 0.9, 0.99), seed
             run_dir = os.path.join(out, f"{split}-{'u' if rho is None else rho}-seed{seed}")
             cfg = replace(base, data=data, split=split, seed=seed, out=run_dir)
             model = os.path.join(run_dir, "model.pth")
+            mine = scoped(progress, f"{name} seed {seed}")
             if not os.path.exists(model):
-                finetune(cfg, resume=True, progress=(lambda r, n=name: progress(n, r)) if progress else None)
+                finetune(cfg, resume=True, progress=mine)
             seconds = _train_seconds(run_dir)
-            ev = evaluate_checkpoint(model, data=data, splits="iid,conflict", workers=base.workers)
+            ev = evaluate_checkpoint(model, data=data, splits="iid,conflict", workers=base.workers, progress=mine)
             c, i = ev["splits"]["conflict"], ev["splits"]["iid"]
             rows.append({"run": name, "train_split": split, "rho": rho, "seed": seed,
                          "iid_top1": i["top1"], "conflict_top1": c["top1"],
@@ -49,6 +52,8 @@ def calibrate(out: str, *, biases: Sequence[float] = (0.5, 0.7, 0.9, 0.99), seed
                          "conflict_per_class": c["per_class"],
                          "num_classes": c.get("num_classes"),
                          "train_minutes": None if seconds is None else round(seconds / 60, 2)})
+            if progress:
+                progress(Progress("calibrate", len(rows), len(runs) * len(seeds)))
     res = {"config": base.to_dict(), "rows": rows, "torch": torch.__version__,
            "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {torch.get_num_threads()} threads"}
     write_json(os.path.join(out, "calibration.json"), res)

@@ -32,6 +32,7 @@ from bebias.data.open import open_data, parse_synth_spec
 from bebias.data.synth import SynthBenchmark
 from bebias.errors import BebiasError
 from bebias.parse import read_json
+from bebias.progress import Progress, ProgressFn, scoped
 from bebias.models.backbones import build_backbone
 from bebias.models.inference import embed
 from bebias.training.evaluate import background_follow
@@ -73,7 +74,8 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, num_classes: int, *, 
     return predict
 
 
-def _features(ckpt: str | None, arch: str, bench: SynthBenchmark, base: PretrainConfig, cache: str) -> dict:
+def _features(ckpt: str | None, arch: str, bench: SynthBenchmark, base: PretrainConfig, cache: str,
+              progress: ProgressFn | None = None) -> dict:
     """Pooled features of every video of the four splits, cached in ``cache`` (.npz)."""
     if os.path.exists(cache):
         with np.load(cache) as z:
@@ -84,7 +86,7 @@ def _features(ckpt: str | None, arch: str, bench: SynthBenchmark, base: Pretrain
     out = {}
     for split in ("train", "train-unbiased", "iid", "conflict"):
         d = open_data(base.data, split=split, bench=bench)
-        p = embed(backbone, d, base.clip_spec, batch_size=64, workers=0)
+        p = embed(backbone, d, base.clip_spec, batch_size=64, workers=0, progress=progress, stage=f"embedding {split}")
         if len(p.failures):
             raise BebiasError(f"{len(p.failures)} synthetic videos failed to render")
         fam = np.array([d.videos.records[i].meta["family"] for i in p.indices])
@@ -109,8 +111,10 @@ def probe_scores(feats: dict, num_classes: int) -> dict:
 
 
 def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (0, 1, 2),
-            base: PretrainConfig | None = None, progress: Callable[[str, dict], None] | None = None) -> dict:
-    """Run the grid (resumable) and write ``OUT/compare.json`` and ``OUT/compare.md``."""
+            base: PretrainConfig | None = None, progress: ProgressFn | None = None) -> dict:
+    """Run the grid (resumable) and write ``OUT/compare.json`` and ``OUT/compare.md``.
+    ``progress``: a ``compare`` stage (runs of the grid finished) and each run's own stages
+    under ``VARIANT seed SEED``."""
     base = base or PretrainConfig()
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -124,18 +128,20 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
         for seed in seeds:
             run = os.path.join(out, f"{v}-seed{seed}")
             output_dir(run)
-            ckpt = None
+            ckpt, mine = None, scoped(progress, f"{v} seed {seed}")
             if VARIANTS[v] is not None:
                 cfg = replace(base, **VARIANTS[v], seed=seed, out=run)
                 ckpt = os.path.join(run, "model.pth")
                 if not os.path.exists(ckpt):
                     pretrain(cfg, resume=True, data=open_data(cfg.data, split=cfg.split, bench=bench),
-                             progress=(lambda r, n=f"{v} seed {seed}": progress(n, r)) if progress else None)
+                             progress=mine)
                 skipped[f"{v}-seed{seed}"] = _skipped_updates(run)
             else:
                 torch.manual_seed(seed)
-            feats = _features(ckpt, base.arch, bench, base, os.path.join(run, "features.npz"))
+            feats = _features(ckpt, base.arch, bench, base, os.path.join(run, "features.npz"), mine)
             rows.append({"variant": v, "seed": seed, **probe_scores(feats, K)})
+            if progress:
+                progress(Progress("compare", len(rows), len(variants) * len(seeds)))
     res = {"config": base.to_dict(), "seeds": list(seeds), "classes": K, "rows": rows, "skipped_updates": skipped}
     write_json(os.path.join(out, "compare.json"), res)
     write_text(os.path.join(out, "compare.md"), to_markdown(res))

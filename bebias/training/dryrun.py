@@ -39,7 +39,7 @@ def dry_run(cfg: PretrainConfig | FinetuneConfig, *, steps: int = 4) -> dict[str
     stamps: list[float] = []
     run = pretrain if isinstance(cfg, PretrainConfig) else finetune
     with tempfile.TemporaryDirectory(prefix="bebias-dry-run-") as tmp:
-        run(replace(cfg, max_steps=steps, out=tmp), data=data, progress=lambda row: stamps.append(time.perf_counter()))
+        run(replace(cfg, max_steps=steps, out=tmp), data=data, progress=lambda p: stamps.append(time.perf_counter()))
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     if not gaps:
         raise BebiasError("the dry run finished fewer than 2 steps; is the split smaller than one batch?", cfg.data)

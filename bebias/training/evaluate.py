@@ -18,6 +18,7 @@ from bebias.models.classes import match_classes
 from bebias.models.device import pick_device
 from bebias.models.inference import embed, predict
 from bebias.models.open import open_model, refuse_archive
+from bebias.progress import ProgressFn
 
 
 def classification_metrics(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
@@ -57,7 +58,8 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                         annotations: str | None = None, splits: str | None = None, fold: int = 1,
                         num_clips: int = 1, knn: bool = False,
                         gallery: str = "train", batch_size: int = 32, device: str = "auto",
-                        workers: int | None = None, bench=None, log: Callable[[str], None] | None = None) -> dict:
+                        workers: int | None = None, bench=None, log: Callable[[str], None] | None = None,
+                        progress: ProgressFn | None = None) -> dict:
     """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict.
 
     ``bench``: an in-memory :class:`~bebias.data.synth.SynthBenchmark` of ``data`` to share
@@ -65,7 +67,8 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     model's outputs are matched to each split's classes by name where both record names
     (:func:`~bebias.models.classes.match_classes`; each split's ``class_match`` says how);
     ``log`` gets the line that says so when that reorders them. Non-finite outputs are a
-    :class:`~bebias.errors.BebiasError` naming the checkpoint."""
+    :class:`~bebias.errors.BebiasError` naming the checkpoint. ``progress`` gets an
+    ``evaluating SPLIT`` stage per split (videos run), and ``embedding SPLIT`` with ``knn``."""
     from bebias.data.open import open_data, parse_synth_spec
     from bebias.data.synth import SynthBenchmark
     from bebias.errors import BebiasError
@@ -110,7 +113,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                      f"a batch of {b} videos (--batch-size {batch_size}) x --clips {num_clips} clips of "
                      f"{spec.frames} frames x {spec.size} px")
         p = predict(model, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev, workers=workers,
-                    checkpoint=ckpt)
+                    checkpoint=ckpt, progress=progress, stage=f"evaluating {name.strip()}")
         probs = match.apply(p.probs)
         r = classification_metrics(probs, p.labels, meta.num_classes)
         r["num_classes"] = int(meta.num_classes)  # K: the report's chance level 1/K
@@ -123,9 +126,10 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
             if gal_feats is None:
                 g = open_data(data, split=gallery, dataset=dataset, fold=fold, annotations=annotations, bench=bench)
                 gal_feats = embed(model.backbone, g, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
-                                  workers=workers, checkpoint=ckpt)
+                                  workers=workers, checkpoint=ckpt, progress=progress,
+                                  stage=f"embedding {gallery}")
             q = embed(model.backbone, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
-                      workers=workers, checkpoint=ckpt)
+                      workers=workers, checkpoint=ckpt, progress=progress, stage=f"embedding {name.strip()}")
             r["retrieval"] = retrieval_recall(q.probs, q.labels, gal_feats.probs, gal_feats.labels)
         out["splits"][name.strip()] = r
     return out

@@ -9,7 +9,6 @@ Ctrl-C), ``model.pth`` (the final classifier checkpoint that ``bebias eval`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +24,7 @@ from bebias.limits import check_float
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
 from bebias.models.open import load_weights
+from bebias.progress import ProgressFn
 from bebias.seeds import torch_seed
 from bebias.training import loop, run_common
 from bebias.training.config import RunConfig
@@ -90,7 +90,7 @@ def classifier_payload(model: VideoClassifier, cfg: FinetuneConfig, classes: lis
 
 
 def finetune(cfg: FinetuneConfig, *, resume: bool = False, overwrite: bool = False,
-             progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
+             progress: ProgressFn | None = None, data: Data | None = None) -> RunResult:
     """Train a classifier as configured; see the module docstring for the outputs.
 
     ``resume``: continue the run in ``cfg.out``; ``overwrite``: replace it. With neither, an
@@ -129,4 +129,5 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False, overwrite: bool = Fal
 
     model.train()
     return run.train(ds, opt, step_fn, payload=lambda **extra: classifier_payload(model, cfg, classes, **extra),
-                     load=load, progress=progress)
+                     load=load, progress=progress,
+                     stage="linear probe" if cfg.linear else "fine-tuning")

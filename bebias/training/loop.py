@@ -39,6 +39,7 @@ from bebias.data.dataset import ClipDataset, FailureLog
 from bebias.data.loader import make_loader
 from bebias.errors import BebiasError
 from bebias.limits import MAX_EPOCHS
+from bebias.progress import Progress, ProgressFn
 from bebias.training.rng import rng_state, set_rng_state
 
 #: A gradient whose largest |value| exceeds this multiple of the median over gradients is a fault, not
@@ -206,8 +207,8 @@ def guarded_update(opt: torch.optim.Optimizer, guard: StepGuard, loss: torch.Ten
 
 def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, workers: int, state: LoopState,
         step_fn: Callable[[dict, int], float], save: Callable[[], None], log: MetricsLog | None,
-        progress: Callable[[dict], None] | None = None, rank: int = 0, world: int = 1,
-        log_every: int = 10, max_skips: int = 0, out: str | None = None) -> LoopState:
+        progress: ProgressFn | None = None, rank: int = 0, world: int = 1,
+        log_every: int = 10, max_skips: int = 0, out: str | None = None, stage: str = "training") -> LoopState:
     """Run ``step_fn`` over shuffled batches until ``state.step == total_steps``.
 
     ``save()`` is called at every epoch end, on Ctrl-C, on a bad step and at the end; it
@@ -215,7 +216,8 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
     (:class:`BadStep`) stops the run with the last good state saved, unless fewer than
     ``max_skips`` updates were skipped so far: then it is skipped, with a warning. With
     ``out``, rank 0 keeps ``out/failures.json`` (unreadable videos, skipped updates) current
-    at every save.
+    at every save. ``progress`` (rank 0) gets a ``stage`` event per step: steps of
+    ``total_steps``, with the epoch, loss and clips per second.
     """
     def save_all() -> None:
         save()
@@ -266,7 +268,8 @@ def run(ds: ClipDataset, *, batch_size: int, total_steps: int, seed: int, worker
                 if log is not None and (state.step % log_every == 0 or state.step == total_steps):
                     log.write(**row)
                 if progress and rank == 0:
-                    progress({**row, "total": total_steps})
+                    progress(Progress(stage, state.step, total_steps,
+                                      {"epoch": state.epoch, "loss": row["loss"], "clips_per_s": row["clips_per_s"]}))
             else:
                 if done == 0 and state.step == step_before:  # a whole epoch without a step: so would the next
                     save_all()  # failures.json lists the unreadable videos

@@ -26,7 +26,6 @@ checkpoint), ``metrics.jsonl``, ``config.json``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +39,7 @@ from bebias.errors import BebiasError
 from bebias.limits import check_float, check_int, check_memory
 from bebias.models.backbones import build_backbone
 from bebias.models.moco import MoCo
+from bebias.progress import ProgressFn
 from bebias.recipes import pretrain_label, uses_intra_negative
 from bebias.seeds import torch_seed
 from bebias.training import loop, run_common
@@ -151,7 +151,7 @@ def make_query(x: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator)
 
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
-             progress: Callable[[dict], None] | None = None, data: Data | None = None) -> RunResult:
+             progress: ProgressFn | None = None, data: Data | None = None) -> RunResult:
     """Pre-train as configured (single process, or one rank of a torchrun job).
 
     ``resume``: continue the run in ``cfg.out``; ``overwrite``: replace it. With neither, an
@@ -206,4 +206,4 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
 
     moco.train()
     return run.train(ds, opt, step_fn, payload=payload, load=lambda st: moco.load_state_dict(st["moco"]),
-                     progress=progress)
+                     progress=progress, stage="pre-training")

@@ -25,6 +25,7 @@ from bebias.data.loader import resolve_workers
 from bebias.data.open import Data, open_data
 from bebias.data.transforms import ClipSpec
 from bebias.models.device import autocast, distributed, pick_device
+from bebias.progress import ProgressFn
 from bebias.training import loop
 from bebias.training.config import RunConfig
 from bebias.training.precision import check_bf16
@@ -129,11 +130,11 @@ class Run:
 
     def train(self, ds: ClipDataset, opt: torch.optim.Optimizer, step_fn: Callable[[dict, int], float], *,
               payload: Callable[..., dict], load: Callable[[dict], None],
-              progress: Callable[[dict], None] | None = None) -> RunResult:
+              progress: ProgressFn | None = None, stage: str = "training") -> RunResult:
         """Resume (``load(last.pth's payload)`` restores the weights, the loop its counters,
         optimiser and RNG states), write ``config.json`` and ``metrics.jsonl``, run the loop
         saving ``last.pth`` as ``payload(**loop snapshot)``, and write ``model.pth`` as
-        ``payload(step=...)``."""
+        ``payload(step=...)``. ``progress`` gets ``stage`` events (steps done of the total)."""
         cfg = self.cfg
         state = loop.LoopState()
         st = loop.resume_checkpoint(self.last_path, cfg.to_dict(), type(cfg)().to_dict()) if self.resume else None
@@ -152,7 +153,7 @@ class Run:
 
         loop.run(ds, batch_size=cfg.batch_size, total_steps=self.total, seed=cfg.seed, workers=self.workers,
                  state=state, step_fn=step_fn, save=save, log=log, progress=progress, rank=self.rank,
-                 world=self.world, max_skips=cfg.max_skips, out=cfg.out)
+                 world=self.world, max_skips=cfg.max_skips, out=cfg.out, stage=stage)
         if self.rank == 0:
             save_checkpoint(self.model_path, payload(step=state.step))
         return RunResult(cfg.out, self.model_path, state.step, state.last_loss, state.skipped_steps,

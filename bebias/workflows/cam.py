@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bebias.errors import BebiasError
+from bebias.progress import Progress, ProgressFn
 
 if TYPE_CHECKING:  # imported where used: torch only when a CAM is computed
     from bebias.models.cam_explain import CamModel
@@ -19,13 +20,14 @@ if TYPE_CHECKING:  # imported where used: torch only when a CAM is computed
 
 def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *, n_boot: int = 1000, seed: int = 0, target: str = "pred",
             formats: Sequence[str] = ("gif",), batch_size: int = 8, fps: float = 4.0, device="cpu",
-            extra: dict | None = None) -> dict:
+            extra: dict | None = None, progress: ProgressFn | None = None) -> dict:
     """Grad-CAM of every model (:class:`~bebias.models.cam_explain.CamModel`, the first the
     reference row) on every clip (:class:`~bebias.models.cam_result.CamClip`): strips and
     animations (``formats``, any of :data:`bebias.reporting.cam.FORMATS`) and ``out/cam.json``
     (:mod:`bebias.reporting.cam`), its intervals a bootstrap over the clips (``n_boot``
     replicates, ``seed``). ``target``: the map shown, ``pred`` or ``label``; ``extra``: more
-    top-level keys for ``cam.json`` (provenance). Returns the ``cam.json`` content."""
+    top-level keys for ``cam.json`` (provenance); ``progress``: a ``Grad-CAM`` stage, clips
+    explained. Returns the ``cam.json`` content."""
     from bebias.models.cam_explain import CamTally, check_clips, check_models, explain_clips
     from bebias.probing.metrics import bootstrap_ci
     from bebias.reporting.cam import check_formats, render_clip, write_cam
@@ -35,9 +37,13 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *, n
     check_models(models)
     labels = [m.label for m in models]
     tally, videos = CamTally(models, target), []
+    if progress:
+        progress(Progress("Grad-CAM", 0, len(clips)))
     for item in explain_clips(models, clips, target=target, batch_size=batch_size, device=device):
         tally.add(item)
         videos.append(render_clip(out, item, labels, formats, fps))
+        if progress:
+            progress(Progress("Grad-CAM", len(videos), len(clips)))
     summary = tally.summary(lambda stat, n: bootstrap_ci(stat, n, n_boot=n_boot, seed=seed))
     return write_cam(out, summary, videos, extra)
 

@@ -46,6 +46,7 @@ from bebias.limits import MAX_WORKERS, check_int
 from bebias.parse import read_json
 from bebias.probing.run import ProbeConfig, run_probe
 from bebias.probing.suite import load_suite
+from bebias.progress import Progress, ProgressFn, scoped
 from bebias.reporting import chance as CH
 from bebias.reporting.build import build_report
 from bebias.results import Estimate
@@ -99,7 +100,6 @@ MODELS = (
     ("moco+be", "MoCo+BE pre-training, linear probe on train-unbiased"),
 )
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 #: where each model's weights came from, as the demo prints it
 ORIGIN_TRAINED, ORIGIN_REUSED, ORIGIN_LOADED = "trained now", "reused (trained by an earlier run)", "loaded (reference)"
@@ -183,7 +183,7 @@ def _finite(x: float) -> float | None:
 
 def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str = "be", seed: int = 0,
              workers: int | None = None, jobs_n: int | None = None, from_scratch: bool = False,
-             progress: Progress | None = None, log: Callable[[str], None] | None = None) -> DemoResult:
+             progress: ProgressFn | None = None, log: Callable[[str], None] | None = None) -> DemoResult:
     """Run every stage (module docstring) into ``out``; finished stages are reused.
 
     ``jobs_n``: trainings at a time, one thread each (default: the cores free now, see
@@ -232,17 +232,13 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         ev_path = os.path.join(out, "eval", f"{name}.json")
         # an evaluation of other weights (a folder an older demo left) is redone
         if not os.path.exists(ev_path) or read_json(ev_path).get("checkpoint_sha256") != file_sha256(ckpt):
-            if progress:
-                progress(f"evaluating {name}", 0, 1)
             # one in-memory benchmark for every model: iid and conflict are rendered once
             write_json(ev_path, evaluate_checkpoint(ckpt, data=b.data, splits="iid,conflict", workers=workers,
-                                                    bench=bench))
-            if progress:
-                progress(f"evaluating {name}", 1, 1)
+                                                    bench=bench, progress=scoped(progress, name)))
         probe_out = os.path.join(out, "probe", name)
         res = run_probe(ProbeConfig(ckpt, data=b.data, suite=suite, suite_path=suite_path, max_videos=b.probe_videos,
                                     seed=seed, out=probe_out, workers=workers or 0, cam=True),
-                        progress=(lambda d, t, n=name: progress(f"probing {n}", d, t)) if progress else None)
+                        progress=scoped(progress, name))
         ev = read_json(ev_path)
         m = res.results  # metrics.json through its one schema
         got = m.scalars()
@@ -263,24 +259,20 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     # -- CAMs of the same clips, side by side ------------------------------------------------
     cam_out = os.path.join(out, "cam")
     if not os.path.exists(os.path.join(cam_out, "cam.json")):
-        if progress:
-            progress("Grad-CAM", 0, 1)
         opened = [open_cam_model(classifiers[n], n) for n in names]
         models = [cm for cm, _ in opened]
         clips, _, where = sample_clips(models[0].spec, opened[0][1], data=b.data, n=b.cam_videos)
         explain(models, clips, cam_out, n_boot=b.n_boot, seed=seed, formats=("gif",),
-                extra={"source": where, "seed": seed})
-        if progress:
-            progress("Grad-CAM", 1, 1)
+                extra={"source": where, "seed": seed}, progress=progress)
 
     # -- the report ------------------------------------------------------------------------
     if progress:
-        progress("report", 0, 1)
+        progress(Progress("report", 0, 1))
     rep = build_report([os.path.join(out, "eval"), os.path.join(out, "probe"), cam_out],
                        out=os.path.join(out, "report"), name="demo", labels={classifiers[n]: n for n in names})
     html = next((f for f in rep.files if f.endswith("report.html")), os.path.join(rep.out, "report.html"))
     if progress:
-        progress("report", 1, 1)
+        progress(Progress("report", 1, 1))
     seconds = time.perf_counter() - t0
     control = next(r for r in rows if r["model"] == CONTROL)
     gate = positive_control_gate(control["conflict"], checked=not fast)

@@ -20,15 +20,15 @@ import os
 import queue as queue_mod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
+from bebias.progress import ProgressFn
 from bebias.training.finetune import FinetuneConfig, finetune
 from bebias.training.pretrain import PretrainConfig, pretrain
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 Log = Callable[[str], None]
 
 
@@ -82,7 +82,7 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run_job(job: Job, progress: Progress | None = None, log: Log | None = None) -> list[str]:
+def run_job(job: Job, progress: ProgressFn | None = None, log: Log | None = None) -> list[str]:
     """Run ``job``'s stages in order, on one thread; a stage whose ``model.pth`` exists is
     reused (and said so). Returns, per stage, ``"trained"`` or ``"reused"``."""
     from bebias.data.open import open_data
@@ -97,8 +97,8 @@ def run_job(job: Job, progress: Progress | None = None, log: Log | None = None) 
                     log(f"reusing {cfg.out}/model.pth")
                 done.append("reused")
                 continue
-            cb = None if progress is None else (
-                lambda row, label=st.label: progress(label, int(row["step"]), int(row["total"])))
+            cb = None if progress is None else (  # the training's events under the stage's label
+                lambda p, label=st.label: progress(replace(p, stage=label)))
             data = open_data(cfg.data, split=cfg.split, bench=_bench(cfg.data))
             train = pretrain if isinstance(cfg, PretrainConfig) else finetune
             train(cfg, resume=True, progress=cb, data=data)
@@ -133,10 +133,10 @@ def _worker_init(q: Any) -> None:
 
 def _worker_run(job: Job) -> list[str]:
     q = _QUEUE
-    return run_job(job, progress=lambda s, d, t: q.put(("progress", s, d, t)), log=lambda line: q.put(("log", line)))
+    return run_job(job, progress=lambda p: q.put(("progress", p)), log=lambda line: q.put(("log", line)))
 
 
-def run_jobs(jobs: Sequence[Job], n_procs: int, *, progress: Progress | None = None,
+def run_jobs(jobs: Sequence[Job], n_procs: int, *, progress: ProgressFn | None = None,
              log: Log | None = None) -> dict[str, list[str]]:
     """Run independent ``jobs``, ``n_procs`` at a time (1: in this process, in order);
     the costliest start first. Returns each job's :func:`run_job` result by name. The first
@@ -162,7 +162,7 @@ def run_jobs(jobs: Sequence[Job], n_procs: int, *, progress: Progress | None = N
                 return
             block = False
             if msg[0] == "progress" and progress:
-                progress(*msg[1:])
+                progress(msg[1])
             elif msg[0] == "log" and log:
                 log(msg[1])
 

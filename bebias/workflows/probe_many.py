@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from bebias.atomic import output_dir, write_json, write_text
 from bebias.errors import BebiasError
+from bebias.progress import ProgressFn
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_MD = "leaderboard.md"
@@ -99,7 +100,7 @@ def leaderboard_md(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def probe_many(base, checkpoints: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
+def probe_many(base, checkpoints: Sequence[str], *, progress: ProgressFn | None = None,
                log: Callable[[str], None] | None = None) -> ManyResult:
     """Probe ``checkpoints`` with the settings of ``base`` (a
     :class:`~bebias.probing.run.ProbeConfig`; its ``checkpoint`` is ignored) in one pass:
