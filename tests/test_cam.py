@@ -322,7 +322,7 @@ def test_explain_refuses_checkpoints_that_take_different_clips(tmp_path):
     b = CamModel("b", "b.pth", "small3d", GradCam(net.backbone, net.fc), ClipSpec(frames=8, size=32))
     clip = CamClip("v", np.zeros((4, 32, 32, 3), np.uint8), None)
     with pytest.raises(BebiasError, match="different clips"):
-        explain([a, b], [clip], str(tmp_path), ci=lambda stat, n: (0.0, 1.0))
+        explain([a, b], [clip], str(tmp_path))
 
 
 # --------------------------------------------------------------------------------------

@@ -60,8 +60,7 @@ def cam_cmd(
     and the share of each CAM on the actor with a bootstrap CI: OUT/cam.json."""
     from bebias import runtime
     from bebias.limits import check_int, check_seed
-    from bebias.probing.metrics import bootstrap_ci
-    from bebias.probing.metrics.stats import check_n_boot
+    from bebias.stats import check_n_boot
     from bebias.reporting.cam import explain
 
     check_n_boot(n_boot)
@@ -86,10 +85,7 @@ def cam_cmd(
     for u in unreadable:
         err_console.print(f"[yellow]skipped[/] {u['path']}: {u['error']}", highlight=False)
 
-    def ci(stat, n_videos):
-        return bootstrap_ci(stat, n_videos, n_boot=n_boot, seed=seed)
-
-    res = explain(models, clips, out, ci=ci, target=target, formats=formats, batch_size=batch_size, device=dev,
+    res = explain(models, clips, out, n_boot=n_boot, seed=seed, target=target, formats=formats, batch_size=batch_size, device=dev,
                   extra={"source": where, "unreadable": unreadable, "seed": seed, "n_boot": n_boot})
     _print(res, out)
 

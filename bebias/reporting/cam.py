@@ -24,8 +24,7 @@ OpenCV's ``turbo`` colour map, blue = 0 to red = the clip's peak, over the frame
 the colour is blended more strongly where the CAM is high, so the frame stays readable
 under low values.
 
-The bootstrap comes in as ``ci(stat, n)`` (the command passes
-:func:`bebias.probing.metrics.bootstrap_ci`): reporting does not import probing.
+The intervals are :func:`bebias.stats.bootstrap_ci`, the probe's own resampling.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.data.video_io import write_video
 from bebias.errors import BebiasError
 from bebias.models.cam import GradCam, chance_level, input_view
-from bebias.models.cam_measure import Interval, measure_batch, summarise
+from bebias.models.cam_measure import measure_batch, summarise
 
 __all__ = ["CamClip", "CamModel", "FORMATS", "colorize", "explain", "overlay", "strip_image"]
 
@@ -271,7 +270,7 @@ def _target_of(m: CamModel, clip: CamClip, target: str) -> int | None:
 
 
 def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
-            ci: Interval, target: str = "pred",
+            n_boot: int = 1000, seed: int = 0, target: str = "pred",
             formats: Sequence[str] = ("gif",), batch_size: int = 8, fps: float = 4.0,
             device: torch.device | str = "cpu", extra: dict | None = None) -> dict:
     """Grad-CAM of every model on every clip; overlays, strips and ``out/cam.json`` (module
@@ -281,8 +280,7 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
         models: the checkpoints, first = the reference row; every one must take the same
             clip geometry (frames, stride, size: the same clips for all).
         clips: decoded clips with their masks.
-        ci: ``ci(stat, n)``: a statistic of an index array over n videos -> its
-            (ci_low, ci_high) (:data:`bebias.models.cam_measure.Interval`).
+        n_boot, seed: the bootstrap over videos of the measure's intervals.
         target: the map shown and ``actor_share``: ``pred`` (each model's predicted
             class) or ``label`` (the true class). ``measure`` holds both either way.
         formats: animations to write, any of :data:`FORMATS` (none = strips only).
@@ -363,13 +361,14 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *,
                     write_video(os.path.join(out, entry["mp4"]), anim, fps=fps)
             videos.append(entry)
     layers = {m.cam.layer_name for m in models}
+    boot = {"n_boot": n_boot, "seed": seed}
     measure = {}
     for m in models:
         t = terms[m.label]
         true_ok = any(math.isfinite(v) for v in t["share_true"])
         measure[m.label] = {"layer": m.cam.layer_name, "grid": grids.get(m.label),
-                            "pred": summarise(t["share"], t["chance"], t["ceiling"], ci),
-                            "true": summarise(t["share_true"], t["chance"], t["ceiling"], ci) if true_ok else None}
+                            "pred": summarise(t["share"], t["chance"], t["ceiling"], **boot),
+                            "true": summarise(t["share_true"], t["chance"], t["ceiling"], **boot) if true_ok else None}
     res = {
         "kind": "bebias-cam", "bebias_version": __version__,
         "checkpoints": [{"path": m.path, "label": m.label, "arch": m.arch, "method": m.cam.method,

@@ -32,7 +32,6 @@ from bebias.data.synth import SynthBenchmark
 from bebias.distract import DEBIAS_METHODS
 from bebias.errors import BebiasError
 from bebias.parse import read_json
-from bebias.probing.metrics import bootstrap_ci
 from bebias.probing.run import ProbeConfig, run_probe
 from bebias.probing.suite import load_suite
 from bebias.reporting import chance as CH
@@ -196,7 +195,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         opened = [open_cam_model(classifiers[n], n) for n in names]
         models = [cm for cm, _ in opened]
         clips, _, where = sample_clips(models[0].spec, opened[0][1], data=b.data, n=b.cam_videos)
-        explain(models, clips, cam_out, ci=lambda stat, n: bootstrap_ci(stat, n, n_boot=b.n_boot, seed=seed), formats=("gif",),
+        explain(models, clips, cam_out, n_boot=b.n_boot, seed=seed, formats=("gif",),
                 extra={"source": where, "seed": seed})
         if progress:
             progress("Grad-CAM", 1, 1)
