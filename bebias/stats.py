@@ -56,6 +56,14 @@ def check_n_boot(n_boot: object, n: int = 1, name: str = "--n-boot") -> int:
     return n_boot  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=64)
+def _checked(n_boot: int, n: int) -> bool:
+    """:func:`check_n_boot` once per (n_boot, n) of this process (a refusal is not kept:
+    it is raised again next time)."""
+    check_n_boot(n_boot, n)
+    return True
+
+
 @lru_cache(maxsize=4)
 def _draw(n: int, n_boot: int, seed: int) -> np.ndarray:
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
@@ -126,7 +134,9 @@ def bootstrap_ci(values_or_fn: np.ndarray | Sequence[float] | Statistic | BatchS
             raise ValueError(f"n = {n} but {v.shape[0]} values were given")
         n = v.shape[0]
         fn = None
-    check_n_boot(n_boot, n)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int):
+        check_n_boot(n_boot, n)  # refuses it: not an integer
+    _checked(n_boot, int(n))
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     if n <= 0:
