@@ -347,7 +347,7 @@ def test_explain_clips_yields_typed_maps_in_the_models_view_and_renders_without_
     for it in items:
         tally.add(it)
     entry = render_clip(str(tmp_path), first, ["a"], formats=())
-    res = write_cam(str(tmp_path), tally.summary(lambda stat, n: (0.0, 1.0)), [entry])
+    res = write_cam(str(tmp_path), tally.summary(n_boot=10), [entry])
     assert (tmp_path / entry["strip"]).is_file() and entry["gif"] is None
     assert res["actor_share"]["a"]["n"] == 1 and res["chance"]["n"] == 1 and res["measure"]["a"]["grid"] == mc.grid
 

@@ -14,13 +14,9 @@ from bebias.models.backbones import ARCHS, build_backbone
 from bebias.models.tv_transformers import TV_WEIGHTS
 from bebias.models.cam import MIN_CELLS, GradCam, actor_share, chance_level, default_layer, layer_grids
 from bebias.models.cam_measure import ceiling_share, measure_batch, normalised, oracle_map, summarise
-from bebias.probing.metrics import bootstrap_ci
 
 T, S = 8, 32
-
-
-def ci(stat, n):
-    return bootstrap_ci(stat, n, n_boot=200, seed=0)
+ci = {"n_boot": 200, "seed": 0}
 
 
 def _masks(n: int, seed: int = 0, side: int = 9) -> list[np.ndarray]:
@@ -72,7 +68,7 @@ def test_normalised_score_of_maps_with_a_known_answer(grid, looks, expect):
     cam = GradCam(ToyBackbone(grid), _head([[1.0, 0.0]], [0.0]), layer="stage")
     pred, true, terms = measure_batch(cam, _clips(masks, looks), masks, [0] * len(masks))
     assert pred.raw.shape[1:] == grid and true is not None
-    s = summarise([t.share for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], ci)
+    s = summarise([t.share for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], **ci)
     assert s["chance"]["value"] == pytest.approx(np.mean([m.mean() for m in masks]))
     assert s["chance"]["value"] < s["ceiling"]["value"] < 1
     norm = s["normalised"]
@@ -94,14 +90,14 @@ def test_predicted_and_true_class_maps_are_both_measured():
     cam = GradCam(ToyBackbone((4, 4, 4)), _head([[1.0, 0.0], [0.0, 1.0]], [0.0, 5.0]), layer="stage")
     pred, true, terms = measure_batch(cam, _clips(masks, "actor"), masks, [0] * 6)
     assert pred.target.tolist() == [1] * 6 and true.target.tolist() == [0] * 6
-    p = summarise([t.share for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], ci)
-    q = summarise([t.share_true for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], ci)
+    p = summarise([t.share for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], **ci)
+    q = summarise([t.share_true for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], **ci)
     assert p["normalised"]["ci_high"] < 0  # the wrong prediction's evidence is the scene
     assert q["normalised"]["value"] == pytest.approx(1.0, abs=1e-5)  # the right answer's is the actor
     # no true class known (or no mask): NaN, left out and counted
     _, none, terms = measure_batch(cam, _clips(masks, "actor"), [None, *masks[1:]], [None] * 6)
     assert none is None and all(math.isnan(t.share_true) for t in terms) and math.isnan(terms[0].share)
-    s = summarise([t.share for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], ci)
+    s = summarise([t.share for t in terms], [t.chance for t in terms], [t.ceiling for t in terms], **ci)
     assert s["share"]["n"] == 5 and s["videos_left_out"] == 1
 
 
@@ -122,17 +118,17 @@ def test_oracle_and_ceiling():
 
 
 def test_summarise_hand_values_and_undefined_cases():
-    s = summarise([0.3, 0.5, math.nan], [0.1, 0.1, 0.1], [0.5, 0.5, 0.5], ci)
+    s = summarise([0.3, 0.5, math.nan], [0.1, 0.1, 0.1], [0.5, 0.5, 0.5], **ci)
     assert s["share"]["value"] == pytest.approx(0.4) and s["share"]["n"] == 2 and s["videos_left_out"] == 1
     assert s["normalised"]["value"] == pytest.approx((0.4 - 0.1) / (0.5 - 0.1))
     assert s["normalised"]["ci_low"] <= 0.75 <= s["normalised"]["ci_high"]
     # a ceiling at chance (a mask no layer can resolve) has no normalised score
     assert math.isnan(normalised(0.2, 0.1, 0.1))
-    assert summarise([0.2], [0.1], [0.1], ci)["normalised"]["value"] is None
-    empty = summarise([], [], [], ci)
+    assert summarise([0.2], [0.1], [0.1], **ci)["normalised"]["value"] is None
+    empty = summarise([], [], [], **ci)
     assert all(empty[k]["value"] is None and empty[k]["n"] == 0 for k in ("share", "normalised"))
     with pytest.raises(ValueError):
-        summarise([0.1], [0.1, 0.2], [0.3], ci)
+        summarise([0.1], [0.1, 0.2], [0.3], **ci)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The package's floors: a module imports only from its own floor or the floors below.
 
-errors/atomic/parse/recipes/results/seeds/progress -> data (+ distract, checkpoint) -> models -> training | probing | reporting
+errors/atomic/parse/recipes/results/seeds/progress/stats -> data (+ distract, checkpoint) -> models -> training | probing | reporting
 (siblings: none imports another) -> workflows (compose the siblings) -> cli. Read from the source with ``ast``, lazy
 imports inside functions included, so a shortcut taken inside a function shows too.
 """
@@ -14,7 +14,7 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "bebias"
 
 #: floor of each top-level part of the package (a module's floor = its first path part)
 FLOORS = {
-    "errors": 0, "atomic": 0, "parse": 0, "limits": 0, "recipes": 0, "results": 0, "seeds": 0, "progress": 0, "__init__": 0,
+    "errors": 0, "atomic": 0, "parse": 0, "limits": 0, "recipes": 0, "results": 0, "seeds": 0, "progress": 0, "stats": 0, "__init__": 0,
     "data": 1, "distract": 1, "checkpoint": 1,
     "models": 3,
     "training": 4, "probing": 4, "reporting": 4,

@@ -5,11 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from bebias.probing.metrics import (accuracy_block, background_only_accuracy, bootstrap_ci,
-                                    conflict_rates, contrasted_accuracy, drop, estimate, knn_predict,
+from bebias.probing.metrics import (accuracy_block, background_only_accuracy,
+                                    conflict_rates, contrasted_accuracy, drop, knn_predict,
                                     kowal_shared_score, motion_vs_background_sharing, per_class,
                                     prediction_agreement, shuffle_sensitivity, static_frame_accuracy,
                                     variant_similarity)
+from bebias.stats import bootstrap_ci, estimate
 
 B = {"n_boot": 200}  # bootstrap size for the small cases: keeps the file fast
 

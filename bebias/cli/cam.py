@@ -61,7 +61,7 @@ def cam_cmd(
     and the share of each CAM on the actor with a bootstrap CI: OUT/cam.json."""
     from bebias.models.device import pick_device
     from bebias.limits import check_int, check_seed
-    from bebias.probing.metrics.stats import check_n_boot
+    from bebias.stats import check_n_boot
 
     check_n_boot(n_boot)
     check_int("--n", n)

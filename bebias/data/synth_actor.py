@@ -57,19 +57,19 @@ def trajectory(rng: np.random.Generator, motion: str, T: int, S: int, R: float) 
 
 
 def _inside(px: np.ndarray, py: np.ndarray, vx: list[float], vy: list[float]) -> np.ndarray:
-    """Even-odd point-in-polygon test; only exactly rounded operations."""
-    inside = np.zeros(px.shape, dtype=bool)
+    """Even-odd point-in-polygon test of the grid of points (px[j], py[i]); only exactly
+    rounded operations. ``px`` (1, W) and ``py`` (H, 1) -> (H, W) bool (each edge's crossing
+    abscissa is computed once per row: the same numbers as on a full meshgrid)."""
+    inside = np.zeros(np.broadcast_shapes(px.shape, py.shape), dtype=bool)
     n = len(vx)
     with np.errstate(divide="ignore", invalid="ignore"):
         for i in range(n):
             j = (i - 1) % n
             xi, yi, xj, yj = vx[i], vy[i], vx[j], vy[j]
-            crosses = (yi > py) != (yj > py)
-            if yj != yi:
-                crosses &= px < (xj - xi) * (py - yi) / (yj - yi) + xi
-            else:
-                crosses[:] = False
-            inside ^= crosses
+            if yj == yi:
+                continue  # a horizontal edge is crossed by no row
+            rows = (yi > py) != (yj > py)
+            inside ^= rows & (px < (xj - xi) * (py - yi) / (yj - yi) + xi)
     return inside
 
 
@@ -116,14 +116,14 @@ def render_object(frame: np.ndarray, mask: np.ndarray, obj: Actor, pose: Pose) -
     sub = (np.arange(k, dtype=np.float64) + 0.5) / k
     py = (np.arange(y0, y1, dtype=np.float64)[:, None] + sub[None, :]).reshape(-1)
     px = (np.arange(x0, x1, dtype=np.float64)[:, None] + sub[None, :]).reshape(-1)
-    PY, PX = np.meshgrid(py, px, indexing="ij")  # ((y1-y0)k, (x1-x0)k) sub-pixel sample points
+    PY, PX = py[:, None], px[None, :]  # the ((y1-y0)k, (x1-x0)k) grid of sub-pixel sample points
     h, w = y1 - y0, x1 - x0
     # coverage = fraction of a pixel's k*k samples inside the polygon (exact: small integer counts)
     outer = _inside(PX, PY, ovx, ovy).reshape(h, k, w, k).sum(axis=(1, 3), dtype=np.int32) / (k * k)
     inner = _inside(PX, PY, *polygon(obj, pose, 0.0)).reshape(h, k, w, k).sum(axis=(1, 3), dtype=np.int32) / (k * k)
     # stripes live in the object's frame, so they rotate and scale with it (sampled at pixel centres)
-    cy, cx = np.meshgrid(np.arange(y0, y1, dtype=np.float64) + 0.5, np.arange(x0, x1, dtype=np.float64) + 0.5,
-                         indexing="ij")
+    cy = (np.arange(y0, y1, dtype=np.float64) + 0.5)[:, None]  # pixel centres, broadcast to (h, w)
+    cx = (np.arange(x0, x1, dtype=np.float64) + 0.5)[None, :]
     ang = pose.angle + obj.stripe_angle
     u = ((cx - pose.cx) * math.cos(ang) + (cy - pose.cy) * math.sin(ang)) / (obj.stripe_period * pose.scale)
     stripe = (np.floor(u) % 2.0)[..., None]

@@ -22,7 +22,7 @@ import torch
 from bebias.data.transforms import ClipSpec, eval_transform
 from bebias.errors import BebiasError
 from bebias.models.cam import GradCam, chance_level, input_view
-from bebias.models.cam_measure import Interval, measure_batch, summarise
+from bebias.models.cam_measure import measure_batch, summarise
 from bebias.models.cam_result import CamCheckpoint, CamClip, CamSummary, ClipCams, ModelCam
 
 __all__ = ["CamModel", "CamTally", "TARGETS", "check_clips", "check_models", "explain_clips"]
@@ -163,16 +163,17 @@ class CamTally:
                 values.append(getattr(mc.terms, k))
             self.grids[m.label] = mc.grid
 
-    def summary(self, ci: Interval) -> CamSummary:
+    def summary(self, n_boot: int = 1000, seed: int = 0) -> CamSummary:
         """Per model the four terms of the predicted (and, where any clip has one, the true)
-        class's maps with their intervals (``ci(stat, n)``, :data:`~bebias.models.cam_measure.Interval`),
-        and the masks' mean foreground fraction."""
+        class's maps with their intervals (:func:`bebias.stats.bootstrap_ci` over the clips,
+        ``n_boot`` replicates, ``seed``), and the masks' mean foreground fraction."""
+        boot = {"n_boot": n_boot, "seed": seed}
         measure = {}
         for m in self.models:
             t = self.terms[m.label]
             true_ok = any(math.isfinite(v) for v in t["share_true"])
             measure[m.label] = {"layer": m.cam.layer_name, "grid": self.grids.get(m.label),
-                                "pred": summarise(t["share"], t["chance"], t["ceiling"], ci),
-                                "true": summarise(t["share_true"], t["chance"], t["ceiling"], ci) if true_ok else None}
+                                "pred": summarise(t["share"], t["chance"], t["ceiling"], **boot),
+                                "true": summarise(t["share_true"], t["chance"], t["ceiling"], **boot) if true_ok else None}
         chance = float(np.mean(self.fractions)) if self.fractions else None
         return CamSummary([m.checkpoint() for m in self.models], self.target, measure, chance, len(self.fractions))

@@ -18,9 +18,8 @@ over the videos, is 0 for a uniform map, 1 for the oracle, negative for a map th
 prefers the scene. It can exceed 1: a map peaked on the actor's best cell concentrates
 more mass there than the pooled mask does.
 
-Each of the four comes with a bootstrap interval over videos; the videos are resampled
-together for all terms (``ci(stat, n)``, e.g. :func:`bebias.probing.metrics.bootstrap_ci`,
-passed in from above: this module does not import probing).
+Each of the four comes with a bootstrap interval over videos (:func:`bebias.stats.bootstrap_ci`,
+the probe's resampling); the videos are resampled together for all terms.
 
 A CAM explains one class's score: the predicted class (what the model decided; a wrong
 prediction shows the evidence for the wrong class) or the true class (what it sees of the
@@ -39,12 +38,11 @@ from torch import Tensor
 
 from bebias.models.cam import CamOutput, GradCam, actor_share, chance_level, upsample
 from bebias.models.cam_result import ClipMeasure
+from bebias.stats import estimate
 
-__all__ = ["ClipMeasure", "Interval", "MEASURE", "TERMS", "ceiling_share", "measure_batch", "normalised", "oracle_map",
+__all__ = ["ClipMeasure", "MEASURE", "TERMS", "ceiling_share", "measure_batch", "normalised", "oracle_map",
            "summarise"]
 
-#: ``ci(stat, n)``: a statistic of an index array over n videos -> its (ci_low, ci_high)
-Interval = Callable[[Callable[[np.ndarray], float], int], tuple[float, float]]
 #: the measure's definition, recorded with its results (a probe's partial results of another definition are not reused)
 MEASURE = "share/chance/pooled-mask ceiling"
 #: the terms :func:`summarise` reports, each with its interval
@@ -113,14 +111,16 @@ def _fin(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def summarise(share: Sequence[float], chance: Sequence[float], ceiling: Sequence[float], ci: Interval) -> dict:
+def summarise(share: Sequence[float], chance: Sequence[float], ceiling: Sequence[float], *, n_boot: int = 1000,
+              seed: int = 0, alpha: float = 0.05) -> dict:
     """The four terms over videos, each ``{"value", "ci_low", "ci_high", "n"}`` (None where
     undefined), plus ``videos_left_out`` (no usable mask or an all-zero map).
 
     Every term is a mean over the same videos (those where all three inputs are finite);
     ``normalised`` is :func:`normalised` of the three means (a ratio of means: a video
     whose grid barely resolves the actor does not blow it up). The interval resamples
-    videos, every term from the same resample."""
+    videos (:func:`bebias.stats.bootstrap_ci` with ``n_boot``, ``seed``, ``alpha``), every
+    term from the same resamples."""
     s, c, e = (np.asarray(v, np.float64) for v in (share, chance, ceiling))
     if not s.shape == c.shape == e.shape or s.ndim != 1:
         raise ValueError(f"need one value per video in each of share, chance, ceiling; got {s.shape}, {c.shape}, "
@@ -128,18 +128,24 @@ def summarise(share: Sequence[float], chance: Sequence[float], ceiling: Sequence
     ok = np.isfinite(s) & np.isfinite(c) & np.isfinite(e)
     s, c, e = s[ok], c[ok], e[ok]
     n = int(ok.sum())
-    stats: dict[str, Callable[[np.ndarray], float]] = {
-        "share": lambda i: float(s[i].mean()),
-        "chance": lambda i: float(c[i].mean()),
-        "ceiling": lambda i: float(e[i].mean()),
-        "normalised": lambda i: normalised(float(s[i].mean()), float(c[i].mean()), float(e[i].mean())),
+
+    def norm(idx: np.ndarray) -> np.ndarray:
+        """(B, n) replicates -> (B,) :func:`normalised` of the three means, elementwise."""
+        ms, mc, me = s[idx].mean(axis=1), c[idx].mean(axis=1), e[idx].mean(axis=1)
+        d = me - mc
+        good = np.isfinite(d) & (d > 1e-9)
+        return np.where(good, (ms - mc) / np.where(good, d, 1.0), math.nan)
+
+    stats: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "share": lambda i: s[i].mean(axis=1), "chance": lambda i: c[i].mean(axis=1),
+        "ceiling": lambda i: e[i].mean(axis=1), "normalised": norm,
     }
     res: dict = {}
     for k, f in stats.items():
         if not n:
             res[k] = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
             continue
-        lo, hi = ci(f, n)
-        res[k] = {"value": _fin(f(np.arange(n))), "ci_low": _fin(lo), "ci_high": _fin(hi), "n": n}
+        est = estimate(f, n, n_boot=n_boot, seed=seed, alpha=alpha, batched=True)
+        res[k] = {"value": _fin(est["value"]), "ci_low": _fin(est["ci_low"]), "ci_high": _fin(est["ci_high"]), "n": n}
     res["videos_left_out"] = int((~ok).sum())
     return res

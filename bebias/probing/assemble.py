@@ -183,13 +183,11 @@ def cam_block(vids: dict, layer: str, method: str, suite: ProbeSuite, seed: int 
     model without a head. ``actor_share`` and ``chance`` repeat ``pred``'s (the block's
     earlier keys).
     """
-    def ci(stat, n):
-        return M.bootstrap_ci(stat, n, n_boot=suite.n_boot, seed=seed, alpha=suite.alpha)
-
+    boot = {"n_boot": suite.n_boot, "seed": seed, "alpha": suite.alpha}
     chance, ceiling = vids["cam_chance"], vids["cam_ceiling"]
-    pred = summarise(vids["cam_share"], chance, ceiling, ci)
+    pred = summarise(vids["cam_share"], chance, ceiling, **boot)
     true_share = np.asarray(vids["cam_share_true"], np.float64)
-    true = summarise(true_share, chance, ceiling, ci) if np.isfinite(true_share).any() else None
+    true = summarise(true_share, chance, ceiling, **boot) if np.isfinite(true_share).any() else None
     return {
         "actor_share": pred["share"], "chance": pred["chance"], "pred": pred, "true": true,
         "layer": layer, "method": method, "measure": MEASURE, "videos_without_share": pred["videos_left_out"],

@@ -18,7 +18,7 @@ from bebias.errors import BebiasError
 from bebias.limits import OptionError
 from bebias.parse import read_toml
 from bebias.probing.masks import DEFAULT_METHOD, METHODS
-from bebias.probing.metrics.stats import check_n_boot
+from bebias.stats import check_n_boot
 from bebias.probing.testsets import VARIANTS
 
 #: every variant a probe can run, in the order rows are written ("original" is always run)

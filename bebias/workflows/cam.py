@@ -1,7 +1,7 @@
 """Grad-CAM of checkpoints on clips: the glue between the probe's data side (the same
 centre clip and foreground mask, :class:`bebias.probing.source.ProbeSource`), the
 computation (:mod:`bebias.models.cam_explain`: maps, targets, shares), the bootstrap
-(:func:`bebias.probing.metrics.bootstrap_ci`) and the renderer (:mod:`bebias.reporting.cam`),
+(:func:`bebias.stats.bootstrap_ci`) and the renderer (:mod:`bebias.reporting.cam`),
 for ``bebias cam`` and ``bebias demo``."""
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *, n
     top-level keys for ``cam.json`` (provenance); ``progress``: a ``Grad-CAM`` stage, clips
     explained. Returns the ``cam.json`` content."""
     from bebias.models.cam_explain import CamTally, check_clips, check_models, explain_clips
-    from bebias.probing.metrics import bootstrap_ci
     from bebias.reporting.cam import check_formats, render_clip, write_cam
 
     check_clips(models, clips, target)
@@ -44,7 +43,7 @@ def explain(models: Sequence[CamModel], clips: Sequence[CamClip], out: str, *, n
         videos.append(render_clip(out, item, labels, formats, fps))
         if progress:
             progress(Progress("Grad-CAM", len(videos), len(clips)))
-    summary = tally.summary(lambda stat, n: bootstrap_ci(stat, n, n_boot=n_boot, seed=seed))
+    summary = tally.summary(n_boot=n_boot, seed=seed)
     return write_cam(out, summary, videos, extra)
 
 

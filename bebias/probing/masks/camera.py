@@ -47,10 +47,16 @@ def _best_shift(a: np.ndarray, b: np.ndarray, r: int) -> tuple[int, int]:
     flat background give (0, 0).
     """
     H, W, _ = a.shape
-    ac = a[r:H - r, r:W - r].astype(np.int16).transpose(2, 0, 1)  # (3, H', W')
-    win = np.lib.stride_tricks.sliding_window_view(b.astype(np.int16), (H - 2 * r, W - 2 * r), axis=(0, 1))
-    # win: (2r+1, 2r+1, 3, H', W'); win[r + dy, r + dx] = b[r + dy: H - r + dy, r + dx: W - r + dx]
-    cost = np.minimum(np.abs(win - ac).sum(axis=2, dtype=np.int32), _SHIFT_CAP).sum(axis=(2, 3), dtype=np.int64)
+    h, w = H - 2 * r, W - 2 * r
+    ac = np.ascontiguousarray(a[r:H - r, r:W - r])
+    cost = np.empty((2 * r + 1, 2 * r + 1), np.int64)
+    for y in range(2 * r + 1):  # cost[r + dy, r + dx]: b[r + dy: H - r + dy, r + dx: W - r + dx] against ac
+        for x in range(2 * r + 1):
+            d = cv2.absdiff(b[y:y + h, x:x + w], ac)  # (H', W', 3) uint8 |a - b|, exact
+            total = d[..., 0].astype(np.uint16)
+            total += d[..., 1]
+            total += d[..., 2]
+            cost[y, x] = int(np.minimum(total, _SHIFT_CAP).sum(dtype=np.int64))
     cands = sorted(((dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)),
                    key=lambda s: (abs(s[0]) + abs(s[1]), s))
     best = cost.min()

@@ -9,7 +9,7 @@ models, no files: the glue that produces these arrays lives elsewhere.
 
 Every rate is a fraction in [0, 1] (a drop, a difference or a cosine is in [-1, 1]) and
 comes as an :class:`Estimate` ``{value, ci_low, ci_high}`` with a percentile bootstrap
-confidence interval over videos (:func:`bootstrap_ci`). Paired metrics (a drop, contrasted
+confidence interval over videos (:func:`bebias.stats.bootstrap_ci`). Paired metrics (a drop, contrasted
 accuracy, the headline score) resample *videos*, keeping each video's original and
 variants together, so the interval reflects the pairing.
 
@@ -43,10 +43,10 @@ from bebias.probing.metrics.features import (knn_predict, kowal_shared_score, mo
                                              variant_similarity)
 from bebias.probing.metrics.reliance import (RELIANCE_COMPONENTS, RELIANCE_DEFINITION, agreement_null,
                                              background_reliance, follow_component)
-from bebias.probing.metrics.stats import Estimate, bootstrap_ci, estimate, per_class
+from bebias.probing.metrics.stats import per_class
 
 __all__ = [
-    "Estimate", "bootstrap_ci", "estimate", "per_class", "accuracy_block", "drop", "conflict_rates",
+    "per_class", "accuracy_block", "drop", "conflict_rates",
     "contrasted_accuracy", "static_frame_accuracy", "background_only_accuracy", "shuffle_sensitivity",
     "prediction_agreement", "background_reliance", "knn_predict", "variant_similarity",
     "kowal_shared_score", "motion_vs_background_sharing", "RELIANCE_COMPONENTS", "RELIANCE_DEFINITION",

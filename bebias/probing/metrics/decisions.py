@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from bebias.probing.metrics.stats import (NAN, _labels, _mean_estimate, _probs, _top1, estimate,
-                                         per_class)
+from bebias.probing.metrics.stats import _labels, _probs, _top1, chance_agreements, per_class
+from bebias.stats import NAN, estimate, row_bincount, row_means
+from bebias.stats import mean_estimate as _mean_estimate
 
 
 def accuracy_block(probs: np.ndarray, labels: np.ndarray, num_classes: int | None = None, seed: int = 0, *,
@@ -47,18 +48,19 @@ def accuracy_block(probs: np.ndarray, labels: np.ndarray, num_classes: int | Non
     topk = np.argsort(-p, axis=1, kind="stable")[:, :k]
     c5 = (topk == y[:, None]).any(1).astype(np.float64)
 
-    def mean_class(idx: np.ndarray) -> float:
+    def mean_class(idx: np.ndarray) -> np.ndarray:
+        """(B, n) replicates -> (B,) mean over the classes present of their top-1."""
         yy = y[idx]
-        count = np.bincount(yy, minlength=K)
-        hits = np.bincount(yy, weights=c1[idx], minlength=K)
+        count = row_bincount(yy, K)
+        hits = row_bincount(yy, K, weights=c1[idx])
         present = count > 0
-        return float((hits[present] / count[present]).mean()) if present.any() else NAN
+        return row_means(np.divide(hits, count, out=np.zeros(count.shape), where=present), present)
 
     return {
         "n": int(p.shape[0]),
         "top1": _mean_estimate(c1, **boot),
         "top5": _mean_estimate(c5, **boot),
-        "mean_class": estimate(mean_class, p.shape[0], **boot),
+        "mean_class": estimate(mean_class, p.shape[0], batched=True, **boot),
         "per_class": per_class(c1, y, num_classes=K, classes=classes),
     }
 
@@ -201,17 +203,13 @@ def contrasted_accuracy(swap_probs: np.ndarray, static_probs: np.ndarray, labels
 # decisions vs decisions
 # --------------------------------------------------------------------------------------
 
-def _kappa(pa: np.ndarray, pb: np.ndarray, k: int) -> float:
-    """Cohen's kappa of two label vectors; NaN when chance agreement is 1 (both constant
-    on the same class: agreement carries no information)."""
-    n = pa.shape[0]
-    if n == 0:
-        return NAN
-    po = float((pa == pb).mean())
-    pe = float((np.bincount(pa, minlength=k) / n) @ (np.bincount(pb, minlength=k) / n))
-    if pe >= 1.0 - 1e-12:
-        return NAN
-    return (po - pe) / (1.0 - pe)
+def _kappas(pa: np.ndarray, pb: np.ndarray, k: int) -> np.ndarray:
+    """Cohen's kappa of every row pair of two (B, n) label arrays, (B,); NaN where chance
+    agreement is 1 (both constant on the same class: agreement carries no information)."""
+    po = (pa == pb).mean(axis=1)
+    pe = chance_agreements(pa, pb, k)
+    ok = pe < 1.0 - 1e-12
+    return np.where(ok, (po - pe) / np.where(ok, 1.0 - pe, 1.0), NAN)
 
 
 def prediction_agreement(probs_a: np.ndarray, probs_b: np.ndarray, *, seed: int = 0, n_boot: int = 1000,
@@ -235,7 +233,7 @@ def prediction_agreement(probs_a: np.ndarray, probs_b: np.ndarray, *, seed: int 
     ya, yb = a.argmax(1), b.argmax(1)
     boot = {"n_boot": n_boot, "seed": seed, "alpha": alpha}
     return {"n": int(a.shape[0]), "agreement": _mean_estimate((ya == yb).astype(np.float64), **boot),
-            "kappa": estimate(lambda i: _kappa(ya[i], yb[i], K), a.shape[0], **boot)}
+            "kappa": estimate(lambda i: _kappas(ya[i], yb[i], K), a.shape[0], batched=True, **boot)}
 
 
 def shuffle_sensitivity(orig_probs: np.ndarray, shuf_probs: np.ndarray, labels: np.ndarray | None = None, *,

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from bebias.probing.metrics.stats import NAN, _feats, _labels, _mean_estimate, estimate, per_class
+from bebias.probing.metrics.stats import _feats, _labels, per_class
+from bebias.stats import NAN, estimate
+from bebias.stats import mean_estimate as _mean_estimate
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -38,7 +38,9 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from bebias.probing.metrics.stats import NAN, Estimate, _mean_estimate, _probs, estimate
+from bebias.probing.metrics.stats import _probs, chance_agreements
+from bebias.stats import NAN, Estimate, estimate
+from bebias.stats import mean_estimate as _mean_estimate
 
 #: the parts reported next to the score, in report order
 RELIANCE_COMPONENTS: tuple[str, ...] = ("background_follow", "motion_follow", "sufficiency")
@@ -87,6 +89,13 @@ def excess(rate: float, null: float) -> float:
     return float(min(1.0, max(0.0, (rate - null) / (1.0 - null))))
 
 
+def _excesses(rate: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """:func:`excess` elementwise, (B,) and (B,) -> (B,) (the same floating-point steps)."""
+    ok = np.isfinite(rate) & np.isfinite(null) & (null < 1.0 - 1e-12)
+    x = (rate - null) / np.where(ok, 1.0 - null, 1.0)
+    return np.where(ok, np.minimum(1.0, np.maximum(0.0, x)), NAN)
+
+
 def background_reliance(orig_probs: np.ndarray, swap_probs: np.ndarray, donor_background_probs: np.ndarray, *,
                         sufficiency_probs: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0,
                         n_boot: int = 1000, alpha: float = 0.05) -> dict[str, Any]:
@@ -130,10 +139,12 @@ def background_reliance(orig_probs: np.ndarray, swap_probs: np.ndarray, donor_ba
         comps["sufficiency"] = follow_component(so, sb, **boot)
     ys, yd = s.argmax(1), d.argmax(1)
 
-    def score(i: np.ndarray) -> float:
-        return excess(float((ys[i] == yd[i]).mean()), agreement_null(ys[i], yd[i], K))
+    def score(idx: np.ndarray) -> np.ndarray:
+        """(B, n) replicates -> (B,) scores: :func:`excess` of the follow rate over its null."""
+        a, b = ys[idx], yd[idx]
+        return _excesses((a == b).mean(axis=1), chance_agreements(a, b, K))
 
-    head: Estimate = estimate(score, n, **boot)
+    head: Estimate = estimate(score, n, batched=True, **boot)
 
     def beats_null(c: Component | None) -> bool:
         return c is not None and np.isfinite(c["ci_low"]) and np.isfinite(c["null"]) and c["ci_low"] > c["null"]

@@ -1,27 +1,16 @@
-"""Statistics shared by the probe metrics: input checks, the percentile bootstrap over
-videos (:func:`bootstrap_ci`, :class:`Estimate`) and per-class means. Pure numpy."""
+"""What the probe metrics share besides the bootstrap (that is :mod:`bebias.stats`): input
+checks, top-1 correctness and per-class means. Pure numpy."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypedDict, Union
+from collections.abc import Sequence
+from typing import Any, Union
 
 import numpy as np
 
-from bebias.limits import check_int, check_memory
+from bebias.stats import row_bincount, row_dots
 
-NAN = float("nan")
-#: a statistic of a resample: an int array of video indices (with repeats) -> a number
-Statistic = Callable[[np.ndarray], float]
 ClassKey = Union[str, int]
-
-
-class Estimate(TypedDict):
-    """A point estimate on all videos and its percentile bootstrap interval."""
-
-    value: float
-    ci_low: float
-    ci_high: float
 
 
 # --------------------------------------------------------------------------------------
@@ -70,91 +59,12 @@ def _top1(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (probs.argmax(1) == labels).astype(np.float64)
 
 
-# --------------------------------------------------------------------------------------
-# bootstrap
-# --------------------------------------------------------------------------------------
-
-def check_n_boot(n_boot: object, n: int = 1, name: str = "--n-boot") -> int:
-    """``n_boot`` replicates over ``n`` videos, if an integer >= 1 whose (n_boot, n) int64
-    index array (and the replicates' float64 means) fit in memory; else
-    :class:`~bebias.limits.OptionError` (also a ``ValueError``)."""
-    check_int(name, n_boot)
-    check_memory(16 * n_boot * max(n, 1), f"{name} {n_boot} bootstrap replicates of {max(n, 1)} video(s)")
-    return n_boot  # type: ignore[return-value]
-
-
-def bootstrap_ci(values_or_fn: np.ndarray | Sequence[float] | Statistic, n: int | None = None, *,
-                 n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap interval over videos.
-
-    Replicate b draws ``idx_b`` = n indices uniformly with replacement from [0, n) with
-    ``numpy.random.default_rng(seed)`` (one ``integers(0, n, n)`` call per replicate, so the
-    same (n, n_boot, seed) gives the same resamples for any statistic), evaluates the
-    statistic on it, and the interval is the (alpha/2, 1 - alpha/2) quantiles (numpy's
-    linear interpolation) of the replicates.
-
-    Args:
-        values_or_fn: either per-video values (n,) -- the statistic is their mean -- or a
-            function of an index array returning a number. Pass a function for anything
-            that is not a plain mean of independent values: a ratio, a kappa, or a paired
-            metric whose inputs must be resampled together (e.g.
-            ``lambda i: top1(orig[i]) - top1(var[i])``), so video i's original and its
-            variants always enter a replicate together.
-        n: number of videos; required with a function, defaults to ``len(values)``.
-        n_boot: number of replicates (>= 1).
-        seed: seed of the resampling.
-        alpha: 1 - confidence level (0.05: a 95 % interval).
-
-    Returns:
-        ``(ci_low, ci_high)``. Replicates where the statistic is undefined (NaN, e.g. a
-        ratio whose denominator vanished in that resample) are dropped; ``(nan, nan)`` when
-        n == 0 or every replicate is undefined.
-    """
-    if callable(values_or_fn):
-        if n is None:
-            raise TypeError("bootstrap_ci needs n (the number of videos) with a statistic function")
-        fn = values_or_fn
-    else:
-        v = np.asarray(values_or_fn, dtype=np.float64)
-        if v.ndim != 1:
-            raise ValueError(f"values must be 1-D (one per video), got shape {v.shape}")
-        if n is not None and n != v.shape[0]:
-            raise ValueError(f"n = {n} but {v.shape[0]} values were given")
-        n = v.shape[0]
-        fn = None
-    check_n_boot(n_boot, n)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    if n <= 0:
-        return NAN, NAN
-    # one draw of all replicates: the same stream as one integers(0, n, n) call per replicate
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    if fn is None:  # a plain mean: every replicate at once
-        stats = v[idx].mean(axis=1)
-    else:
-        stats = np.array([fn(i) for i in idx], np.float64)
-    stats = stats[np.isfinite(stats)]
-    if stats.size == 0:
-        return NAN, NAN
-    lo, hi = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(lo), float(hi)
-
-
-def estimate(stat: Statistic, n: int, *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Estimate:
-    """``stat`` on all n videos (``stat(arange(n))``) with its :func:`bootstrap_ci`.
-
-    ``value`` is NaN when n == 0 (nothing to measure) or when the statistic is undefined.
-    """
-    value = float(stat(np.arange(n))) if n > 0 else NAN
-    lo, hi = bootstrap_ci(stat, n, n_boot=n_boot, seed=seed, alpha=alpha)
-    return {"value": value, "ci_low": lo, "ci_high": hi}
-
-
-def _mean_estimate(values: np.ndarray, **boot: Any) -> Estimate:
-    """:func:`estimate` of the mean of per-video values (the replicates vectorised)."""
-    v = np.asarray(values, dtype=np.float64)
-    lo, hi = bootstrap_ci(v, **boot)
-    return {"value": float(v.mean()) if v.size else NAN, "ci_low": lo, "ci_high": hi}
+def chance_agreements(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the agreement of two label rows expected by chance, Σ_c q_a(c) q_b(c) with
+    q the row's class frequencies: (B, n) ints in [0, k) each -> (B,) float64 (n >= 1).
+    Each row's value is exactly the one-row ``(bincount(a)/n) @ (bincount(b)/n)``."""
+    n = a.shape[1]
+    return row_dots(row_bincount(a, k) / n, row_bincount(b, k) / n)
 
 
 def per_class(values: np.ndarray | Sequence[float], labels: np.ndarray | Sequence[int], *,
