@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -129,7 +130,7 @@ class Run:
             group["lr"] = lr
 
     def train(self, ds: ClipDataset, opt: torch.optim.Optimizer, step_fn: Callable[[dict, int], float], *,
-              payload: Callable[..., dict], load: Callable[[dict], None],
+              payload: Callable[..., dict], load: Callable[[dict[str, Any]], None],
               progress: ProgressFn | None = None, stage: str = "training") -> RunResult:
         """Resume (``load(last.pth's payload)`` restores the weights, the loop its counters,
         optimiser and RNG states), write ``config.json`` and ``metrics.jsonl``, run the loop
