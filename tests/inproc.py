@@ -21,6 +21,7 @@ import contextlib
 import io
 import os
 import random
+import re
 import subprocess
 import sys
 import traceback
@@ -28,6 +29,15 @@ import warnings
 
 import numpy as np
 import torch
+
+
+#: a progress line as bebias.cli.progress's plain renderer writes it off a terminal ("HH:MM:SS stage ...")
+PROGRESS_LINE = re.compile(r"^\d\d:\d\d:\d\d \S")
+
+
+def message_lines(stderr: str) -> list[str]:
+    """stderr's non-empty lines that are not progress lines: a user error must leave exactly one."""
+    return [s for s in stderr.splitlines() if s.strip() and not PROGRESS_LINE.match(s)]
 
 
 class _Stream(io.StringIO):

@@ -46,7 +46,7 @@ def make_results(root: str) -> dict[str, str]:
         enc = pretrain(PretrainConfig(data=DATA, frames=4, size=32, batch_size=4, max_steps=4, queue_size=8,
                                       method=method, intra_negative=False, precision="fp32", workers=0,
                                       out=os.path.join(root, f"pt-{method}"))).model_path
-        clf = finetune(FinetuneConfig(data=DATA, frames=4, size=32, batch_size=4, max_steps=2, workers=0, linear=True,
+        clf = finetune(FinetuneConfig(data=DATA, frames=4, size=32, batch_size=4, max_steps=8, workers=0, linear=True,
                                       init=enc, split="train-unbiased",
                                       out=os.path.join(root, f"linear-{method}"))).model_path
         probe_dir = os.path.join(root, f"probe-{method}")

@@ -23,7 +23,7 @@ def _table_rows(stdout: str) -> dict[str, list[str]]:
     rows = {}
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("│┃").split("│")]
-        if len(cells) == 8 and cells[0] and not cells[0].startswith(("model", "━", "─")):
+        if len(cells) == 9 and cells[0] and not cells[0].startswith(("model", "━", "─")):
             rows[cells[0]] = cells[1:]
     return rows
 
@@ -41,11 +41,12 @@ def test_every_stage_ran_and_the_summary_names_the_report(demo):
     table = _table_rows(r.stdout)
     assert list(table) == [*names, "chance"], r.stdout
     for row in d["rows"]:
-        cells = table[row["model"]]
-        assert cells[:2] == [f"{100 * row['iid']:.1f}", f"{100 * row['conflict']:.1f}"], (row, cells)
-        assert cells[6].startswith(f"{row['cam_on_actor']:.2f}"), (row, cells)
+        cells = table[row["model"]]  # weights, iid, conflict, reliance, its 3 parts, CAM
+        assert cells[0] == row["origin"], (row, cells)
+        assert cells[1:3] == [f"{100 * row['iid']:.1f}", f"{100 * row['conflict']:.1f}"], (row, cells)
+        assert cells[7].startswith(f"{row['cam_on_actor']:.2f}"), (row, cells)
     chance = d["rows"][0].get("chance_top1")
-    assert table["chance"][:2] == ["–" if chance is None else f"{100 * chance:.1f}"] * 2, table["chance"]
+    assert table["chance"][1:3] == ["–" if chance is None else f"{100 * chance:.1f}"] * 2, table["chance"]
     for name in names:
         m = json.loads((out / "probe" / name / "metrics.json").read_text())
         assert "cam" in m and m["provenance"]["checkpoint"] == row_ckpt(d, name)

@@ -19,6 +19,7 @@ from torch import nn
 
 from bebias.errors import BebiasError
 from bebias.models.foreign import ArchiveClassifier, load_foreign
+from tests.inproc import message_lines
 
 DATA = "synthetic:classes=3,videos_per_class=4,test_videos_per_class=3,frames=12,size=32"
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:FutureWarning")  # the tests write TorchScript
@@ -34,7 +35,7 @@ def _bebias(*args: str, before: str = "") -> subprocess.CompletedProcess:
 def _one_line_error(r: subprocess.CompletedProcess) -> str:
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
-    lines = [s for s in r.stderr.splitlines() if s.strip()]
+    lines = message_lines(r.stderr)  # progress lines may come before the one error line
     assert len(lines) == 1, lines
     return lines[0]
 

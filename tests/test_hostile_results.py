@@ -23,6 +23,7 @@ from bebias.data.transforms import ClipSpec
 from bebias.errors import BebiasError
 from bebias.models.classes import is_named, match_classes
 from bebias.probing.run import ProbeConfig, ProbeSuite, run_probe
+from tests.inproc import message_lines
 from tests.tiny import TINY, tiny_classifier
 
 LABELS = ["right", "right", "right", "left", "up"]  # the checkpoint's order: right, left, up
@@ -174,7 +175,7 @@ def test_a_nan_model_is_refused_naming_the_checkpoint(tmp_path, capsys, files, c
              "cam": ("--n", "3", "--format", "none", "--out", str(tmp_path / "c"))}[command]
     code, out, err = cli(capsys, command, files["nan"], "--data", files["ints"], *extra)
     assert code == 2, (out, err)
-    assert len(err.strip().splitlines()) == 1 and "nan.pth" in err and "not finite" in err
+    assert len(message_lines(err)) == 1 and "nan.pth" in err and "not finite" in err
     assert {"eval": "5 of 5 clip(s)", "probe": "10 of 10 clip(s)", "cam": "3 of 3 clip(s)"}[command] in err
     assert not (tmp_path / "e.json").exists() and not (tmp_path / "p" / "metrics.json").exists()
     assert not (tmp_path / "c" / "cam.json").exists()

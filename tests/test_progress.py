@@ -16,6 +16,7 @@ from rich.console import Console
 
 from bebias.cli.progress import PLAIN_INTERVAL, BarRenderer, PlainRenderer, format_info, plain_line, progress_display
 from bebias.progress import Progress, scoped
+from tests.inproc import PROGRESS_LINE
 from tests.tiny import TINY
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "bebias"
@@ -83,6 +84,8 @@ def test_plain_lines_are_throttled_per_stage_with_first_and_last_kept():
     assert lines[4:] == [f"{hms(t0 + 12)} b 3/10 (30%)"]
     r.close()
     assert len(lines) == 5
+    # the tests that count a user error's lines leave out exactly these
+    assert all(PROGRESS_LINE.match(s) for s in lines) and not PROGRESS_LINE.match("error: x.pth: broken")
 
 
 def test_a_thousand_steps_in_a_minute_give_a_dozen_lines():
