@@ -34,10 +34,10 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     res = finetune(REF.config, resume=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    ev = evaluate_checkpoint(res.model, data=FULL.data, splits="iid,conflict", workers=0)
+    ev = evaluate_checkpoint(res.model_path, data=FULL.data, splits="iid,conflict", workers=0)
     dst = shipped_path(REF)
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    shutil.copyfile(res.model, dst)
+    shutil.copyfile(res.model_path, dst)
     measured = {"iid_top1": ev["splits"]["iid"]["top1"], "conflict_top1": ev["splits"]["conflict"]["top1"],
                 "conflict_background_follow": ev["splits"]["conflict"].get("background_follow")}
     print(json.dumps({"file": dst, "bytes": os.path.getsize(dst), "sha256": file_sha256(dst),

@@ -130,7 +130,7 @@ def test_the_shipped_reference_matches_its_pin_and_opens_like_any_checkpoint():
     from bebias.models.open import load_classifier
 
     model, meta = load_classifier(path, torch.device("cpu"))
-    assert meta["config"]["split"] == "train-unbiased" and meta["config"]["epochs"] == ref.config.epochs
+    assert meta.config["split"] == "train-unbiased" and meta.config["epochs"] == ref.config.epochs
     assert os.path.getsize(path) < 20 * 2**20  # small: small3d in fp32
     assert ref.measured["conflict_top1"] >= THRESHOLD
 
@@ -228,3 +228,31 @@ def test_otherwise_the_control_is_trained_by_the_reference_recipe(tmp_path, monk
     assert cfg.seed == kw.get("seed", 0)
     assert (why is None and not said) or any(why in s for s in said)
     assert jobs["supervised-unbiased"].cost > jobs["moco"].cost  # the longest job starts first
+
+
+def test_make_reference_trains_evaluates_copies_and_prints_the_pin(tmp_path, monkeypatch, capsys):
+    """experiments/make_reference.py end to end on a tiny recipe: the printed pin is the copied file's."""
+    import dataclasses
+    import importlib.util
+    import json
+    import pathlib
+
+    from bebias.checkpoint import file_sha256
+    from bebias.training.finetune import FinetuneConfig
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "make_reference.py"
+    spec = importlib.util.spec_from_file_location("make_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cfg = FinetuneConfig(data=TINY, split="train-unbiased", epochs=1, batch_size=4, workers=0,
+                         out=str(tmp_path / "run"))
+    monkeypatch.setattr(mod, "REF", dataclasses.replace(R.SUPERVISED_UNBIASED, config=cfg, file="tiny.pth"))
+    monkeypatch.setattr(mod, "FULL", dataclasses.replace(mod.FULL, data=TINY))
+    monkeypatch.setattr(mod, "shipped_path", lambda ref: str(tmp_path / "shipped" / ref.file))
+    monkeypatch.setattr(mod, "set_threads", lambda: torch.get_num_threads())
+    mod.main()
+    pin = json.loads(capsys.readouterr().out)
+    shipped = tmp_path / "shipped" / "tiny.pth"
+    assert pin["sha256"] == file_sha256(str(shipped)) and pin["weights_sha256"] == R.weights_sha256(str(shipped))
+    assert set(pin["measured"]) == {"iid_top1", "conflict_top1", "conflict_background_follow"}
+    assert 0 <= pin["measured"]["conflict_top1"] <= 1

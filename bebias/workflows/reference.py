@@ -54,12 +54,13 @@ class Reference:
 SUPERVISED_UNBIASED = Reference(
     name="supervised-unbiased",
     file="supervised-unbiased.pth",
-    sha256="",
-    weights_sha256="",
+    sha256="db20ed8273f759f1ead8193a8775e27fa9e5b07bb57b207728eba30c5646bcef",
+    weights_sha256="471391ff6d5daf5d315358df4d044bae1f2c663f30ad10abba42b8afc7ace663",
     config=FinetuneConfig(data="synthetic", split="train-unbiased", seed=0, workers=0,
                           out="runs/reference/supervised-unbiased"),
     command="BEBIAS_THREADS=1 python experiments/make_reference.py",
-    measured={},
+    # made at code c1fc9d6 on the project's 2-core AMD EPYC, 1 thread, 511 s of training
+    measured={"iid_top1": 0.955078125, "conflict_top1": 0.96875, "conflict_background_follow": 0.0},
 )
 
 REFERENCES = {r.name: r for r in (SUPERVISED_UNBIASED,)}
