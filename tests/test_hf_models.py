@@ -378,3 +378,25 @@ def test_eval_cli_matches_names_and_cli_refusals(tmp_path):
     r = bebias("eval", d, "--data", DATA)
     assert r.returncode == 2 and "disagree" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("mode", ["--full", "--linear"])
+def test_finetune_from_a_hf_dir_is_one_line_exit_2(dirs, tmp_path, mode):
+    """Fine-tuning starts from a bebias checkpoint or --arch: a Hugging Face directory is refused
+    before any work, saying so (not read_meta's generic "is a directory"), with or without --arch."""
+    from tests.inproc import bebias, message_lines  # in-process: these refusals need no interpreter each
+
+    out = tmp_path / "ft"
+    for extra in ([], ["--arch", "r3d_18"]):
+        r = bebias("finetune", dirs["videomae"], mode, *extra, "--data", DATA, "--batch-size", "2", "--max-steps", "1",
+                   "--workers", "0", "--out", str(out))
+        assert r.returncode == 2, r.stderr[-3000:]
+        assert message_lines(r.stderr) == [f"error: {dirs['videomae']}: a Hugging Face model directory: bebias probe, "
+                                           "cam and eval read it, but fine-tuning starts from a bebias checkpoint "
+                                           "(bebias train / finetune) or from --arch [--pretrained] (torchvision's "
+                                           "video models included)"]
+        assert not out.exists()  # refused before the run directory is made
+    r = bebias("finetune", str(tmp_path), mode, "--data", DATA, "--out", str(out))
+    assert r.returncode == 2 and message_lines(r.stderr) == [
+        f"error: {tmp_path}: is a directory; fine-tuning starts from a bebias checkpoint file (bebias train / "
+        "finetune), e.g. its model.pth"]

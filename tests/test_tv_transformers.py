@@ -230,3 +230,51 @@ def test_mvit_finetune_at_another_size_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2
     assert "mvit_v2_s takes clips of exactly 16 frames at 224x224 px" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_real_mvit_v2_s_probe_cam_eval_from_the_cli(tmp_path):
+    """The real MViTv2-S (16x224 only), random init, written by fine-tuning's own checkpoint writer
+    (a training step would add ~15 s); probe, cam and eval, with no input flags, read 16 frames at
+    224 px from it (about 60 s on 2 busy cores)."""
+    from bebias.checkpoint import save_checkpoint
+    from bebias.data.open import open_data
+    from bebias.data.synth import SynthBenchmark, SynthConfig
+    from bebias.data.video_io import write_video
+    from bebias.training.finetune import build_classifier, classifier_payload
+
+    data = "synthetic:classes=3,videos_per_class=1,test_videos_per_class=1,frames=16,size=32"
+    cfg = FinetuneConfig.from_dict({"arch": "mvit_v2_s", "data": data, "frames": 16, "size": 224})
+    classes = list(open_data(data).videos.classes)
+    torch.manual_seed(0)
+    ck = tmp_path / "ft" / "model.pth"
+    ck.parent.mkdir()
+    save_checkpoint(ck, classifier_payload(build_classifier(cfg, len(classes)), cfg, classes))
+
+    # probe: 3 conflict videos, each with a donor of another motion and scene class
+    r = bebias("probe", str(ck), "--swap-backgrounds", "--max-videos", "3", "--out", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert m["provenance"]["arch"] == "mvit_v2_s"
+    assert (m["provenance"]["input"]["frames"], m["provenance"]["input"]["size"]) == (16, 224)
+    for v in ("original", "swap-background", "swap-background-static"):
+        assert m["accuracy"][v]["n"] == 3 and 0 <= m["accuracy"][v]["top1"]["value"] <= 1
+    for v in ("swap-background", "swap-background-static"):
+        assert np.isfinite(m["similarity"][v]["value"]) and -1 <= m["similarity"][v]["value"] <= 1
+
+    # cam on a video file: the last block's 8x7x7 token grid is the 16x224 clip's (T/2, H/32, W/32)
+    video = tmp_path / "clip.mkv"
+    write_video(video, SynthBenchmark(SynthConfig(classes=3, videos_per_class=1, test_videos_per_class=1,
+                                                  frames=16, size=32)).video("iid", 0).frames)
+    r = bebias("cam", str(ck), str(video), "--format", "none", "--n-boot", "50", "--out", str(tmp_path / "c"))
+    assert r.returncode == 0, r.stderr
+    c = json.loads((tmp_path / "c" / "cam.json").read_text())
+    assert c["layer"] == "blocks.15.norm1" and c["measure"]["ft"]["grid"] == [8, 7, 7]
+    share = c["videos"][0]["measure"]["ft"]["share"]
+    assert np.isfinite(share) and 0 <= share <= 1 and (tmp_path / "c" / c["videos"][0]["strip"]).is_file()
+
+    r = bebias("eval", str(ck), "--split", "conflict", "--out", str(tmp_path / "e.json"))
+    assert r.returncode == 0, r.stderr
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert e["arch"] == "mvit_v2_s" and e["splits"]["conflict"]["n"] == 3
+    assert 0 <= e["splits"]["conflict"]["top1"] <= 1 and e["splits"]["conflict"]["skipped"] == 0

@@ -218,7 +218,7 @@ def finetune_cmd(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Train a classifier: fine-tune CKPT, linear-probe it (--linear), or train from scratch."""
-    from bebias.training.finetune import FinetuneConfig, finetune
+    from bebias.training.finetune import FinetuneConfig, check_init, finetune
 
     flags = dict(init=ckpt, data=data, dataset=dataset, annotations=annotations, split=split, fold=fold, arch=arch,
                  pretrained=pretrained, linear=linear, debias=debias, epochs=epochs, max_steps=max_steps,
@@ -227,6 +227,8 @@ def finetune_cmd(
     merged = _merge(config, flags)
     if ckpt and "arch" not in merged:  # the checkpoint knows its architecture
         from bebias.checkpoint import read_meta
+
+        check_init(ckpt)  # a directory: said as such before read_meta's generic refusal
 
         merged["arch"] = read_meta(ckpt).arch
     cfg = FinetuneConfig.from_dict(merged)

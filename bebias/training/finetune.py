@@ -9,6 +9,7 @@ Ctrl-C), ``model.pth`` (the final classifier checkpoint that ``bebias eval`` and
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,7 @@ from bebias.errors import BebiasError
 from bebias.limits import check_float
 from bebias.models.backbones import build_backbone
 from bebias.models.classifier import VideoClassifier
+from bebias.models.hf import is_hf_dir
 from bebias.models.open import load_weights
 from bebias.progress import ProgressFn
 from bebias.seeds import torch_seed
@@ -54,6 +56,23 @@ class FinetuneConfig(RunConfig):
             raise BebiasError(f"--debias must be one of {', '.join(distract.DEBIAS_METHODS)}, got {self.debias!r}")
         if self.debias in ("stillmix", "fame") and self.batch_size < 2:
             raise BebiasError(f"--debias {self.debias} mixes clips of a batch: --batch-size must be >= 2")
+        if self.init:
+            check_init(self.init)
+
+
+def check_init(path: str) -> None:
+    """Refuse, in one line before any work, a starting point fine-tuning cannot read: a directory.
+
+    A Hugging Face model directory is read by probe, cam and eval, but a classifier
+    checkpoint records a bebias architecture (``--arch``) whose weights it rebuilds; one
+    holding a transformers model (its config, processor and head) is not written."""
+    if is_hf_dir(path):
+        raise BebiasError("a Hugging Face model directory: bebias probe, cam and eval read it, but fine-tuning "
+                          "starts from a bebias checkpoint (bebias train / finetune) or from --arch [--pretrained] "
+                          "(torchvision's video models included)", path)
+    if os.path.isdir(path):
+        raise BebiasError("is a directory; fine-tuning starts from a bebias checkpoint file (bebias train / "
+                          "finetune), e.g. its model.pth", path)
 
 
 def build_classifier(cfg: FinetuneConfig, num_classes: int) -> VideoClassifier:
