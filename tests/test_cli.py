@@ -77,3 +77,24 @@ def test_smoke_a_real_process_runs_a_command():
 def test_the_in_process_runner_reports_what_a_real_process_does(args):
     real, here = _real(*args), bebias(*args)
     assert (here.returncode, here.stdout, here.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+def test_a_table_written_to_a_file_keeps_every_digit():
+    """Off a terminal rich fits a table to 80 columns and cuts cells to "0.…"; print_table does not."""
+    import contextlib
+    import io
+
+    from rich.table import Table
+
+    from bebias.cli.common import print_table
+
+    t = Table(title="nine wide columns")
+    for i in range(9):
+        t.add_column(f"background reliance {i}", justify="right")
+    t.add_row(*[f"0.{i}6 [0.79, 0.92]" for i in range(9)])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_table(t)
+    text = out.getvalue()
+    assert "…" not in text and all(f"0.{i}6 [0.79, 0.92]" in text for i in range(9)), text
+    assert all(f"background reliance {i}" in text for i in range(9))

@@ -115,6 +115,36 @@ def test_presets_come_from_torchvisions_weight_metadata():
         check_fixed_input(arch, mv["frames"], mv["size"])
 
 
+def test_a_run_config_starts_from_the_weights_preset_with_pretrained_or_a_fixed_input():
+    from bebias.training.finetune import FinetuneConfig
+    from bebias.training.pretrain import PretrainConfig
+
+    sw = preset_for("swin3d_t").spec
+    c = FinetuneConfig(arch="swin3d_t", pretrained=True).clip  # Kinetics weights: their own mean/std
+    assert (c.frames, c.stride, c.size, c.resize) == (sw["frames"], sw["stride"], sw["size"], sw["resize"])
+    assert c.mean == pytest.approx(sw["mean"]) and c.std == pytest.approx(sw["std"])
+    c = FinetuneConfig.from_dict({"arch": "swin3d_t", "pretrained": True, "frames": 8}).clip  # flags override
+    assert c.frames == 8 and c.size == sw["size"] and c.mean == pytest.approx(sw["mean"])
+    # MViT takes 16 x 224 only: even from random init the run starts there, instead of being refused
+    c = PretrainConfig(arch="mvit_v2_s").clip
+    assert (c.frames, c.size, c.std) == (16, 224, pytest.approx((0.225,) * 3))
+    # without weights or a fixed size: the CPU-sized default, as before
+    assert FinetuneConfig(arch="swin3d_t").clip == FinetuneConfig().clip
+    assert (FinetuneConfig().clip.frames, FinetuneConfig().clip.size) == (8, 32)
+    # a saved config reads back to the same clip (resume)
+    cfg = FinetuneConfig(arch="mvit_v2_s", pretrained=True, stride=2)
+    assert FinetuneConfig.from_dict(cfg.to_dict()).clip == cfg.clip
+
+
+def test_finetune_cli_announces_the_preset_it_starts_from(tmp_path):
+    # (the dry run then stops at the tiny split, before any 224 px step is timed)
+    r = bebias("finetune", "--arch", "mvit_v2_s", "--data", DATA, "--dry-run", "--out", str(tmp_path / "f"))
+    out = " ".join(r.stdout.split())  # rich wraps long lines
+    assert "input spec defaults: the torchvision MViT_V2_S_Weights" in out, r.stdout + r.stderr
+    assert "this run: 16 frames at stride 4, 224 px" in out
+    assert r.returncode == 2 and "fewer than one batch" in r.stderr
+
+
 @pytest.mark.parametrize("arch,file", [("swin3d_t", "swin3d_t-7615ae03.pth"), ("mvit_v2_s", "mvit_v2_s-ae3be167.pth")])
 def test_pretrained_comes_from_the_local_torch_cache(tmp_path, monkeypatch, arch, file):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

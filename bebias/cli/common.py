@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 from rich.markup import escape
 
 from bebias import __version__
@@ -24,6 +26,18 @@ app.add_typer(data_app, name="data")
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout; off a terminal (a log file, a pipe) at its natural width, as
+    rich would otherwise fit it to 80 columns and cut numbers to "0.…"."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    # print(width=) does not widen a table past the console's width; a console of that width does
+    Console(file=console.file, width=max(console.width, wide), no_color=console.no_color,
+            color_system=console.color_system and "standard", highlight=False).print(table)
 
 DataOpt = Annotated[str, typer.Option("--data", help="'synthetic[:key=value,...]', a `bebias data synth` directory, "
                                                      "a CSV manifest, or a dataset root (with --dataset).")]

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bebias.cli.common import DataOpt, DatasetOpt, SplitOpt, WorkersOpt, console, data_app
+from bebias.cli.common import DataOpt, DatasetOpt, SplitOpt, WorkersOpt, console, data_app, print_table
 from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
 
@@ -54,7 +54,7 @@ def _print_synth_summary(cfg) -> None:
     for r in split_summary(cfg):
         target = "-" if r["target_bias"] != r["target_bias"] else f"{r['target_bias']:.3f}"  # nan: pretrain
         table.add_row(r["split"], str(r["videos"]), target, f"{r['measured_bias']:.3f}")
-    console.print(table)
+    print_table(table)
     console.print("classes (motion): " + ", ".join(cfg.class_names))
     console.print("scene families:   " + ", ".join(cfg.family_names))
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bebias.cli.common import WorkersOpt, app, console, err_console
+from bebias.cli.common import WorkersOpt, app, console, err_console, print_table
 from bebias.cli.progress import progress_display
 
 
@@ -72,7 +72,7 @@ def demo_cmd(
         table.add_row("[dim]chance[/]", "", pct(first.get("chance_top1")), pct(first.get("chance_top1")),
                       "0 (null-anchored)", "", "", "",
                       "–" if first.get("cam_chance") is None else f"{first['cam_chance']:.2f} (masks' area)")
-    console.print(table)
+    print_table(table)
     from rich.markup import escape
 
     gate = res.gate or {}

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from bebias.cli.common import (AnnotationsOpt, DataOpt, DatasetOpt, MasksOpt, ModelOpt, TrustCodeOpt, app, cam_lines,
-                               console, err_console)
+                               console, err_console, print_table)
 from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
 from bebias.reporting import chance
@@ -125,7 +125,7 @@ def _print_leaderboard(many) -> None:
         rel = ("undefined" if r["reliance"] is None else f(r["reliance"]) + ci) + (" no signal" if r["no_signal"] else "")
         table.add_row(str(r["rank"] or "-"), r["name"], rel, str(r["reliance_n"] or "-"),
                       "-" if r["top1"] is None else f"{100 * r['top1']:.1f} %")
-    console.print(table)
+    print_table(table)
     chance_top1 = next((r["top1_chance"] for r in many.leaderboard if r["top1_chance"] is not None), None)
     if chance_top1 is not None:
         console.print(f"top-1 chance {100 * chance_top1:.1f} %")
@@ -251,7 +251,7 @@ def _print_probe(res) -> None:
         sim = r["similarity"].value
         table.add_row(name, str(r["top1"].n), pct(r["top1"].value), pct(r["drop"].value), pct(r["bg_follow"].value),
                       pct(r["agreement"].value), "-" if sim is None else f"{sim:.3f}")
-    console.print(table)
+    print_table(table)
     rel = m.reliance_block()
     if rel:
         console.print(reliance_summary(rel) + f" (brackets: {VIDEO_CI})")

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from bebias.cli.common import (AnnotationsOpt, BatchOpt, DatasetOpt, DeviceOpt, EpochsOpt, FramesOpt, LrOpt, MaxSkipsOpt, MaxStepsOpt,
-                               SeedOpt, SizeOpt, StrideOpt, WorkersOpt, app, console, report_run)
+                               SeedOpt, SizeOpt, StrideOpt, WorkersOpt, app, console, print_table, report_run)
 from bebias.cli.progress import progress_display
 from bebias.errors import BebiasError
 
@@ -63,6 +63,17 @@ def _merge(config: Optional[str], flags: dict) -> dict:
     merged = config_from_file(config) if config else {}
     merged.update({k: v for k, v in flags.items() if v is not None})
     return merged
+
+
+def _announce_preset(cfg) -> None:
+    """Say where the clip's defaults came from when they are an architecture's preset, as
+    bebias probe says it for a checkpoint that records no input."""
+    from bebias.training.config import clip_preset
+
+    p = clip_preset(cfg.arch, cfg.pretrained)
+    if p is not None:
+        console.print(f"input spec defaults: the {p.describe()} (--frames, --stride, --size override them); "
+                      f"this run: {cfg.clip.frames} frames at stride {cfg.clip.stride}, {cfg.clip.size} px")
 
 
 @app.command("train")
@@ -144,6 +155,7 @@ def train_cmd(
                  max_steps=max_steps, batch_size=batch_size, lr=lr, frames=frames, stride=stride, size=size,
                  precision=precision, max_skips=max_skips, device=device, workers=workers, seed=seed, out=out)
     cfg = PretrainConfig.from_dict(_merge(config, flags))
+    _announce_preset(cfg)
     if dry_run:
         return _dry_run(cfg, config)
     with progress_display() as show:
@@ -232,6 +244,7 @@ def finetune_cmd(
 
         merged["arch"] = read_meta(ckpt).arch
     cfg = FinetuneConfig.from_dict(merged)
+    _announce_preset(cfg)
     if dry_run:
         return _dry_run(cfg, config)
     with progress_display() as show:
@@ -286,7 +299,7 @@ def eval_cmd(
     if k:  # what random decisions score
         table.caption = (f"chance: top-1, mean-class and bg-follow 1/K = {100 / k:.1f} %, top-5 min(5, K)/K = "
                          f"{100 * min(5, k) / k:.1f} % (K = {k})")
-    console.print(table)
+    print_table(table)
     for name, r in res["splits"].items():
         if "retrieval" in r:
             console.print(f"{name} retrieval vs {gallery}: " +

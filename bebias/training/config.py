@@ -27,7 +27,8 @@ from bebias.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipSpec
 from bebias.errors import BebiasError
 from bebias.limits import MAX_EPOCHS, MAX_WORKERS, check_float, check_int, check_memory, check_seed, clip_bytes
 from bebias.models.device import check_device
-from bebias.models.tv_transformers import check_fixed_input
+from bebias.models.presets import Preset, preset_for
+from bebias.models.tv_transformers import FIXED_INPUT, check_fixed_input
 from bebias.parse import read_json, read_toml
 
 C = TypeVar("C", bound="RunConfig")
@@ -41,12 +42,33 @@ def _default_clip() -> ClipSpec:
     return ClipSpec(frames=8, stride=2, size=32, mean=KINETICS_MEAN, std=KINETICS_STD)
 
 
+def clip_preset(arch: object, pretrained: object) -> Preset | None:
+    """The preset a run's clip starts from instead of the CPU-sized default: the weights'
+    own (:func:`bebias.models.presets.preset_for`) with ``--pretrained``, so that e.g. Swin3D's
+    Kinetics weights see their mean/std (0.45, 0.225), not r3d's; and for an architecture
+    that takes one clip size only (MViT: 16 x 224) even from random init. None otherwise."""
+    name = str(arch or "").strip().lower()
+    if pretrained is True or name in FIXED_INPUT:
+        return preset_for(name)
+    return None
+
+
+def _base_clip(kw: dict[str, Any]) -> ClipSpec:
+    p = clip_preset(kw.get("arch"), kw.get("pretrained"))
+    if p is None:
+        return _default_clip()
+    return ClipSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.spec.items()})
+
+
 class _FlatClipNames(type):
     """Lets every run config take its clip's parts by their flat names (``frames=4, size=32``):
-    they replace those of ``clip=`` (or of the default clip), each checked for its type first."""
+    they replace those of ``clip=`` (or of the default clip: :func:`clip_preset`'s where there
+    is one, else 8 x 32 px), each checked for its type first."""
 
     def __call__(cls, *args: Any, **kw: Any) -> Any:
         flat = {k: kw.pop(k) for k in list(kw) if k in CLIP_KEYS}
+        if "clip" not in kw and not args:
+            kw["clip"] = _base_clip(kw)
         if flat:
             for k, v in flat.items():
                 if not _type_ok(v, CLIP_KEYS[k]):
