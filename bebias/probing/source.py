@@ -104,10 +104,6 @@ class ProbeSource:
         """How many videos come with a given mask (a manifest's ``mask`` column, ``--masks DIR``)."""
         return sum(1 for r in self.records if r.meta.get("mask"))
 
-    @property
-    def is_benchmark(self) -> bool:
-        return self.kind != "dataset"
-
     def bg_key(self, i: int) -> int:
         """The class the video's own background points to: its scene class where known (the
         benchmark's family, a manifest's ``bg_label``), else its motion class."""
