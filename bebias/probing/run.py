@@ -340,7 +340,7 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
         ge = embed(s.model.backbone, g, s.spec, batch_size=suite.batch_size, device=device,
                    precision=cfg.precision, workers=cfg.workers, checkpoint=cfg.checkpoint, progress=progress,
                    stage=f"embedding {suite.gallery}")
-        state["gallery_feats"] = ge.probs.astype(np.float32)
+        state["gallery_feats"] = ge.features.astype(np.float32)
         state["gallery_labels"] = ge.labels.astype(np.int64)
         state["gallery_failed"] = len(ge.failures)
         P.save_partial(partial_path, s.fingerprint, rows, vids, state)

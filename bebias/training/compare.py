@@ -90,7 +90,7 @@ def _features(ckpt: str | None, arch: str, bench: SynthBenchmark, base: Pretrain
         if len(p.failures):
             raise BebiasError(f"{len(p.failures)} synthetic videos failed to render")
         fam = np.array([d.videos.records[i].meta["family"] for i in p.indices])
-        out |= {f"{split}/x": p.probs, f"{split}/y": p.labels, f"{split}/family": fam}
+        out |= {f"{split}/x": p.features, f"{split}/y": p.labels, f"{split}/family": fam}
     tmp = cache + ".tmp.npz"
     np.savez(tmp, **out)
     os.replace(tmp, cache)

@@ -130,7 +130,7 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                                   stage=f"embedding {gallery}")
             q = embed(model.backbone, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
                       workers=workers, checkpoint=ckpt, progress=progress, stage=f"embedding {name.strip()}")
-            r["retrieval"] = retrieval_recall(q.probs, q.labels, gal_feats.probs, gal_feats.labels)
+            r["retrieval"] = retrieval_recall(q.features, q.labels, gal_feats.features, gal_feats.labels)
         out["splits"][name.strip()] = r
     return out
 
