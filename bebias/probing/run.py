@@ -334,7 +334,7 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
     suite = s.suite
     if state.get("gallery_feats") is None:
         g = open_data(s.data_arg, split=suite.gallery, dataset=s.dataset, fold=cfg.fold, annotations=s.annotations,
-                      bench=s.data.synth)
+                      benchmark=s.data.synth)
         if len(g.videos) == 0:
             raise BebiasError(f"the kNN gallery split {suite.gallery!r} has no videos", s.data_arg)
         ge = embed(s.model.backbone, g, s.spec, batch_size=suite.batch_size, device=device,
