@@ -52,7 +52,7 @@ class Data:
     meta: dict = field(default_factory=dict)
 
     @property
-    def kind(self) -> str:
+    def data_kind(self) -> str:
         """``synthetic`` (the benchmark in memory), ``benchmark`` (on disk, with its masks
         and plates) or ``dataset``: what provenance records as ``data_kind``."""
         return ("synthetic" if self.synth is not None else
@@ -63,7 +63,7 @@ class Data:
         the benchmark's background families, a manifest's ``bg_label`` column, or None
         (no video has one)."""
         recs = self.videos.records
-        if self.kind != "dataset":
+        if self.data_kind != "dataset":
             return np.array([int(r.meta["family"]) for r in recs], np.int64), "benchmark families"
         scene = _bg_labels(recs, len(self.videos.classes))
         return scene, "manifest bg_label" if (scene >= 0).any() else None

@@ -275,7 +275,7 @@ def materialize(cfg: TestsetConfig, *, progress: ProgressFn | None = None) -> Te
     # what the files depend on: another run into the same folder must agree on all of it
     settings: dict[str, Any] = {
         "kind": cfg.variant, "seed": cfg.seed, "data": data_arg, "dataset": cfg.dataset, "split": split,
-        "fold": cfg.fold if cfg.dataset else None, "data_kind": src.kind, "classes": classes,
+        "fold": cfg.fold if cfg.dataset else None, "data_kind": src.data_kind, "classes": classes,
         "clip": {"frames": cfg.frames, "stride": cfg.stride, "size": cfg.short_side, "sampling": "centre"},
         "video_format": cfg.video_format,
         **({"given_masks": {"dir": cfg.masks, "videos": src.given_masks}} if src.given_masks else {}),

@@ -292,7 +292,7 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         "checkpoint": cfg.checkpoint, "checkpoint_sha256": file_sha256(cfg.checkpoint), "checkpoint_kind": kind,
         "arch": ck.arch, "method": ck.method,
         "level": "classifier" if kind == "classifier" else "representation", "data": data_arg, "dataset": dataset,
-        "split": split, "fold": cfg.fold if dataset else None, "data_kind": src.kind, "classes": classes,
+        "split": split, "fold": cfg.fold if dataset else None, "data_kind": src.data_kind, "classes": classes,
         "input": spec.to_dict(), "suite": {"name": suite.name, "path": cfg.suite_path, **suite.to_dict()},
         "variants": variants, "seed": cfg.seed, "precision": cfg.precision, "bebias_version": __version__,
     }
