@@ -103,30 +103,30 @@ def run_one(job: dict) -> dict:
         return read_json(path, "result")
     os.makedirs(job["dir"], exist_ok=True)
     kind, seed, data = job["kind"], job["seed"], job["data"]
-    bench = SynthBenchmark(parse_synth_spec(data))
+    benchmark = SynthBenchmark(parse_synth_spec(data))
     res: dict = {"protocol_commit": job["commit"], "code_commit": job.get("code", "unknown"),
                  "candidate": job["candidate"], "kind": kind, "seed": seed, "data": data}
     if kind in ("random-init", "moco", "oracle-actor-swap", "oracle-one-frame"):
         base = PretrainConfig(**{**PRETRAIN, **job["pretrain"]}, data=data, seed=seed, out=job["dir"],
-                              split=bench.cfg.pretrain_split,
+                              split=benchmark.cfg.pretrain_split,
                               oracle={"oracle-actor-swap": "actor-swap", "oracle-one-frame": "one-frame"}.get(kind,
                                                                                                           "none"))
         ckpt = None
         if kind != "random-init":
             ckpt = os.path.join(job["dir"], "model.pth")
             if not os.path.exists(ckpt):
-                pretrain(base, resume=True, data=open_data(data, split=base.split, bench=bench))
+                pretrain(base, resume=True, data=open_data(data, split=base.split, benchmark=benchmark))
         else:
             torch.manual_seed(seed)
-        feats = _features(ckpt, base.arch, bench, base, os.path.join(job["dir"], "features.npz"))
-        res |= {"config": base.to_dict(), **probe_scores(feats, bench.cfg.classes)}
+        feats = _features(ckpt, base.arch, benchmark, base, os.path.join(job["dir"], "features.npz"))
+        res |= {"config": base.to_dict(), **probe_scores(feats, benchmark.cfg.classes)}
     else:
         split = "train-unbiased" if kind == "sup-unbiased" else "train"
         cfg = FinetuneConfig(**{**SUPERVISED, **job["supervised"]}, data=data, split=split, seed=seed, out=job["dir"])
         model = os.path.join(job["dir"], "model.pth")
         if not os.path.exists(model):
-            finetune(cfg, resume=True, data=open_data(data, split=split, bench=bench))
-        ev = evaluate_checkpoint(model, data=data, splits="iid,conflict", bench=bench, workers=0)
+            finetune(cfg, resume=True, data=open_data(data, split=split, benchmark=benchmark))
+        ev = evaluate_checkpoint(model, data=data, splits="iid,conflict", benchmark=benchmark, workers=0)
         res |= {"config": cfg.to_dict(), "iid/top1": ev["splits"]["iid"]["top1"],
                 "conflict/top1": ev["splits"]["conflict"]["top1"],
                 "conflict/bg_follow": ev["splits"]["conflict"].get("background_follow")}

@@ -28,7 +28,7 @@ def on_disk(tmp_path_factory):
 
 def test_the_benchmark_in_memory_and_on_disk_record_the_same_masks_and_plates(on_disk):
     mem, disk = open_data(SPEC, split="conflict"), open_data(on_disk, split="conflict")
-    assert (mem.kind, disk.kind) == ("synthetic", "benchmark") and isinstance(disk.decoder, DiskDecoder)
+    assert (mem.data_kind, disk.data_kind) == ("synthetic", "benchmark") and isinstance(disk.decoder, DiskDecoder)
     assert mem.decoder.has_masks and disk.decoder.has_masks
     assert [r.label for r in mem.videos.records] == [r.label for r in disk.videos.records]
     for a, b in zip(mem.videos.records, disk.videos.records):
@@ -47,7 +47,7 @@ def test_files_record_nothing_and_their_scenes_come_from_bg_label(tmp_path):
     d = Data(LabeledVideos([VideoRecord("a.mkv", 0, meta={"bg_label": "1"}), VideoRecord("b.mkv", 1)], ["x", "y"]),
              FileDecoder(), "files")
     rec = d.videos.records[0]
-    assert d.kind == "dataset" and not d.decoder.has_masks
+    assert d.data_kind == "dataset" and not d.decoder.has_masks
     assert d.decoder.masks(rec, [0]) is None and d.decoder.plate(rec) is None
     scene, where = d.scenes()
     assert scene.tolist() == [1, -1] and where == "manifest bg_label"
@@ -85,7 +85,7 @@ def test_the_probe_takes_masks_and_plates_from_any_decoder_that_records_them():
     # the same videos where the decoder records nothing: motion masks, the clip's own median as plate
     plain = ProbeSource(Data(LabeledVideos(recs, ["x", "y"]), _Plain(), "mine"), ClipSpec(frames=4, size=24),
                         ProbeSuite())
-    assert not plain.has_gt and plain.video(1).source.startswith("motion:") and plain.kind == "dataset"
+    assert not plain.has_gt and plain.video(1).source.startswith("motion:") and plain.data_kind == "dataset"
     np.testing.assert_array_equal(plain.plate(1, 24, 24), np.full((24, 24, 3), 80, np.uint8))
 
 

@@ -40,7 +40,7 @@ def test_determinism_independent_of_order_and_epoch_changes_it():
 
 def test_test_mode_multi_clip_matches_frames():
     bench = SynthBenchmark(CFG)
-    d = open_data("synthetic", split="iid", bench=bench)
+    d = open_data("synthetic", split="iid", benchmark=bench)
     ds = ClipDataset(d.videos, d.decoder, SPEC, eval_transform(SPEC), mode="test", num_clips=3)
     item = ds[0]
     assert item["clip"].shape == (3, 3, 8, 32, 32)

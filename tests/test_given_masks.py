@@ -171,7 +171,7 @@ def test_given_masks_are_the_ground_truth_they_name(bench):
     truth = ProbeSource(open_data(str(bench), split="conflict"), Spec, ProbeSuite())
     for data in (open_data(str(bench / "given.csv")), open_data(str(bench / "plain.csv"), masks=str(bench / "masks"))):
         src = ProbeSource(data, Spec, ProbeSuite())
-        assert src.kind == "dataset" and src.given_masks == N_TEST and src.has_gt
+        assert src.data_kind == "dataset" and src.given_masks == N_TEST and src.has_gt
         for i in range(N_TEST):
             v, t = src.video(i), truth.video(i)
             assert v.source == "given" and t.source == "ground-truth"

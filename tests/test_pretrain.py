@@ -217,7 +217,7 @@ def test_compare_grid_tiny(tmp_path):
             else:
                 enc = build_backbone(base.arch)
                 enc.load_state_dict(backbone_of(f"{v}-seed{s}"))
-            got = embed(enc, d, base.clip_spec, batch_size=64, workers=0).probs
+            got = embed(enc, d, base.clip_spec, batch_size=64, workers=0).features
             np.testing.assert_allclose(feats["train/x"], got, rtol=0, atol=1e-5, err_msg=f"{v} seed {s}")
 
     # a row reproduces from scratch in another directory (not only from the cache)

@@ -155,7 +155,7 @@ def test_write_read_roundtrip_lossless(tmp_path):
     bench = SynthBenchmark(SMALL)
     for split in SPLITS:
         disk = open_data(out, split=split)
-        mem = open_data("synthetic", split=split, bench=bench)
+        mem = open_data("synthetic", split=split, benchmark=bench)
         assert len(disk.videos) == len(mem.videos) and not disk.hflip_safe
         assert [r.label for r in disk.videos.records] == [r.label for r in mem.videos.records]
         for rd, rm in list(zip(disk.videos.records, mem.videos.records))[:3]:

@@ -262,7 +262,7 @@ def test_v2_writes_to_disk_with_its_pretrain_split(tmp_path):
     meta = write_benchmark(cfg, out)
     assert meta["splits"][PRETRAIN] == 8
     disk = open_data(out, split=PRETRAIN)
-    mem = open_data("synthetic", split=PRETRAIN, bench=SynthBenchmark(cfg))
+    mem = open_data("synthetic", split=PRETRAIN, benchmark=SynthBenchmark(cfg))
     rd, rm = disk.videos.records[5], mem.videos.records[5]
     assert np.array_equal(disk.decoder.read(rd, range(12)), mem.decoder.read(rm, range(12)))
     write_benchmark(cfg, out)  # resumes: the recorded config reads back equal

@@ -58,7 +58,7 @@ def tree(root) -> dict[str, bytes]:
 
 
 def make(out, kind="swap-background", **kw) -> object:
-    return materialize(TestsetConfig(kind=kind, out=str(out), data=DATA, frames=FRAMES, seed=SEED, **kw))
+    return materialize(TestsetConfig(variant=kind, out=str(out), data=DATA, frames=FRAMES, seed=SEED, **kw))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_resume_regenerates_only_what_is_missing(swap_set, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(BebiasError, match="interrupted after 3 of 9"):
-        materialize(TestsetConfig(kind="swap-background", out=str(out2), data=DATA, frames=FRAMES, seed=SEED),
+        materialize(TestsetConfig(variant="swap-background", out=str(out2), data=DATA, frames=FRAMES, seed=SEED),
                     progress=stop)
     assert not (out2 / "manifest.csv").exists()
     res = make(out2)
@@ -183,7 +183,7 @@ def test_dataset_skips_unreadable_and_unusable_masks(tmp_path):
     rows.append("bad.mp4,b")
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "fg"
-    res = materialize(TestsetConfig(kind="foreground-only", out=str(out), data=str(root), frames=FRAMES,
+    res = materialize(TestsetConfig(variant="foreground-only", out=str(out), data=str(root), frames=FRAMES,
                                     video_format="mkv"))
     assert res.videos == 2 and res.skipped == {"unreadable": 1, "mask_unusable": 1, "no_donor": 0}
     pv = res.provenance

@@ -176,11 +176,11 @@ def testset_cmd(
     from bebias.probing.suite import ProbeSuite, load_suite
 
     s, path = load_suite(suite) if suite else (ProbeSuite(), None)
-    cfg = TestsetConfig(kind=kind, out=out, data=data, dataset=dataset, annotations=annotations, masks=masks, split=split,
-                        fold=fold, suite=s,
+    cfg = TestsetConfig(variant=kind, out=out, data=data, dataset=dataset, annotations=annotations, masks=masks,
+                        split=split, fold=fold, suite=s,
                         suite_path=path, max_videos=max_videos, mask=mask, swap_background=swap_background,
                         images=image_files(images) if images else None, be_lambda=be_lambda, seed=seed,
-                        frames=frames, stride=stride, size=size, video_format=fmt)
+                        frames=frames, stride=stride, short_side=size, video_format=fmt)
     with progress_display(transient=True) as show:  # from the first video: a user error stays one line
         res = materialize(cfg, progress=show)
     pv = res.provenance

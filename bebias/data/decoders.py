@@ -158,24 +158,24 @@ class SynthDecoder:
 
     has_masks = True
 
-    def __init__(self, bench: SynthBenchmark) -> None:
-        self.bench = bench
+    def __init__(self, benchmark: SynthBenchmark) -> None:
+        self.benchmark = benchmark
 
     def num_frames(self, rec: VideoRecord) -> int:
-        start, end = _window(rec, self.bench.cfg.frames)
+        start, end = _window(rec, self.benchmark.cfg.frames)
         return end - start
 
     def frame_size(self, rec: VideoRecord) -> tuple[int, int]:
-        return self.bench.cfg.size, self.bench.cfg.size
+        return self.benchmark.cfg.size, self.benchmark.cfg.size
 
     def check(self, rec: VideoRecord) -> int:
         return self.num_frames(rec)  # rendered in memory: nothing to decode
 
     def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None,
              short: int | None = None) -> np.ndarray:
-        start, _ = _window(rec, self.bench.cfg.frames)
+        start, _ = _window(rec, self.benchmark.cfg.frames)
         split, i = parse_synth_path(rec.path)
-        frames = self.bench.video(split, i).frames
+        frames = self.benchmark.video(split, i).frames
         idx = [start + int(k) for k in indices]
         if video_io.scaled_size(*frames.shape[1:3], short) != frames.shape[1:3]:
             small = np.stack([shrink(f, short) for f in frames[idx]])
@@ -190,14 +190,14 @@ class SynthDecoder:
 
     def masks(self, rec: VideoRecord, indices: Sequence[int]) -> np.ndarray:
         """(len(indices), H, W) bool ground-truth foreground masks."""
-        start, _ = _window(rec, self.bench.cfg.frames)
+        start, _ = _window(rec, self.benchmark.cfg.frames)
         split, i = parse_synth_path(rec.path)
-        return self.bench.video(split, i).masks[[start + int(k) for k in indices]]
+        return self.benchmark.video(split, i).masks[[start + int(k) for k in indices]]
 
     def plate(self, rec: VideoRecord) -> np.ndarray:
         """(H, W, 3) uint8: the plate the video was rendered on."""
         split, i = parse_synth_path(rec.path)
-        return self.bench.video(split, i).background
+        return self.benchmark.video(split, i).background
 
 
 class ActorSwapDecoder(SynthDecoder):
@@ -207,9 +207,9 @@ class ActorSwapDecoder(SynthDecoder):
 
     def read(self, rec: VideoRecord, indices: Sequence[int], out: np.ndarray | None = None,
              short: int | None = None) -> np.ndarray:
-        start, _ = _window(rec, self.bench.cfg.frames)
+        start, _ = _window(rec, self.benchmark.cfg.frames)
         split, i = parse_synth_path(rec.path)
-        frames = self.bench.actor_swap(split, i, [start + int(k) for k in indices])
+        frames = self.benchmark.actor_swap(split, i, [start + int(k) for k in indices])
         if video_io.scaled_size(*frames.shape[1:3], short) != frames.shape[1:3]:
             frames = np.stack([shrink(f, short) for f in frames])
         if out is None:

@@ -52,7 +52,7 @@ class Data:
     meta: dict = field(default_factory=dict)
 
     @property
-    def kind(self) -> str:
+    def data_kind(self) -> str:
         """``synthetic`` (the benchmark in memory), ``benchmark`` (on disk, with its masks
         and plates) or ``dataset``: what provenance records as ``data_kind``."""
         return ("synthetic" if self.synth is not None else
@@ -63,7 +63,7 @@ class Data:
         the benchmark's background families, a manifest's ``bg_label`` column, or None
         (no video has one)."""
         recs = self.videos.records
-        if self.kind != "dataset":
+        if self.data_kind != "dataset":
             return np.array([int(r.meta["family"]) for r in recs], np.int64), "benchmark families"
         scene = _bg_labels(recs, len(self.videos.classes))
         return scene, "manifest bg_label" if (scene >= 0).any() else None
@@ -112,12 +112,12 @@ def parse_synth_spec(data: str) -> SynthConfig:
     return SynthConfig(**kwargs)
 
 
-def synth_videos(bench: SynthBenchmark, split: str) -> LabeledVideos:
-    cfg = bench.cfg
+def synth_videos(benchmark: SynthBenchmark, split: str) -> LabeledVideos:
+    cfg = benchmark.cfg
     recs = [VideoRecord(synth_path(split, s.index), s.label,
                         meta={"split": split, "class_name": cfg.class_names[s.label], "family": s.family,
                               "family_name": cfg.family_names[s.family]})
-            for s in bench.specs(split)]
+            for s in benchmark.specs(split)]
     return LabeledVideos(recs, cfg.class_names, name=f"synthetic/{split}")
 
 
@@ -139,14 +139,14 @@ def default_split(data: str, dataset: str | None = None, *, evaluate: bool = Fal
 
 def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | None = None, fold: int = 1,
               annotations: str | None = None, frame_template: str | None = None,
-              bench: SynthBenchmark | None = None, masks: str | None = None) -> Data:
+              benchmark: SynthBenchmark | None = None, masks: str | None = None) -> Data:
     """Resolve ``data`` (see module docstring) and select ``split``.
 
     ``masks`` (``--masks DIR``): a folder of per-video foreground masks mirroring the data
     root (or the CSV's folder), :func:`bebias.data.masks.attach_masks`; records that get one
     carry its path in ``meta["mask"]`` (as a manifest's ``mask`` column does).
 
-    Pass ``bench`` to share one in-memory benchmark (and its render cache) between splits.
+    Pass ``benchmark`` to share one in-memory benchmark (and its render cache) between splits.
     ``annotations`` (``--annotations DIR``) is where a ``--dataset``'s split files are when
     they are not found from ``data``; it is an error for any other kind of ``--data``.
     """
@@ -156,9 +156,9 @@ def open_data(data: str = "synthetic", *, split: str = "train", dataset: str | N
     if data == "synthetic" or data.startswith("synthetic:"):
         if masks is not None:
             raise BebiasError("--masks: the embedded benchmark records its own ground-truth masks", masks)
-        bench = bench or SynthBenchmark(parse_synth_spec(data))
-        return Data(synth_videos(bench, check_split(split, bench.cfg)), SynthDecoder(bench), data, hflip_safe=False,
-                    synth=bench)
+        benchmark = benchmark or SynthBenchmark(parse_synth_spec(data))
+        return Data(synth_videos(benchmark, check_split(split, benchmark.cfg)), SynthDecoder(benchmark), data,
+                    hflip_safe=False, synth=benchmark)
     if not os.path.exists(data):
         raise BebiasError("--data does not exist (expected 'synthetic', a benchmark directory, "
                           "a CSV manifest or a dataset root)", data)

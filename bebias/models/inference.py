@@ -2,9 +2,9 @@
 pooled backbone features (:func:`embed`), averaged over uniformly spaced clips.
 
 Used by evaluation, probing and the comparison grid alike; unreadable videos are skipped
-and listed in ``Predictions.failures``, never fatal. Non-finite model outputs are fatal
-(:func:`check_finite`): a NaN or inf logit has no argmax, and scoring it as class 0 would
-report numbers that mean nothing.
+and listed in ``Predictions.failures`` / ``Embeddings.failures``, never fatal. Non-finite
+model outputs are fatal (:func:`check_finite`): a NaN or inf logit has no argmax, and
+scoring it as class 0 would report numbers that mean nothing.
 """
 
 from __future__ import annotations
@@ -41,10 +41,21 @@ def check_finite(y: torch.Tensor, checkpoint: str | None, *, seen: int = 0, what
 
 @dataclass
 class Predictions:
-    """Per-video outputs: ``probs`` (N, K) softmax averaged over clips (or features (N, C)
-    for :func:`embed`), ``labels`` (N,), ``indices`` (N,) into the split's records."""
+    """Per-video class probabilities (:func:`predict`): ``probs`` (N, K) softmax averaged over
+    clips, ``labels`` (N,), ``indices`` (N,) into the split's records."""
 
     probs: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+    failures: FailureLog = field(default_factory=FailureLog)
+
+
+@dataclass
+class Embeddings:
+    """Per-video backbone features (:func:`embed`): ``features`` (N, C) pooled features averaged
+    over clips, ``labels`` (N,), ``indices`` (N,) into the split's records."""
+
+    features: np.ndarray
     labels: np.ndarray
     indices: np.ndarray
     failures: FailureLog = field(default_factory=FailureLog)
@@ -53,7 +64,9 @@ class Predictions:
 @torch.no_grad()
 def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, device: torch.device,
          precision: str, workers: int, checkpoint: str | None, softmax: bool,
-         progress: ProgressFn | None = None, stage: str = "inference") -> Predictions:
+         progress: ProgressFn | None = None,
+         stage: str = "inference") -> tuple[np.ndarray, np.ndarray, np.ndarray, FailureLog]:
+    """(outputs (N, K) probabilities or (N, C) features, labels (N,), indices (N,), failures)."""
     # uint8 through the loader, normalised on the model's device (a quarter of the bytes, and
     # the float work where the model runs)
     ds = ClipDataset(data.videos, data.decoder, spec, eval_transform(spec, normalize=False), mode="test",
@@ -83,8 +96,8 @@ def _run(fn, data: Data, spec: ClipSpec, *, num_clips: int, batch_size: int, dev
         if progress:
             progress(Progress(stage, min((b + 1) * batch_size, len(ds)), len(ds)))
     if not outs:
-        return Predictions(np.zeros((0, 0)), np.zeros(0, int), np.zeros(0, int), failures)
-    return Predictions(torch.cat(outs).numpy(), torch.cat(labels).numpy(), torch.cat(indices).numpy(), failures)
+        return np.zeros((0, 0)), np.zeros(0, int), np.zeros(0, int), failures
+    return torch.cat(outs).numpy(), torch.cat(labels).numpy(), torch.cat(indices).numpy(), failures
 
 
 def predict(model: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
@@ -95,19 +108,19 @@ def predict(model: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1,
     Non-finite logits raise :class:`BebiasError` naming ``checkpoint`` (:func:`check_finite`).
     ``progress`` gets ``stage`` events: videos run of the split's."""
     model.eval()
-    return _run(model, data, spec, num_clips=num_clips, batch_size=batch_size, device=torch.device(device),
-                precision=precision, workers=workers, checkpoint=checkpoint, softmax=True, progress=progress,
-                stage=stage)
+    return Predictions(*_run(model, data, spec, num_clips=num_clips, batch_size=batch_size,
+                             device=torch.device(device), precision=precision, workers=workers,
+                             checkpoint=checkpoint, softmax=True, progress=progress, stage=stage))
 
 
 def embed(backbone: nn.Module, data: Data, spec: ClipSpec, *, num_clips: int = 1, batch_size: int = 16,
           device: torch.device | str = "cpu", precision: str = "fp32", workers: int = 0,
           checkpoint: str | None = None, progress: ProgressFn | None = None,
-          stage: str = "embedding") -> Predictions:
-    """Pooled backbone features (N, C), averaged over clips (``probs`` holds the features).
+          stage: str = "embedding") -> Embeddings:
+    """Pooled backbone features (N, C), averaged over clips.
     Non-finite features raise :class:`BebiasError` naming ``checkpoint``. ``progress`` as
     :func:`predict`'s."""
     backbone.eval()
-    return _run(backbone, data, spec, num_clips=num_clips, batch_size=batch_size, device=torch.device(device),
-                precision=precision, workers=workers, checkpoint=checkpoint, softmax=False, progress=progress,
-                stage=stage)
+    return Embeddings(*_run(backbone, data, spec, num_clips=num_clips, batch_size=batch_size,
+                            device=torch.device(device), precision=precision, workers=workers,
+                            checkpoint=checkpoint, softmax=False, progress=progress, stage=stage))

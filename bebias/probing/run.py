@@ -292,7 +292,7 @@ def _setup(cfg: ProbeConfig, device: torch.device, log: Callable[[str], None] | 
         "checkpoint": cfg.checkpoint, "checkpoint_sha256": file_sha256(cfg.checkpoint), "checkpoint_kind": kind,
         "arch": ck.arch, "method": ck.method,
         "level": "classifier" if kind == "classifier" else "representation", "data": data_arg, "dataset": dataset,
-        "split": split, "fold": cfg.fold if dataset else None, "data_kind": src.kind, "classes": classes,
+        "split": split, "fold": cfg.fold if dataset else None, "data_kind": src.data_kind, "classes": classes,
         "input": spec.to_dict(), "suite": {"name": suite.name, "path": cfg.suite_path, **suite.to_dict()},
         "variants": variants, "seed": cfg.seed, "precision": cfg.precision, "bebias_version": __version__,
     }
@@ -334,13 +334,13 @@ def _classify(cfg: ProbeConfig, s: _Setup, feats: np.ndarray, rows: P.Rows, vids
     suite = s.suite
     if state.get("gallery_feats") is None:
         g = open_data(s.data_arg, split=suite.gallery, dataset=s.dataset, fold=cfg.fold, annotations=s.annotations,
-                      bench=s.data.synth)
+                      benchmark=s.data.synth)
         if len(g.videos) == 0:
             raise BebiasError(f"the kNN gallery split {suite.gallery!r} has no videos", s.data_arg)
         ge = embed(s.model.backbone, g, s.spec, batch_size=suite.batch_size, device=device,
                    precision=cfg.precision, workers=cfg.workers, checkpoint=cfg.checkpoint, progress=progress,
                    stage=f"embedding {suite.gallery}")
-        state["gallery_feats"] = ge.probs.astype(np.float32)
+        state["gallery_feats"] = ge.features.astype(np.float32)
         state["gallery_labels"] = ge.labels.astype(np.int64)
         state["gallery_failed"] = len(ge.failures)
         P.save_partial(partial_path, s.fingerprint, rows, vids, state)

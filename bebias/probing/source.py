@@ -84,8 +84,8 @@ class ProbeSource:
     def __init__(self, data, spec, suite: ProbeSuite, need_mask: bool = True, cache: int = 32) -> None:
         self.data, self.spec, self.suite, self.need_mask = data, spec, suite, need_mask
         self.records = data.videos.records
-        #: ``synthetic`` | ``benchmark`` | ``dataset``, as provenance records it (:attr:`bebias.data.open.Data.kind`)
-        self.kind: str = data.kind
+        #: ``synthetic`` | ``benchmark`` | ``dataset`` (:attr:`bebias.data.open.Data.data_kind`)
+        self.data_kind: str = data.data_kind
         self._cache: OrderedDict[int, ProbeVideo] = OrderedDict()
         self._size = cache
         self.labels = np.array([r.label for r in self.records], np.int64)
@@ -103,10 +103,6 @@ class ProbeSource:
     def given_masks(self) -> int:
         """How many videos come with a given mask (a manifest's ``mask`` column, ``--masks DIR``)."""
         return sum(1 for r in self.records if r.meta.get("mask"))
-
-    @property
-    def is_benchmark(self) -> bool:
-        return self.kind != "dataset"
 
     def bg_key(self, i: int) -> int:
         """The class the video's own background points to: its scene class where known (the

@@ -74,7 +74,7 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, num_classes: int, *, 
     return predict
 
 
-def _features(ckpt: str | None, arch: str, bench: SynthBenchmark, base: PretrainConfig, cache: str,
+def _features(ckpt: str | None, arch: str, benchmark: SynthBenchmark, base: PretrainConfig, cache: str,
               progress: ProgressFn | None = None) -> dict:
     """Pooled features of every video of the four splits, cached in ``cache`` (.npz)."""
     if os.path.exists(cache):
@@ -85,12 +85,12 @@ def _features(ckpt: str | None, arch: str, bench: SynthBenchmark, base: Pretrain
         backbone.load_state_dict(load_checkpoint(ckpt)["backbone"])
     out = {}
     for split in ("train", "train-unbiased", "iid", "conflict"):
-        d = open_data(base.data, split=split, bench=bench)
+        d = open_data(base.data, split=split, benchmark=benchmark)
         p = embed(backbone, d, base.clip_spec, batch_size=64, workers=0, progress=progress, stage=f"embedding {split}")
         if len(p.failures):
             raise BebiasError(f"{len(p.failures)} synthetic videos failed to render")
         fam = np.array([d.videos.records[i].meta["family"] for i in p.indices])
-        out |= {f"{split}/x": p.probs, f"{split}/y": p.labels, f"{split}/family": fam}
+        out |= {f"{split}/x": p.features, f"{split}/y": p.labels, f"{split}/family": fam}
     tmp = cache + ".tmp.npz"
     np.savez(tmp, **out)
     os.replace(tmp, cache)
@@ -121,8 +121,8 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
         raise BebiasError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     if not base.data.startswith("synthetic"):
         raise BebiasError("compare runs on the embedded benchmark: --data synthetic[:options]")
-    bench = SynthBenchmark(parse_synth_spec(base.data))
-    K = bench.cfg.classes
+    benchmark = SynthBenchmark(parse_synth_spec(base.data))
+    K = benchmark.cfg.classes
     rows, skipped = [], {}
     for v in variants:
         for seed in seeds:
@@ -133,12 +133,12 @@ def compare(out: str, *, variants: Sequence[str] = tuple(VARIANTS), seeds: Seque
                 cfg = replace(base, **VARIANTS[v], seed=seed, out=run)
                 ckpt = os.path.join(run, "model.pth")
                 if not os.path.exists(ckpt):
-                    pretrain(cfg, resume=True, data=open_data(cfg.data, split=cfg.split, bench=bench),
+                    pretrain(cfg, resume=True, data=open_data(cfg.data, split=cfg.split, benchmark=benchmark),
                              progress=mine)
                 skipped[f"{v}-seed{seed}"] = _skipped_updates(run)
             else:
                 torch.manual_seed(seed)
-            feats = _features(ckpt, base.arch, bench, base, os.path.join(run, "features.npz"), mine)
+            feats = _features(ckpt, base.arch, benchmark, base, os.path.join(run, "features.npz"), mine)
             rows.append({"variant": v, "seed": seed, **probe_scores(feats, K)})
             if progress:
                 progress(Progress("compare", len(rows), len(variants) * len(seeds)))

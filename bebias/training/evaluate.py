@@ -58,11 +58,11 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
                         annotations: str | None = None, splits: str | None = None, fold: int = 1,
                         num_clips: int = 1, knn: bool = False,
                         gallery: str = "train", batch_size: int = 32, device: str = "auto",
-                        workers: int | None = None, bench=None, log: Callable[[str], None] | None = None,
+                        workers: int | None = None, benchmark=None, log: Callable[[str], None] | None = None,
                         progress: ProgressFn | None = None) -> dict:
     """Evaluate a classifier checkpoint on one or more splits; returns a JSON-able dict.
 
-    ``bench``: an in-memory :class:`~bebias.data.synth.SynthBenchmark` of ``data`` to share
+    ``benchmark``: an in-memory :class:`~bebias.data.synth.SynthBenchmark` of ``data`` to share
     (and its rendered videos) between calls; by default each call renders its own. The
     model's outputs are matched to each split's classes by name where both record names
     (:func:`~bebias.models.classes.match_classes`; each split's ``class_match`` says how);
@@ -90,16 +90,17 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
     check_memory(num_clips * clip_bytes(spec.frames, spec.size),
                  f"one video's --clips {num_clips} clips of {spec.frames} frames x {spec.size} px")
     # one in-memory benchmark shared by all splits (its render cache too)
-    if bench is None and data.startswith("synthetic"):
-        bench = SynthBenchmark(parse_synth_spec(data))
-    elif bench is not None and bench.cfg != parse_synth_spec(data):
+    if benchmark is None and data.startswith("synthetic"):
+        benchmark = SynthBenchmark(parse_synth_spec(data))
+    elif benchmark is not None and benchmark.cfg != parse_synth_spec(data):
         raise BebiasError(f"the shared benchmark is not {data}")
     names = splits.split(",")
     out: dict = {"checkpoint": ckpt, "checkpoint_sha256": file_sha256(ckpt), "data": data, "clips": num_clips,
                  "arch": meta.arch, "splits": {}}
     gal_feats, said = None, []
     for name in names:
-        d = open_data(data, split=name.strip(), dataset=dataset, fold=fold, annotations=annotations, bench=bench)
+        d = open_data(data, split=name.strip(), dataset=dataset, fold=fold, annotations=annotations,
+                      benchmark=benchmark)
         # the outputs in the data's class order: by name where both sides have names
         match = match_classes(list(meta.classes) if meta.classes is not None else None, meta.num_classes,
                               d.videos.classes, checkpoint=ckpt,
@@ -124,13 +125,14 @@ def evaluate_checkpoint(ckpt: str, *, data: str | None = None, dataset: str | No
         r["class_match"] = match.record()
         if knn:
             if gal_feats is None:
-                g = open_data(data, split=gallery, dataset=dataset, fold=fold, annotations=annotations, bench=bench)
+                g = open_data(data, split=gallery, dataset=dataset, fold=fold, annotations=annotations,
+                              benchmark=benchmark)
                 gal_feats = embed(model.backbone, g, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
                                   workers=workers, checkpoint=ckpt, progress=progress,
                                   stage=f"embedding {gallery}")
             q = embed(model.backbone, d, spec, num_clips=num_clips, batch_size=batch_size, device=dev,
                       workers=workers, checkpoint=ckpt, progress=progress, stage=f"embedding {name.strip()}")
-            r["retrieval"] = retrieval_recall(q.probs, q.labels, gal_feats.probs, gal_feats.labels)
+            r["retrieval"] = retrieval_recall(q.features, q.labels, gal_feats.features, gal_feats.labels)
         out["splits"][name.strip()] = r
     return out
 

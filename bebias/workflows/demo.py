@@ -199,7 +199,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
     t0 = time.perf_counter()
     resumed = os.path.isdir(os.path.join(out, "runs"))
     output_dir(out)
-    bench = SynthBenchmark(parse_synth_spec(b.data))
+    benchmark = SynthBenchmark(parse_synth_spec(b.data))
     names = [n.format(debias=debias) for n, _ in MODELS]
     about = {n.format(debias=debias): a.format(debias=debias) for n, a in MODELS}
     # augmentation in each training's own process unless --workers says otherwise: one core per training
@@ -213,7 +213,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
                                                from_scratch=from_scratch, log=say)
     n_procs = max(1, min(jobs_n if jobs_n is not None else free_cores(), len(jobs)))
     if n_procs <= 1:
-        share_benchmark(b.data, bench)  # in this process: the benchmark rendered once for all
+        share_benchmark(b.data, benchmark)  # in this process: the benchmark rendered once for all
     done = run_jobs(jobs, n_procs, progress=progress, log=say)
     origins = {n: ORIGIN_LOADED if n in loaded else (
         ORIGIN_TRAINED if "trained" in done.get(n, ()) else ORIGIN_REUSED) for n in names}
@@ -234,7 +234,7 @@ def run_demo(out: str = "reports/demo-run", *, fast: bool = False, debias: str =
         if not os.path.exists(ev_path) or read_json(ev_path).get("checkpoint_sha256") != file_sha256(ckpt):
             # one in-memory benchmark for every model: iid and conflict are rendered once
             write_json(ev_path, evaluate_checkpoint(ckpt, data=b.data, splits="iid,conflict", workers=workers,
-                                                    bench=bench, progress=scoped(progress, name)))
+                                                    benchmark=benchmark, progress=scoped(progress, name)))
         probe_out = os.path.join(out, "probe", name)
         res = run_probe(ProbeConfig(ckpt, data=b.data, suite=suite, suite_path=suite_path, max_videos=b.probe_videos,
                                     seed=seed, out=probe_out, workers=workers or 0, cam=True),

@@ -52,23 +52,23 @@ class Job:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-_BENCH: dict[str, Any] = {}  # one rendered benchmark per data spec, per process
+_BENCHMARKS: dict[str, Any] = {}  # one rendered benchmark per data spec, per process
 
 
-def _bench(spec: str):
+def _benchmark(spec: str):
     from bebias.data.open import is_benchmark, parse_synth_spec
     from bebias.data.synth import SynthBenchmark
 
     if not is_benchmark(spec):
         return None
-    if spec not in _BENCH:
-        _BENCH[spec] = SynthBenchmark(parse_synth_spec(spec))
-    return _BENCH[spec]
+    if spec not in _BENCHMARKS:
+        _BENCHMARKS[spec] = SynthBenchmark(parse_synth_spec(spec))
+    return _BENCHMARKS[spec]
 
 
-def share_benchmark(spec: str, bench: Any) -> None:
-    """Let in-process jobs of ``spec`` use ``bench`` (an already rendered benchmark)."""
-    _BENCH[spec] = bench
+def share_benchmark(spec: str, benchmark: Any) -> None:
+    """Let in-process jobs of ``spec`` use ``benchmark`` (an already rendered benchmark)."""
+    _BENCHMARKS[spec] = benchmark
 
 
 @contextlib.contextmanager
@@ -99,7 +99,7 @@ def run_job(job: Job, progress: ProgressFn | None = None, log: Log | None = None
                 continue
             cb = None if progress is None else (  # the training's events under the stage's label
                 lambda p, label=st.label: progress(replace(p, stage=label)))
-            data = open_data(cfg.data, split=cfg.split, bench=_bench(cfg.data))
+            data = open_data(cfg.data, split=cfg.split, benchmark=_benchmark(cfg.data))
             train = pretrain if isinstance(cfg, PretrainConfig) else finetune
             train(cfg, resume=True, progress=cb, data=data)
             done.append("trained")
