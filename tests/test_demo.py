@@ -82,3 +82,19 @@ def test_a_second_run_reuses_every_stage(demo, tmp_path_factory):
     assert again["rows"] == [{k: v for k, v in row.items() if k != "origin"} for row in before["rows"]]
     assert again["resumed"] and "resumed" in r.stdout
     assert _table_rows(r.stdout).keys() == _table_rows(demo[1].stdout).keys()
+
+
+def test_the_readme_table_is_the_committed_reference_runs():
+    """README.md's demo table is experiments/demo_readme_table.py's rendering of reports/demo/demo.json."""
+    import importlib.util
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("demo_readme_table", root / "experiments" / "demo_readme_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    demo = json.loads((root / "reports" / "demo" / "demo.json").read_text())
+    readme = (root / "README.md").read_text()
+    block = readme.split("<!-- demo-table:start -->\n", 1)[1].split("\n<!-- demo-table:end -->", 1)[0]
+    assert block == mod.table(demo)
+    assert demo["gate"]["status"] == "passed" and not demo["fast"]
