@@ -57,7 +57,6 @@ plate (:func:`test_background_only_hides_the_motion`,
 :func:`test_background_only_is_motion_free_with_a_still_camera_and_a_dilated_mask`).
 """
 
-import contextlib
 import json
 import os
 import subprocess
@@ -72,6 +71,7 @@ from torch import Tensor, nn
 from bebias.data.synth import SynthBenchmark
 from bebias.data.open import parse_synth_spec
 from bebias.data.transforms import ClipSpec, eval_transform
+from bebias.models.device import one_thread
 
 K, FRAMES, SIZE = 4, 8, 32
 # train/train-unbiased: 32 videos per class; conflict (what the probe runs on): 16 per class
@@ -165,15 +165,7 @@ def fit_head(head: nn.Linear, feats: Tensor, labels: Tensor, steps: int = 300, l
 # fixtures: train, script, probe
 # --------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def one_thread():
-    """Tiny tensors: on a busy 2-core machine torch's thread hand-offs cost ~50x the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# tiny tensors: on a busy 2-core machine torch's thread hand-offs cost ~50x the work
 
 
 def _normalise(img: np.ndarray) -> Tensor:

@@ -9,6 +9,7 @@ Here, below training and probing, because both run models on the device the user
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 import os
 import re
 
@@ -107,3 +108,14 @@ def set_threads() -> int:
     if n != torch.get_num_threads():
         torch.set_num_threads(n)
     return n
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread inside the block; the previous count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -13,18 +13,18 @@ through a queue and are passed on in the parent.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
 import os
 import queue as queue_mod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
+from bebias.models.device import one_thread
 from bebias.progress import ProgressFn
 from bebias.training.finetune import FinetuneConfig, finetune
 from bebias.training.pretrain import PretrainConfig, pretrain
@@ -69,17 +69,6 @@ def _benchmark(spec: str):
 def share_benchmark(spec: str, benchmark: Any) -> None:
     """Let in-process jobs of ``spec`` use ``benchmark`` (an already rendered benchmark)."""
     _BENCHMARKS[spec] = benchmark
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """torch on one intra-op thread inside the block; the previous count afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_job(job: Job, progress: ProgressFn | None = None, log: Log | None = None) -> list[str]:
