@@ -12,6 +12,46 @@ from bebias.cli.common import WorkersOpt, app, console, err_console, print_table
 from bebias.cli.progress import progress_display
 
 
+#: the demo table's columns, as printed and as README.md shows them
+COLUMNS = ("model", "weights", "iid top-1", "conflict top-1", "background reliance", "bg-follow % (null)",
+           "motion-follow % (null)", "sufficiency % (null)", "CAM on actor")
+_PARTS = ("background_follow", "motion_follow", "sufficiency")
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _ci(v: float | None, lo_hi) -> str:
+    lo, hi = lo_hi or (None, None)
+    return "–" if v is None else f"{v:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else "")
+
+
+def _part(r: dict, name: str) -> str:
+    """A component of the score (%) and, in brackets, its null."""
+    v = (r.get("reliance_parts") or {}).get(name)
+    if not v or v[0] is None:
+        return "–"
+    return f"{100 * v[0]:.0f}" + (f" ({100 * v[1]:.0f})" if v[1] is not None else "")
+
+
+def table_cells(rows: list[dict]) -> list[list[str]]:
+    """The demo table's cells (:data:`COLUMNS`) of ``demo.json``'s rows, then, where there are
+    rows, a ``chance`` row: what random decisions and a uniform map score (the parts' nulls
+    are in their brackets)."""
+    out = []
+    for r in rows:
+        rel = _ci(r["reliance"], r["reliance_ci"]) + (" no signal" if r.get("reliance_no_signal") else "")
+        out.append([r["model"], r.get("origin", ""), _pct(r["iid"]), _pct(r["conflict"]), rel,
+                    *(_part(r, p) for p in _PARTS), _ci(r["cam_on_actor"], r["cam_ci"])])
+    if rows:
+        first = rows[0]
+        out.append(["chance", "", _pct(first.get("chance_top1")), _pct(first.get("chance_top1")),
+                    "0 (null-anchored)", "", "", "",
+                    "–" if first.get("cam_chance") is None else f"{first['cam_chance']:.2f} (masks' area)"])
+    return out
+
+
 @app.command("demo")
 def demo_cmd(
     fast: Annotated[bool, typer.Option("--fast", help="The same stages at toy size (about 2 minutes): checks the "
@@ -41,37 +81,18 @@ def demo_cmd(
                        from_scratch=from_scratch, progress=show,
                        log=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
 
-    def pct(x) -> str:
-        return "–" if x is None else f"{100 * x:.1f}"
-
-    def ci(v, lo_hi) -> str:
-        lo, hi = lo_hi
-        return "–" if v is None else f"{v:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else "")
-
     took = f"{res.seconds / 60:.1f} min" + (" (resumed: earlier runs did part of it)" if res.resumed else "")
     from bebias.results import VIDEO_CI
 
     table = Table(title=f"bebias demo{' --fast' if fast else ''}: {took}",
                   caption=f"brackets: {VIDEO_CI} of one trained model per row (one seed: no training variance)")
-    def part(r, name: str) -> str:  # a component of the score and, in brackets, its null
-        v = (r.get("reliance_parts") or {}).get(name)
-        if not v or v[0] is None:
-            return "–"
-        return f"{100 * v[0]:.0f}" + (f" ({100 * v[1]:.0f})" if v[1] is not None else "")
-
-    parts = ("background_follow", "motion_follow", "sufficiency")
-    for col in ("model", "weights", "iid top-1", "conflict top-1", "background reliance", "bg-follow % (null)",
-                "motion-follow % (null)", "sufficiency % (null)", "CAM on actor"):
+    for col in COLUMNS:
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
-    for r in res.rows:
-        rel = ci(r["reliance"], r["reliance_ci"]) + (" no signal" if r.get("reliance_no_signal") else "")
-        table.add_row(r["model"], r.get("origin", ""), pct(r["iid"]), pct(r["conflict"]), rel, *(part(r, p) for p in parts),
-                      ci(r["cam_on_actor"], r["cam_ci"]))
-    if res.rows:  # what random decisions / a uniform map score (the parts' nulls are in brackets)
-        first = res.rows[0]
-        table.add_row("[dim]chance[/]", "", pct(first.get("chance_top1")), pct(first.get("chance_top1")),
-                      "0 (null-anchored)", "", "", "",
-                      "–" if first.get("cam_chance") is None else f"{first['cam_chance']:.2f} (masks' area)")
+    cells = table_cells(res.rows)
+    for row in cells[:-1]:
+        table.add_row(*row)
+    if res.rows:
+        table.add_row("[dim]chance[/]", *cells[-1][1:])
     print_table(table)
     from rich.markup import escape
 
